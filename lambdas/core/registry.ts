@@ -1,0 +1,403 @@
+/**
+ * The registry's rules, independent of transport and storage technology: what may be
+ * uploaded, linked, stored, listed and deleted, and in which order, so that nothing is
+ * visible before it is complete and nothing referenced is ever removed.
+ */
+import { randomUUID, type Hash } from 'node:crypto';
+import type { BlobStore, ByteStream, MetadataStore, StoredManifest, UploadState } from '../storage/ports';
+import { ContentNotFoundError } from '../storage/errors';
+import { RegistryError } from './errors';
+import { createDigester, parseDigest, type Digest, type DigestAlgorithm } from './digest';
+import { validateRepositoryName, parseReference, isValidRepositoryName } from './names';
+import { MAX_MANIFEST_BYTES, parseManifest } from './manifest';
+import { MediaTypes } from './media-types';
+import { parseContentRange, parseRequestedRange, uploadRangeHeader, type InclusiveRange } from './ranges';
+import { UploadHashes } from './upload-hashes';
+import { KeyedLock } from './keyed-lock';
+import { silentLogger, type Logger } from './log';
+
+/** Largest page a list answers with; a larger `n` is cut to this and the rest follows a `Link`. */
+export const MAX_PAGE_SIZE = 1000;
+
+export interface RegistryOptions {
+  blobs: BlobStore;
+  metadata: MetadataStore;
+  /** Smallest chunk a chunked upload may send (except its last), advertised as `OCI-Chunk-Min-Length`. @default 0 */
+  chunkMinLength?: number;
+  /** Largest manifest accepted, in bytes. @default 4 MiB */
+  maxManifestBytes?: number;
+  log?: Logger;
+  /**
+   * Whether the caller may read a repository, consulted before a cross-repository mount.
+   * Until identities exist, everyone may read everything. @default () => true
+   */
+  canPull?: (repository: string) => boolean | Promise<boolean>;
+}
+
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+export type BlobContent =
+  | { kind: 'redirect'; digest: string; size: number; url: string }
+  | { kind: 'bytes'; digest: string; size: number; range?: InclusiveRange; stream: ByteStream };
+
+export interface ManifestContent {
+  digest: string;
+  mediaType: string;
+  size: number;
+  body: Uint8Array;
+}
+
+export interface ListPage {
+  items: string[];
+  /** Present when more items follow: the `n` and `last` of the next page. */
+  next?: { n: number; last: string };
+}
+
+export interface ChunkRequest {
+  body: ByteStream | null;
+  contentRange?: string;
+  contentLength?: number;
+}
+
+export class Registry {
+  readonly chunkMinLength: number;
+  readonly maxManifestBytes: number;
+  private readonly blobs: BlobStore;
+  private readonly metadata: MetadataStore;
+  private readonly log: Logger;
+  private readonly canPull: (repository: string) => boolean | Promise<boolean>;
+  private readonly hashes = new UploadHashes();
+  private readonly uploadLocks = new KeyedLock();
+
+  constructor(options: RegistryOptions) {
+    this.blobs = options.blobs;
+    this.metadata = options.metadata;
+    this.chunkMinLength = options.chunkMinLength ?? 0;
+    this.maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
+    this.log = options.log ?? silentLogger;
+    this.canPull = options.canPull ?? (() => true);
+  }
+
+  // ---- blobs -------------------------------------------------------------------------
+
+  async statBlob(repository: string, digestText: string): Promise<BlobInfo> {
+    validateRepositoryName(repository);
+    const digest = parseDigest(digestText);
+    const link = await this.metadata.statBlobLink(repository, digest.value);
+    if (!link) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest: digest.value });
+    return { digest: digest.value, size: link.size };
+  }
+
+  async readBlob(repository: string, digestText: string, rangeHeader?: string): Promise<BlobContent> {
+    const { digest, size } = await this.statBlob(repository, digestText);
+    const url = this.blobs.blobRedirectUrl ? await this.blobs.blobRedirectUrl(digest) : null;
+    if (url) return { kind: 'redirect', digest, size, url };
+    const range = parseRequestedRange(rangeHeader, size);
+    try {
+      const stream = await this.blobs.readBlob(digest, range);
+      return { kind: 'bytes', digest, size, range, stream };
+    } catch (err) {
+      if (err instanceof ContentNotFoundError) {
+        this.log.error('blob linked but its content is missing', { repository, digest });
+        throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+      }
+      throw err;
+    }
+  }
+
+  async deleteBlob(repository: string, digestText: string): Promise<void> {
+    validateRepositoryName(repository);
+    const digest = parseDigest(digestText);
+    const result = await this.metadata.unlinkBlob(repository, digest.value);
+    if (result.ok) return;
+    if (result.reason === 'unknown') throw new RegistryError('BLOB_UNKNOWN', undefined, { digest: digest.value });
+    throw new RegistryError(
+      'BLOB_IN_USE',
+      `blob ${digest.value} is still used by manifest(s) ${result.by.join(', ')}: delete those manifests first`,
+      { digest: digest.value, manifests: result.by },
+    );
+  }
+
+  // ---- uploads -----------------------------------------------------------------------
+
+  async startUpload(repository: string): Promise<UploadState> {
+    validateRepositoryName(repository);
+    const state: UploadState = { id: randomUUID(), repository, offset: 0, startedAt: new Date().toISOString() };
+    await this.blobs.startUpload(state.id);
+    await this.metadata.createUpload(state);
+    return state;
+  }
+
+  /**
+   * Links a blob that already exists in `from` (or, without `from`, anywhere the caller
+   * may read) into `repository` without copying bytes. Answers false when it cannot,
+   * and the caller falls back to a normal upload.
+   */
+  async mountBlob(repository: string, digestText: string, from?: string): Promise<BlobInfo | undefined> {
+    validateRepositoryName(repository);
+    const digest = parseDigest(digestText);
+    const candidates = from !== undefined ? (isValidRepositoryName(from) ? [from] : []) : await this.metadata.repositoriesWithBlob(digest.value, 16);
+    for (const source of candidates) {
+      const link = await this.metadata.statBlobLink(source, digest.value);
+      if (!link || !(await this.canPull(source))) continue;
+      await this.metadata.linkBlob(repository, digest.value, link);
+      return { digest: digest.value, size: link.size };
+    }
+    return undefined;
+  }
+
+  /** The single-request upload: `POST ?digest=` with the whole blob. */
+  async uploadWhole(repository: string, digestText: string, request: ChunkRequest): Promise<BlobInfo> {
+    validateRepositoryName(repository);
+    parseDigest(digestText);
+    const upload = await this.startUpload(repository);
+    try {
+      return await this.completeUpload(repository, upload.id, digestText, request);
+    } catch (err) {
+      await this.discardUpload(upload.id);
+      throw err;
+    }
+  }
+
+  async getUpload(repository: string, id: string): Promise<UploadState> {
+    validateRepositoryName(repository);
+    const state = await this.metadata.getUpload(id);
+    if (!state || state.repository !== repository) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { upload: id.slice(0, 64) });
+    return state;
+  }
+
+  async appendUpload(repository: string, id: string, request: ChunkRequest): Promise<UploadState> {
+    return this.uploadLocks.run(id, async () => {
+      const state = await this.getUpload(repository, id);
+      if (!request.body) return state;
+      return this.writeChunk(state, request, 'sha256');
+    });
+  }
+
+  async completeUpload(repository: string, id: string, digestText: string | undefined, request: ChunkRequest): Promise<BlobInfo> {
+    if (digestText === undefined) throw new RegistryError('DIGEST_INVALID', 'the closing PUT must carry ?digest=<digest>');
+    const digest = parseDigest(digestText);
+    return this.uploadLocks.run(id, async () => {
+      let state = await this.getUpload(repository, id);
+      if (request.body) state = await this.writeChunk(state, request, digest.algorithm);
+      const actual = await this.digestUpload(state, digest.algorithm);
+      if (actual !== digest.value) {
+        await this.discardUpload(id);
+        throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${actual}, not ${digest.value}; the upload was discarded`, {
+          expected: digest.value,
+          actual,
+        });
+      }
+      await this.blobs.commitUpload(id, digest.value, state.offset);
+      await this.metadata.linkBlob(repository, digest.value, { size: state.offset });
+      await this.metadata.deleteUpload(id);
+      this.hashes.forget(id);
+      return { digest: digest.value, size: state.offset };
+    });
+  }
+
+  async cancelUpload(repository: string, id: string): Promise<void> {
+    await this.uploadLocks.run(id, async () => {
+      await this.getUpload(repository, id);
+      await this.discardUpload(id);
+    });
+  }
+
+  private async discardUpload(id: string): Promise<void> {
+    this.hashes.forget(id);
+    await this.blobs.abortUpload(id);
+    await this.metadata.deleteUpload(id);
+  }
+
+  private async writeChunk(state: UploadState, request: ChunkRequest, algorithm: DigestAlgorithm): Promise<UploadState> {
+    let expectedLength: number | undefined;
+    if (request.contentRange !== undefined) {
+      const range = parseContentRange(request.contentRange);
+      if (range.start !== state.offset) {
+        throw new RegistryError(
+          'RANGE_INVALID',
+          `chunk starts at byte ${range.start} but the upload holds ${state.offset} bytes: send the chunk that starts at ${state.offset}`,
+          { offset: state.offset },
+          { Range: uploadRangeHeader(state.offset) },
+        );
+      }
+      expectedLength = range.end - range.start + 1;
+      if (request.contentLength !== undefined && request.contentLength !== expectedLength) {
+        throw new RegistryError('BLOB_UPLOAD_INVALID', `Content-Range covers ${expectedLength} bytes but Content-Length is ${request.contentLength}`);
+      }
+    }
+    const hash: Hash | undefined = this.hashes.resume(state.id, algorithm, state.offset) ?? (state.offset === 0 ? createDigester(algorithm) : undefined);
+    let received = 0;
+    const counted = tap(request.body!, (chunk) => {
+      hash?.update(chunk);
+      received += chunk.length;
+    });
+    let size: number;
+    try {
+      size = await this.blobs.appendUpload(state.id, state.offset, counted);
+    } catch (err) {
+      if (err instanceof ContentNotFoundError) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { upload: state.id });
+      throw err;
+    }
+    if (expectedLength !== undefined && received !== expectedLength) {
+      throw new RegistryError('SIZE_INVALID', `Content-Range covers ${expectedLength} bytes but the body had ${received}`);
+    }
+    if (size !== state.offset + received) throw new Error(`upload ${state.id}: store reports ${size} bytes, expected ${state.offset + received}`);
+    const advanced = await this.metadata.advanceUpload(state.id, state.offset, { offset: size });
+    if (!advanced) throw new RegistryError('BLOB_UPLOAD_INVALID', 'the upload changed while this chunk was written; ask for its status and resume', { upload: state.id });
+    if (hash) this.hashes.save(state.id, algorithm, size, hash);
+    else this.hashes.forget(state.id);
+    return { ...state, offset: size };
+  }
+
+  /** The digest of what an upload holds: from the running hash, or by reading the bytes again. */
+  private async digestUpload(state: UploadState, algorithm: DigestAlgorithm): Promise<string> {
+    const running = this.hashes.resume(state.id, algorithm, state.offset);
+    if (running) return `${algorithm}:${running.digest('hex')}`;
+    const hash = createDigester(algorithm);
+    try {
+      for await (const chunk of await this.blobs.readUpload(state.id, state.offset)) hash.update(chunk);
+    } catch (err) {
+      if (err instanceof ContentNotFoundError || (err as NodeJS.ErrnoException)?.code === 'ENOENT') {
+        throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { upload: state.id });
+      }
+      throw err;
+    }
+    return `${algorithm}:${hash.digest('hex')}`;
+  }
+
+  // ---- manifests ---------------------------------------------------------------------
+
+  async putManifest(repository: string, reference: string, body: Uint8Array, contentType: string | undefined): Promise<{ digest: string; subject?: string }> {
+    validateRepositoryName(repository);
+    const ref = parseReference(reference);
+    if (body.byteLength > this.maxManifestBytes) throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${this.maxManifestBytes} bytes`);
+    const parsed = parseManifest(body, contentType);
+    const algorithm = ref.kind === 'digest' ? ref.digest.algorithm : 'sha256';
+    const digest = `${algorithm}:${createDigester(algorithm).update(body).digest('hex')}`;
+    if (ref.kind === 'digest' && ref.digest.value !== digest) {
+      throw new RegistryError('DIGEST_INVALID', `manifest body has digest ${digest}, not ${ref.digest.value}`, { expected: ref.digest.value, actual: digest });
+    }
+    const inline = body.byteLength <= this.metadata.inlineManifestLimit;
+    if (!inline) await this.blobs.putContent(digest, body);
+    const record: StoredManifest = {
+      digest,
+      mediaType: parsed.mediaType,
+      size: body.byteLength,
+      blobs: parsed.blobs,
+      children: parsed.children,
+      pushedAt: new Date().toISOString(),
+      ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
+      ...(parsed.artifactType !== undefined ? { artifactType: parsed.artifactType } : {}),
+      ...(parsed.annotations !== undefined ? { annotations: parsed.annotations } : {}),
+      ...(inline ? { body } : {}),
+    };
+    const result = await this.metadata.putManifest(repository, record, ref.kind === 'tag' ? ref.tag : undefined);
+    if (!result.ok) {
+      const missing = [...result.missingBlobs.map((d) => `blob ${d}`), ...result.missingManifests.map((d) => `manifest ${d}`)];
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references content not in repository ${repository}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`, {
+        blobs: result.missingBlobs,
+        manifests: result.missingManifests,
+      });
+    }
+    return { digest, ...(parsed.subject ? { subject: parsed.subject.digest } : {}) };
+  }
+
+  /** Manifest metadata without the body, for HEAD. */
+  async statManifest(repository: string, reference: string): Promise<StoredManifest> {
+    validateRepositoryName(repository);
+    const ref = parseReference(reference);
+    const digest = ref.kind === 'digest' ? ref.digest.value : await this.metadata.resolveTag(repository, ref.tag);
+    const manifest = digest === null ? null : await this.metadata.getManifest(repository, digest);
+    if (manifest) return manifest;
+    if (!(await this.metadata.getRepository(repository))) throw new RegistryError('NAME_UNKNOWN', undefined, { name: repository });
+    throw new RegistryError('MANIFEST_UNKNOWN', undefined, { reference });
+  }
+
+  async getManifest(repository: string, reference: string): Promise<ManifestContent> {
+    const manifest = await this.statManifest(repository, reference);
+    const body = manifest.body ?? (await this.readContent(manifest.digest));
+    return { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.size, body: body };
+  }
+
+  async deleteManifest(repository: string, reference: string): Promise<void> {
+    validateRepositoryName(repository);
+    const ref = parseReference(reference);
+    if (ref.kind === 'tag') {
+      if (!(await this.metadata.deleteTag(repository, ref.tag))) throw await this.unknownManifest(repository, reference);
+      return;
+    }
+    const result = await this.metadata.deleteManifest(repository, ref.digest.value);
+    if (result.ok) return;
+    if (result.reason === 'unknown') throw await this.unknownManifest(repository, reference);
+    throw new RegistryError(
+      'MANIFEST_IN_USE',
+      `manifest ${ref.digest.value} is still referenced by image index(es) ${result.by.join(', ')}: delete the index first`,
+      { digest: ref.digest.value, indexes: result.by },
+    );
+  }
+
+  private async unknownManifest(repository: string, reference: string): Promise<RegistryError> {
+    if (!(await this.metadata.getRepository(repository))) return new RegistryError('NAME_UNKNOWN', undefined, { name: repository });
+    return new RegistryError('MANIFEST_UNKNOWN', undefined, { reference });
+  }
+
+  private async readContent(digest: string): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    for await (const chunk of await this.blobs.readBlob(digest)) parts.push(chunk);
+    return Buffer.concat(parts);
+  }
+
+  // ---- listings ----------------------------------------------------------------------
+
+  async listTags(repository: string, n: string | undefined, last: string | undefined): Promise<ListPage> {
+    validateRepositoryName(repository);
+    if (!(await this.metadata.getRepository(repository))) throw new RegistryError('NAME_UNKNOWN', undefined, { name: repository });
+    const limit = pageSize(n);
+    if (limit === 0) return { items: [] };
+    return toListPage(await this.metadata.listTags(repository, { last, limit }), limit);
+  }
+
+  async listRepositories(n: string | undefined, last: string | undefined): Promise<ListPage> {
+    const limit = pageSize(n);
+    if (limit === 0) return { items: [] };
+    return toListPage(await this.metadata.listRepositories({ last, limit }), limit);
+  }
+
+  /** Manifests whose `subject` is `digestText`, as an image index's descriptors. */
+  async listReferrers(repository: string, digestText: string, artifactType?: string): Promise<{ index: object; filtered: boolean }> {
+    validateRepositoryName(repository);
+    const digest: Digest = parseDigest(digestText);
+    const records = await this.metadata.listReferrers(repository, digest.value);
+    const selected = artifactType === undefined ? records : records.filter((r) => r.artifactType === artifactType);
+    const manifests = selected.map((r) => ({
+      mediaType: r.mediaType,
+      digest: r.digest,
+      size: r.size,
+      ...(r.artifactType !== undefined ? { artifactType: r.artifactType } : {}),
+      ...(r.annotations !== undefined ? { annotations: r.annotations } : {}),
+    }));
+    return { index: { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }, filtered: artifactType !== undefined };
+  }
+}
+
+function pageSize(n: string | undefined): number {
+  if (n === undefined || n === '') return MAX_PAGE_SIZE;
+  if (!/^\d{1,9}$/.test(n)) throw new RegistryError('PAGINATION_INVALID', 'n must be a non-negative integer', { n: n.slice(0, 32) });
+  return Math.min(Number(n), MAX_PAGE_SIZE);
+}
+
+function toListPage(page: { items: string[]; more: boolean }, limit: number): ListPage {
+  if (!page.more || page.items.length === 0) return { items: page.items };
+  return { items: page.items, next: { n: limit, last: page.items[page.items.length - 1] } };
+}
+
+async function* tap(source: ByteStream, onChunk: (chunk: Uint8Array) => void): ByteStream {
+  for await (const chunk of source) {
+    onChunk(chunk);
+    yield chunk;
+  }
+}

@@ -1,0 +1,15 @@
+import { RegistryError, type ErrorKind } from '../core/errors';
+import type { ByteStream } from '../storage/ports';
+
+/** Reads a whole small body (a manifest), refusing it as soon as it passes `limit` bytes. */
+export async function readBody(body: ByteStream | null, limit: number, tooLarge: ErrorKind): Promise<Uint8Array> {
+  if (!body) return new Uint8Array(0);
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) throw new RegistryError(tooLarge, `body is larger than ${limit} bytes`);
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts);
+}

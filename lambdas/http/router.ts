@@ -1,0 +1,283 @@
+/**
+ * The transport-neutral OCI Distribution router: it turns an HttpRequest into calls on the
+ * Registry and the results into HttpResponses. node:http (local mode, the ingest service)
+ * and the Lambda handlers both sit in front of it.
+ */
+import { RegistryError } from '../core/errors';
+import type { Registry, ListPage } from '../core/registry';
+import { uploadRangeHeader } from '../core/ranges';
+import { silentLogger, type Logger } from '../core/log';
+import { API_VERSION_HEADER, json, renderError } from './render';
+import { readBody } from './body';
+import type { Handler, HttpRequest, HttpResponse } from './types';
+
+export interface RouterOptions {
+  registry: Registry;
+  log?: Logger;
+}
+
+type RouteHandler = (request: HttpRequest, params: Record<string, string>) => Promise<HttpResponse>;
+
+interface Route {
+  pattern: RegExp;
+  methods: Record<string, RouteHandler>;
+}
+
+export function createRouter(options: RouterOptions): Handler {
+  const registry = options.registry;
+  const log = options.log ?? silentLogger;
+
+  const uploadLocation = (name: string, id: string) => `/v2/${name}/blobs/uploads/${id}`;
+  const blobLocation = (name: string, digest: string) => `/v2/${name}/blobs/${digest}`;
+
+  const uploadStatus = (name: string, id: string, offset: number, status: number): HttpResponse => ({
+    status,
+    headers: {
+      Location: uploadLocation(name, id),
+      Range: uploadRangeHeader(offset),
+      'Docker-Upload-UUID': id,
+      'OCI-Chunk-Min-Length': String(registry.chunkMinLength),
+      'Content-Length': '0',
+    },
+  });
+
+  const blobCreated = (name: string, digest: string): HttpResponse => ({
+    status: 201,
+    headers: { Location: blobLocation(name, digest), 'Docker-Content-Digest': digest, 'Content-Length': '0' },
+  });
+
+  /** Errors of an upload route tell the client where the upload is, so it can ask for its status. */
+  const withUploadLocation = async (name: string, id: string, work: () => Promise<HttpResponse>): Promise<HttpResponse> => {
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof RegistryError && err.status === 416) {
+        throw new RegistryError(err.kind, err.message, err.detail, { ...err.headers, Location: uploadLocation(name, id), 'Docker-Upload-UUID': id });
+      }
+      throw err;
+    }
+  };
+
+  const chunk = (request: HttpRequest) => ({
+    body: request.body,
+    contentRange: request.headers['content-range'],
+    contentLength: contentLength(request),
+  });
+
+  const routes: Route[] = [
+    {
+      pattern: /^\/v2\/?$/,
+      methods: {
+        GET: async () => json(200, {}),
+        HEAD: async () => json(200, {}),
+      },
+    },
+    {
+      pattern: /^\/v2\/_catalog$/,
+      methods: {
+        GET: async (request) => {
+          const page = await registry.listRepositories(request.query.get('n') ?? undefined, request.query.get('last') ?? undefined);
+          return json(200, { repositories: page.items }, nextLink('/v2/_catalog', page));
+        },
+      },
+    },
+    {
+      pattern: /^\/v2\/(?<name>.+)\/tags\/list$/,
+      methods: {
+        GET: async (request, { name }) => {
+          const page = await registry.listTags(name, request.query.get('n') ?? undefined, request.query.get('last') ?? undefined);
+          return json(200, { name, tags: page.items }, nextLink(`/v2/${name}/tags/list`, page));
+        },
+      },
+    },
+    {
+      pattern: /^\/v2\/(?<name>.+)\/manifests\/(?<reference>[^/]+)$/,
+      methods: {
+        GET: async (_request, { name, reference }) => {
+          const manifest = await registry.getManifest(name, reference);
+          return { status: 200, headers: manifestHeaders(manifest), body: manifest.body };
+        },
+        HEAD: async (_request, { name, reference }) => {
+          const manifest = await registry.statManifest(name, reference);
+          return { status: 200, headers: manifestHeaders(manifest) };
+        },
+        PUT: async (request, { name, reference }) => {
+          const declared = contentLength(request);
+          if (declared !== undefined && declared > registry.maxManifestBytes) {
+            throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${registry.maxManifestBytes} bytes`);
+          }
+          const body = await readBody(request.body, registry.maxManifestBytes, 'MANIFEST_TOO_LARGE');
+          const result = await registry.putManifest(name, reference, body, request.headers['content-type']);
+          const headers: Record<string, string> = {
+            Location: `/v2/${name}/manifests/${result.digest}`,
+            'Docker-Content-Digest': result.digest,
+            'Content-Length': '0',
+          };
+          if (result.subject) headers['OCI-Subject'] = result.subject;
+          return { status: 201, headers };
+        },
+        DELETE: async (_request, { name, reference }) => {
+          await registry.deleteManifest(name, reference);
+          return { status: 202, headers: { 'Content-Length': '0' } };
+        },
+      },
+    },
+    {
+      pattern: /^\/v2\/(?<name>.+)\/blobs\/uploads\/?$/,
+      methods: {
+        POST: async (request, { name }) => {
+          const mount = request.query.get('mount');
+          if (mount !== null) {
+            const mounted = await registry.mountBlob(name, mount, request.query.get('from') ?? undefined);
+            if (mounted) return blobCreated(name, mounted.digest);
+          }
+          const digest = request.query.get('digest');
+          if (digest !== null && mount === null) {
+            const blob = await registry.uploadWhole(name, digest, chunk(request));
+            return blobCreated(name, blob.digest);
+          }
+          const upload = await registry.startUpload(name);
+          return uploadStatus(name, upload.id, 0, 202);
+        },
+      },
+    },
+    {
+      pattern: /^\/v2\/(?<name>.+)\/blobs\/uploads\/(?<id>[^/]+)$/,
+      methods: {
+        GET: async (_request, { name, id }) => {
+          const upload = await registry.getUpload(name, id);
+          return uploadStatus(name, id, upload.offset, 204);
+        },
+        PATCH: async (request, { name, id }) =>
+          withUploadLocation(name, id, async () => {
+            const upload = await registry.appendUpload(name, id, chunk(request));
+            return uploadStatus(name, id, upload.offset, 202);
+          }),
+        PUT: async (request, { name, id }) =>
+          withUploadLocation(name, id, async () => {
+            const blob = await registry.completeUpload(name, id, request.query.get('digest') ?? undefined, chunk(request));
+            return blobCreated(name, blob.digest);
+          }),
+        DELETE: async (_request, { name, id }) => {
+          await registry.cancelUpload(name, id);
+          return { status: 204, headers: {} };
+        },
+      },
+    },
+    {
+      pattern: /^\/v2\/(?<name>.+)\/blobs\/(?<digest>[^/]+)$/,
+      methods: {
+        GET: async (request, { name, digest }) => {
+          const blob = await registry.readBlob(name, digest, request.headers['range']);
+          if (blob.kind === 'redirect') {
+            return { status: 307, headers: { Location: blob.url, 'Docker-Content-Digest': blob.digest, 'Content-Length': '0' } };
+          }
+          const headers: Record<string, string> = {
+            'Content-Type': 'application/octet-stream',
+            'Docker-Content-Digest': blob.digest,
+            'Accept-Ranges': 'bytes',
+            ETag: `"${blob.digest}"`,
+          };
+          if (blob.range) {
+            headers['Content-Range'] = `bytes ${blob.range.start}-${blob.range.end}/${blob.size}`;
+            headers['Content-Length'] = String(blob.range.end - blob.range.start + 1);
+            return { status: 206, headers, body: blob.stream };
+          }
+          headers['Content-Length'] = String(blob.size);
+          return { status: 200, headers, body: blob.stream };
+        },
+        HEAD: async (_request, { name, digest }) => {
+          const blob = await registry.statBlob(name, digest);
+          return {
+            status: 200,
+            headers: {
+              'Content-Type': 'application/octet-stream',
+              'Content-Length': String(blob.size),
+              'Docker-Content-Digest': blob.digest,
+              'Accept-Ranges': 'bytes',
+              ETag: `"${blob.digest}"`,
+            },
+          };
+        },
+        DELETE: async (_request, { name, digest }) => {
+          await registry.deleteBlob(name, digest);
+          return { status: 202, headers: { 'Content-Length': '0' } };
+        },
+      },
+    },
+    {
+      pattern: /^\/v2\/(?<name>.+)\/referrers\/(?<digest>[^/]+)$/,
+      methods: {
+        GET: async (request, { name, digest }) => {
+          const artifactType = request.query.get('artifactType') ?? undefined;
+          const { index, filtered } = await registry.listReferrers(name, digest, artifactType);
+          const body = Buffer.from(JSON.stringify(index));
+          const headers: Record<string, string> = { 'Content-Type': 'application/vnd.oci.image.index.v1+json', 'Content-Length': String(body.length) };
+          if (filtered) headers['OCI-Filters-Applied'] = 'artifactType';
+          return { status: 200, headers, body };
+        },
+      },
+    },
+  ];
+
+  return async function route(request: HttpRequest): Promise<HttpResponse> {
+    let response: HttpResponse;
+    try {
+      response = await dispatch(routes, request);
+    } catch (err) {
+      response = renderError(err, request, log);
+    }
+    response.headers = { ...API_VERSION_HEADER, ...response.headers };
+    if (request.method === 'HEAD') response.body = undefined;
+    return response;
+  };
+}
+
+async function dispatch(routes: Route[], request: HttpRequest): Promise<HttpResponse> {
+  for (const route of routes) {
+    const match = route.pattern.exec(request.path);
+    if (!match) continue;
+    const handler = route.methods[request.method];
+    if (!handler) {
+      throw new RegistryError('UNSUPPORTED', `${request.method} is not supported here; allowed: ${Object.keys(route.methods).join(', ')}`, undefined, {
+        Allow: Object.keys(route.methods).join(', '),
+      });
+    }
+    return handler(request, decodeParams(match.groups ?? {}));
+  }
+  throw new RegistryError('NOT_FOUND', `no registry endpoint at ${request.path.slice(0, 200)}`);
+}
+
+function decodeParams(groups: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(groups)) {
+    try {
+      out[key] = decodeURIComponent(value);
+    } catch {
+      throw new RegistryError(key === 'name' ? 'NAME_INVALID' : 'BLOB_UPLOAD_INVALID', `malformed percent-encoding in ${key}`);
+    }
+  }
+  return out;
+}
+
+function contentLength(request: HttpRequest): number | undefined {
+  const value = request.headers['content-length'];
+  if (value === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(value.trim())) throw new RegistryError('SIZE_INVALID', 'Content-Length is not a number');
+  return Number(value);
+}
+
+function manifestHeaders(manifest: { digest: string; mediaType: string; size: number }): Record<string, string> {
+  return {
+    'Content-Type': manifest.mediaType,
+    'Content-Length': String(manifest.size),
+    'Docker-Content-Digest': manifest.digest,
+    ETag: `"${manifest.digest}"`,
+  };
+}
+
+function nextLink(path: string, page: ListPage): Record<string, string> {
+  if (!page.next) return {};
+  const query = new URLSearchParams({ n: String(page.next.n), last: page.next.last });
+  return { Link: `<${path}?${query.toString()}>; rel="next"` };
+}

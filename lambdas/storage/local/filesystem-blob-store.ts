@@ -1,0 +1,197 @@
+/**
+ * FilesystemBlobStore: the blob store of local mode, on the local file system.
+ * Content becomes visible only by rename(2) of a fully written, fsynced file, so a crash
+ * at any moment leaves either the whole blob or nothing at its path.
+ *
+ * Layout under the root directory:
+ *
+ *   layout.json                    { "version": 1 }
+ *   blobs/<algorithm>/<xx>/<hex>   committed content, named by digest (xx: first two hex digits)
+ *   uploads/<upload id>            bytes of an upload in progress
+ *   tmp/                           staging for putContent
+ */
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { open, rename, rm, stat, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { BlobStore, ByteRange, ByteStream } from '../ports';
+import { ContentNotFoundError, StorageLayoutError } from '../errors';
+
+export const FILESYSTEM_LAYOUT_VERSION = 1;
+
+/** Upload ids come from the registry, but they end up in paths: allow nothing that could escape. */
+const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+/** Network chunks are small; writing them in batches keeps the syscalls per gigabyte low. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+const SAFE_DIGEST = /^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$/;
+
+export interface FilesystemBlobStoreOptions {
+  /** Directory that holds blobs and uploads. */
+  root: string;
+}
+
+export class FilesystemBlobStore implements BlobStore {
+  private readonly root: string;
+
+  private constructor(root: string) {
+    this.root = root;
+  }
+
+  static open(options: FilesystemBlobStoreOptions): FilesystemBlobStore {
+    const root = options.root;
+    mkdirSync(root, { recursive: true });
+    checkLayout(root);
+    for (const dir of ['blobs', 'uploads', 'tmp']) mkdirSync(join(root, dir), { recursive: true });
+    return new FilesystemBlobStore(root);
+  }
+
+  async statBlob(digest: string): Promise<{ size: number } | null> {
+    try {
+      const s = await stat(this.blobPath(digest));
+      return { size: s.size };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async readBlob(digest: string, range?: ByteRange): Promise<ByteStream> {
+    const path = this.blobPath(digest);
+    const handle = await open(path, 'r').catch((err) => {
+      throw isNotFound(err) ? new ContentNotFoundError(digest) : err;
+    });
+    return createReadStream(path, { fd: handle, autoClose: true, start: range?.start, end: range?.end, highWaterMark: 256 * 1024 });
+  }
+
+  async putContent(digest: string, bytes: Uint8Array): Promise<void> {
+    const target = this.blobPath(digest);
+    if (existsSync(target)) return;
+    const staging = join(this.root, 'tmp', randomUUID());
+    const handle = await open(staging, 'w');
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await this.moveIntoPlace(staging, target);
+  }
+
+  async deleteContent(digest: string): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
+  async startUpload(uploadId: string): Promise<void> {
+    const handle = await open(this.uploadPath(uploadId), 'w');
+    await handle.close();
+  }
+
+  async appendUpload(uploadId: string, offset: number, data: ByteStream): Promise<number> {
+    const handle = await open(this.uploadPath(uploadId), 'r+').catch((err) => {
+      throw isNotFound(err) ? new ContentNotFoundError(uploadId) : err;
+    });
+    try {
+      // Bytes past `offset` belong to a write that was never acknowledged: drop them.
+      await handle.truncate(offset);
+      let position = offset;
+      let pending: Uint8Array[] = [];
+      let pendingBytes = 0;
+      const flush = async () => {
+        const buffer = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+        pending = [];
+        pendingBytes = 0;
+        let written = 0;
+        while (written < buffer.length) {
+          const { bytesWritten } = await handle.write(buffer, written, buffer.length - written, position);
+          written += bytesWritten;
+          position += bytesWritten;
+        }
+      };
+      for await (const chunk of data) {
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
+      }
+      if (pendingBytes > 0) await flush();
+      await handle.sync();
+      return position;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async readUpload(uploadId: string, size: number): Promise<ByteStream> {
+    const path = this.uploadPath(uploadId);
+    if (size === 0) return (async function* () {})();
+    return createReadStream(path, { start: 0, end: size - 1, highWaterMark: 256 * 1024 });
+  }
+
+  async commitUpload(uploadId: string, digest: string, size: number): Promise<void> {
+    const source = this.uploadPath(uploadId);
+    const target = this.blobPath(digest);
+    if (existsSync(target)) {
+      await rm(source, { force: true });
+      return;
+    }
+    const handle = await open(source, 'r+');
+    try {
+      await handle.truncate(size);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await this.moveIntoPlace(source, target);
+  }
+
+  async abortUpload(uploadId: string): Promise<void> {
+    await rm(this.uploadPath(uploadId), { force: true });
+  }
+
+  private async moveIntoPlace(source: string, target: string): Promise<void> {
+    const dir = join(target, '..');
+    await mkdir(dir, { recursive: true });
+    await rename(source, target);
+    // The rename is durable only once the directory entry is.
+    const dirHandle = await open(dir, 'r');
+    try {
+      await dirHandle.sync();
+    } finally {
+      await dirHandle.close();
+    }
+  }
+
+  private blobPath(digest: string): string {
+    const match = SAFE_DIGEST.exec(digest);
+    if (!match) throw new ContentNotFoundError(digest);
+    const [, algorithm, hex] = match;
+    return join(this.root, 'blobs', algorithm, hex.slice(0, 2), hex);
+  }
+
+  private uploadPath(uploadId: string): string {
+    if (!SAFE_ID.test(uploadId)) throw new ContentNotFoundError(uploadId);
+    return join(this.root, 'uploads', uploadId);
+  }
+}
+
+function checkLayout(root: string): void {
+  const file = join(root, 'layout.json');
+  if (!existsSync(file)) {
+    const entries = readdirSync(root).filter((e) => !['blobs', 'uploads', 'tmp'].includes(e) || readdirSync(join(root, e)).length > 0);
+    if (entries.length > 0) throw new StorageLayoutError(root, 'blob directory has content but no layout.json');
+    writeFileSync(file, JSON.stringify({ version: FILESYSTEM_LAYOUT_VERSION }) + '\n');
+    return;
+  }
+  let version: unknown;
+  try {
+    version = JSON.parse(readFileSync(file, 'utf8')).version;
+  } catch {
+    throw new StorageLayoutError(root, 'layout.json is not readable JSON');
+  }
+  if (version !== FILESYSTEM_LAYOUT_VERSION) {
+    throw new StorageLayoutError(root, `blob layout version ${String(version)}; this build reads version ${FILESYSTEM_LAYOUT_VERSION}`);
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+}

@@ -1,0 +1,252 @@
+/**
+ * LmdbMetadataStore: the metadata store of local mode, on LMDB (the `lmdb` package, which
+ * ships its native binary inside the npm package, so nothing is built or downloaded at
+ * install time). LMDB is copy-on-write with one writer: a commit is durable when it
+ * returns and a crash at any moment leaves the last committed state, so a SIGKILL can
+ * never expose half a manifest or a dangling tag.
+ *
+ * Key layout (string keys, parts joined by \x1f, which sorts below every character a
+ * name, tag or digest may contain, so a prefix scan never runs into a neighbour):
+ *
+ *   layout                                        -> { version }
+ *   repo     <name>                               -> RepositoryRecord
+ *   link     <repo> <digest>                      -> BlobLink           (blob readable in repo)
+ *   blobrepo <digest> <repo>                      -> 1                  (reverse of link)
+ *   manifest <repo> <digest>                      -> StoredManifest     (body inline)
+ *   tag      <repo> <tag>                         -> digest
+ *   tagsof   <repo> <digest> <tag>                -> 1                  (reverse of tag)
+ *   usage    <repo> <blob digest> <manifest>      -> 1                  (manifest needs blob)
+ *   parent   <repo> <child digest> <index>        -> 1                  (index needs child)
+ *   referrer <repo> <subject digest> <digest>     -> ReferrerRecord
+ *   upload   <id>                                 -> UploadState
+ */
+import { open, type RootDatabase } from 'lmdb';
+import { mkdirSync } from 'node:fs';
+import type {
+  BlobLink,
+  DeleteResult,
+  MetadataStore,
+  Page,
+  PageRequest,
+  PutManifestResult,
+  ReferrerRecord,
+  RepositoryRecord,
+  StoredManifest,
+  UploadState,
+} from '../ports';
+import { StorageLayoutError } from '../errors';
+
+export const LMDB_LAYOUT_VERSION = 1;
+
+const SEP = '\x1f';
+/** Sorts above every character allowed in names, tags and digests. */
+const HIGH = '\x7f';
+
+const key = (...parts: string[]): string => parts.join(SEP);
+const prefix = (...parts: string[]): string => parts.join(SEP) + SEP;
+
+export interface LmdbMetadataStoreOptions {
+  /** Directory holding the LMDB environment. */
+  path: string;
+}
+
+export class LmdbMetadataStore implements MetadataStore {
+  /** LMDB keeps large values in overflow pages, so every manifest the registry accepts stays inline. */
+  readonly inlineManifestLimit = Number.MAX_SAFE_INTEGER;
+  private readonly db: RootDatabase;
+
+  private constructor(db: RootDatabase) {
+    this.db = db;
+  }
+
+  static async open(options: LmdbMetadataStoreOptions): Promise<LmdbMetadataStore> {
+    mkdirSync(options.path, { recursive: true });
+    const db = open({ path: options.path, encoding: 'msgpack' });
+    try {
+      await checkLayout(db, options.path);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+    return new LmdbMetadataStore(db);
+  }
+
+  async getRepository(name: string): Promise<RepositoryRecord | null> {
+    return this.db.get(key('repo', name)) ?? null;
+  }
+
+  async listRepositories(page: PageRequest): Promise<Page> {
+    return this.page(prefix('repo'), page);
+  }
+
+  async linkBlob(repository: string, digest: string, link: BlobLink): Promise<void> {
+    await this.db.transaction(() => {
+      this.ensureRepository(repository);
+      this.db.put(key('link', repository, digest), link);
+      this.db.put(key('blobrepo', digest, repository), 1);
+    });
+  }
+
+  async statBlobLink(repository: string, digest: string): Promise<BlobLink | null> {
+    return this.db.get(key('link', repository, digest)) ?? null;
+  }
+
+  async unlinkBlob(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>> {
+    return this.db.transaction((): DeleteResult<'in-use' | 'unknown'> => {
+      if (this.db.get(key('link', repository, digest)) === undefined) return { ok: false, reason: 'unknown', by: [] };
+      const users = this.suffixes(prefix('usage', repository, digest), 20);
+      if (users.length > 0) return { ok: false, reason: 'in-use', by: users };
+      this.db.remove(key('link', repository, digest));
+      this.db.remove(key('blobrepo', digest, repository));
+      return { ok: true };
+    });
+  }
+
+  async repositoriesWithBlob(digest: string, limit: number): Promise<string[]> {
+    return this.suffixes(prefix('blobrepo', digest), limit);
+  }
+
+  async putManifest(repository: string, manifest: StoredManifest, tag?: string): Promise<PutManifestResult> {
+    return this.db.transaction((): PutManifestResult => {
+      const missingBlobs = manifest.blobs.filter((d) => this.db.get(key('link', repository, d)) === undefined);
+      const missingManifests = manifest.children.filter((d) => this.db.get(key('manifest', repository, d)) === undefined);
+      if (missingBlobs.length > 0 || missingManifests.length > 0) return { ok: false, missingBlobs, missingManifests };
+
+      this.ensureRepository(repository);
+      this.db.put(key('manifest', repository, manifest.digest), manifest);
+      for (const blob of manifest.blobs) this.db.put(key('usage', repository, blob, manifest.digest), 1);
+      for (const child of manifest.children) this.db.put(key('parent', repository, child, manifest.digest), 1);
+      if (manifest.subject) {
+        const referrer: ReferrerRecord = {
+          digest: manifest.digest,
+          mediaType: manifest.mediaType,
+          size: manifest.size,
+          ...(manifest.artifactType !== undefined ? { artifactType: manifest.artifactType } : {}),
+          ...(manifest.annotations !== undefined ? { annotations: manifest.annotations } : {}),
+        };
+        this.db.put(key('referrer', repository, manifest.subject, manifest.digest), referrer);
+      }
+      if (tag !== undefined) {
+        const previous: string | undefined = this.db.get(key('tag', repository, tag));
+        if (previous !== undefined && previous !== manifest.digest) this.db.remove(key('tagsof', repository, previous, tag));
+        this.db.put(key('tag', repository, tag), manifest.digest);
+        this.db.put(key('tagsof', repository, manifest.digest, tag), 1);
+      }
+      return { ok: true };
+    });
+  }
+
+  async getManifest(repository: string, digest: string): Promise<StoredManifest | null> {
+    return this.db.get(key('manifest', repository, digest)) ?? null;
+  }
+
+  async resolveTag(repository: string, tag: string): Promise<string | null> {
+    return this.db.get(key('tag', repository, tag)) ?? null;
+  }
+
+  async deleteManifest(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>> {
+    return this.db.transaction((): DeleteResult<'in-use' | 'unknown'> => {
+      const manifest: StoredManifest | undefined = this.db.get(key('manifest', repository, digest));
+      if (manifest === undefined) return { ok: false, reason: 'unknown', by: [] };
+      const parents = this.suffixes(prefix('parent', repository, digest), 20);
+      if (parents.length > 0) return { ok: false, reason: 'in-use', by: parents };
+
+      for (const tag of this.suffixes(prefix('tagsof', repository, digest), Infinity)) {
+        this.db.remove(key('tag', repository, tag));
+        this.db.remove(key('tagsof', repository, digest, tag));
+      }
+      for (const blob of manifest.blobs) this.db.remove(key('usage', repository, blob, digest));
+      for (const child of manifest.children) this.db.remove(key('parent', repository, child, digest));
+      if (manifest.subject) this.db.remove(key('referrer', repository, manifest.subject, digest));
+      this.db.remove(key('manifest', repository, digest));
+      return { ok: true };
+    });
+  }
+
+  async deleteTag(repository: string, tag: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      const digest: string | undefined = this.db.get(key('tag', repository, tag));
+      if (digest === undefined) return false;
+      this.db.remove(key('tag', repository, tag));
+      this.db.remove(key('tagsof', repository, digest, tag));
+      return true;
+    });
+  }
+
+  async listTags(repository: string, page: PageRequest): Promise<Page> {
+    return this.page(prefix('tag', repository), page);
+  }
+
+  async listReferrers(repository: string, subject: string): Promise<ReferrerRecord[]> {
+    const start = prefix('referrer', repository, subject);
+    return [...this.db.getRange({ start, end: start + HIGH })].map(({ value }) => value as ReferrerRecord);
+  }
+
+  async createUpload(state: UploadState): Promise<void> {
+    await this.db.put(key('upload', state.id), state);
+  }
+
+  async getUpload(id: string): Promise<UploadState | null> {
+    return this.db.get(key('upload', id)) ?? null;
+  }
+
+  async advanceUpload(id: string, expectedOffset: number, next: Pick<UploadState, 'offset' | 'hashState'>): Promise<boolean> {
+    return this.db.transaction(() => {
+      const current: UploadState | undefined = this.db.get(key('upload', id));
+      if (current === undefined || current.offset !== expectedOffset) return false;
+      this.db.put(key('upload', id), { ...current, ...next });
+      return true;
+    });
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    await this.db.remove(key('upload', id));
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  /** Must run inside a transaction. */
+  private ensureRepository(name: string): void {
+    if (this.db.get(key('repo', name)) === undefined) {
+      const record: RepositoryRecord = { name, createdAt: new Date().toISOString() };
+      this.db.put(key('repo', name), record);
+    }
+  }
+
+  /** The last key part of every entry under `start`, up to `limit` of them. */
+  private suffixes(start: string, limit: number): string[] {
+    const out: string[] = [];
+    for (const k of this.db.getKeys({ start, end: start + HIGH })) {
+      if (out.length >= limit) break;
+      out.push(String(k).slice(start.length));
+    }
+    return out;
+  }
+
+  private page(start: string, { last, limit }: PageRequest): Page {
+    const items: string[] = [];
+    const from = last === undefined ? start : start + last;
+    for (const k of this.db.getKeys({ start: from, end: start + HIGH })) {
+      const item = String(k).slice(start.length);
+      if (item === last) continue;
+      if (items.length === limit) return { items, more: true };
+      items.push(item);
+    }
+    return { items, more: false };
+  }
+}
+
+async function checkLayout(db: RootDatabase, path: string): Promise<void> {
+  const layout: { version: number } | undefined = db.get('layout');
+  if (layout === undefined) {
+    const empty = db.getKeysCount({ limit: 1 }) === 0;
+    if (!empty) throw new StorageLayoutError(path, 'metadata has no layout version');
+    await db.put('layout', { version: LMDB_LAYOUT_VERSION });
+    return;
+  }
+  if (layout.version !== LMDB_LAYOUT_VERSION) {
+    throw new StorageLayoutError(path, `metadata layout version ${layout.version}; this build reads version ${LMDB_LAYOUT_VERSION}`);
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The two storage ports the registry core depends on. They are named after what the
+ * registry does with them; adapters are named `<Technology><Port>` (FilesystemBlobStore,
+ * LmdbMetadataStore, S3BlobStore, DynamoDbMetadataStore).
+ *
+ * Rules every adapter keeps (the contract suites in test/contract check them):
+ * - A blob becomes readable only through `commitUpload`/`putContent`, never half-written.
+ * - Metadata changes that belong together (a manifest, its tag, its usage records) are
+ *   applied atomically, with the preconditions checked in the same transaction.
+ * - Lists come back in lexical (byte) order of their keys.
+ */
+
+/** Bytes as they arrive or leave: Node streams and web streams both satisfy this. */
+export type ByteStream = AsyncIterable<Uint8Array>;
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+export interface BlobStore {
+  /** Size of a committed blob, or null when no such content exists. */
+  statBlob(digest: string): Promise<{ size: number } | null>;
+  /** Streams a committed blob (or one inclusive range of it). Throws when absent. */
+  readBlob(digest: string, range?: ByteRange): Promise<ByteStream>;
+  /**
+   * Optional capability: a URL the client can fetch the blob from directly (a presigned
+   * S3 URL), so that no layer byte passes through the registry. Null means "serve it yourself".
+   */
+  blobRedirectUrl?(digest: string): Promise<string | null>;
+  /** Stores small content (manifest bodies too large for the metadata store) under its digest, atomically. */
+  putContent(digest: string, bytes: Uint8Array): Promise<void>;
+  /** Removes content; only garbage collection calls this, once nothing links it. */
+  deleteContent(digest: string): Promise<void>;
+
+  /** Creates the byte area for a new upload session. */
+  startUpload(uploadId: string): Promise<void>;
+  /**
+   * Writes `data` at `offset` (everything after `offset` from an earlier, interrupted
+   * write is discarded first) and resolves with the new size of the upload.
+   */
+  appendUpload(uploadId: string, offset: number, data: ByteStream): Promise<number>;
+  /** Streams the bytes received so far (used to re-hash after a restart). */
+  readUpload(uploadId: string, size: number): Promise<ByteStream>;
+  /** Makes the upload's first `size` bytes the content for `digest`, atomically. */
+  commitUpload(uploadId: string, digest: string, size: number): Promise<void>;
+  /** Discards an upload's bytes; succeeds when there are none. */
+  abortUpload(uploadId: string): Promise<void>;
+}
+
+export interface RepositoryRecord {
+  name: string;
+  createdAt: string;
+}
+
+export interface BlobLink {
+  size: number;
+}
+
+/** A stored manifest, minus its body. */
+export interface ManifestRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  /** Blobs (config, layers) the manifest needs in its repository. */
+  blobs: string[];
+  /** Manifests (index children) the manifest needs in its repository. */
+  children: string[];
+  subject?: string;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  pushedAt: string;
+}
+
+export interface StoredManifest extends ManifestRecord {
+  /** The body, when the metadata store keeps it inline; otherwise it is in the blob store under `digest`. */
+  body?: Uint8Array;
+}
+
+export interface ReferrerRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface UploadState {
+  id: string;
+  repository: string;
+  /** Bytes received and durable so far. */
+  offset: number;
+  startedAt: string;
+  /** Opaque, exportable hash state, for adapters whose requests land on different processes. */
+  hashState?: string;
+}
+
+export interface PageRequest {
+  /** Exclusive lower bound. */
+  last?: string;
+  limit: number;
+}
+
+export interface Page {
+  items: string[];
+  /** True when more items follow the last one returned. */
+  more: boolean;
+}
+
+export type PutManifestResult =
+  | { ok: true }
+  | { ok: false; missingBlobs: string[]; missingManifests: string[] };
+
+export type DeleteResult<T extends string> = { ok: true } | { ok: false; reason: T; by: string[] };
+
+export interface MetadataStore {
+  /** Largest manifest body kept inline; larger bodies go to the blob store first. */
+  readonly inlineManifestLimit: number;
+
+  getRepository(name: string): Promise<RepositoryRecord | null>;
+  listRepositories(page: PageRequest): Promise<Page>;
+
+  /** Links content into a repository, creating the repository on its first link. */
+  linkBlob(repository: string, digest: string, link: BlobLink): Promise<void>;
+  statBlobLink(repository: string, digest: string): Promise<BlobLink | null>;
+  /** Unlinks a blob unless a manifest of the repository uses it (checked atomically). */
+  unlinkBlob(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>>;
+  /** Repositories (up to `limit`) that link the blob, for automatic mounts. */
+  repositoriesWithBlob(digest: string, limit: number): Promise<string[]>;
+
+  /**
+   * Stores a manifest (and moves `tag` to it) atomically, provided every blob and child
+   * manifest it needs is present in the repository at that moment.
+   */
+  putManifest(repository: string, manifest: StoredManifest, tag?: string): Promise<PutManifestResult>;
+  getManifest(repository: string, digest: string): Promise<StoredManifest | null>;
+  resolveTag(repository: string, tag: string): Promise<string | null>;
+  /** Deletes a manifest with its tags and referrer entries unless an index of the repository still needs it. */
+  deleteManifest(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>>;
+  deleteTag(repository: string, tag: string): Promise<boolean>;
+  listTags(repository: string, page: PageRequest): Promise<Page>;
+  listReferrers(repository: string, subject: string): Promise<ReferrerRecord[]>;
+
+  createUpload(state: UploadState): Promise<void>;
+  getUpload(id: string): Promise<UploadState | null>;
+  /** Moves an upload forward, only if its offset is still `expectedOffset`. */
+  advanceUpload(id: string, expectedOffset: number, next: Pick<UploadState, 'offset' | 'hashState'>): Promise<boolean>;
+  deleteUpload(id: string): Promise<void>;
+
+  /** Releases handles; the store is unusable afterwards. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,4 @@
+/** Per-test time budget of each suite: a hung client fails its test instead of the whole run. */
+const BUDGET_MS = { unit: 20_000, contract: 30_000, cdk: 120_000, e2e: 240_000 };
+const suite = /[\\/]test[\\/](\w+)[\\/]/.exec(expect.getState().testPath ?? '')?.[1];
+jest.setTimeout(BUDGET_MS[suite] ?? 30_000);
