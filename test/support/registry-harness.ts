@@ -48,6 +48,8 @@ export async function startInProcessRegistry(dataDir?: string): Promise<TestRegi
 
 export interface RegistryProcess extends TestRegistry {
   child: ChildProcess;
+  /** The line `berth serve` printed on start-up. */
+  banner: string;
   /** Everything the process wrote to stderr so far. */
   stderr(): string;
   kill(signal: NodeJS.Signals): Promise<void>;
@@ -62,12 +64,14 @@ export async function startRegistryProcess(dataDir: string, port = 0, extraArgs:
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  let banner = '';
   const url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error(`berth did not start within 30 s:\n${stderr}`)), 30_000);
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       const match = /listening on (\S+)/.exec(line);
       if (match) {
+        banner = line;
         clearTimeout(timer);
         resolveUrl(match[1]);
       }
@@ -86,6 +90,7 @@ export async function startRegistryProcess(dataDir: string, port = 0, extraArgs:
     host: new URL(url).host,
     dataDir,
     child,
+    banner,
     stderr: () => stderr,
     kill,
     stop: () => kill('SIGTERM'),

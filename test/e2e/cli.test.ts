@@ -1,0 +1,91 @@
+/**
+ * `berth serve` as a user runs it: options, the start-up line, the loopback rule and HTTPS.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { PROJECT_ROOT, scratchDir, startRegistryProcess } from '../support/registry-harness';
+import { describeWithBinaries, run } from '../support/clients';
+import { imageBlobs, makeImage, writeLayout, sha256 } from '../support/oci-fixtures';
+
+const berth = (args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bin', 'berth.ts'), ...args], { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 30_000 });
+
+describe('berth serve options', () => {
+  test('GIVEN --help WHEN run THEN every option is listed and nothing starts', () => {
+    const result = berth(['serve', '--help']);
+    expect(result.status).toBe(0);
+    for (const option of ['--host', '--port', '--data-dir', '--tls-cert', '--tls-key', '--help']) expect(result.stdout).toContain(option);
+    expect(result.stdout).toMatch(/default 127\.0\.0\.1/);
+    expect(result.stdout).toMatch(/default 5000/);
+    expect(result.stdout).toMatch(/default \.\/data/);
+  });
+
+  test('GIVEN a non-loopback --host WHEN started THEN it refuses with the reason', () => {
+    const result = berth(['serve', '--host', '0.0.0.0', '--port', '0', '--data-dir', '/nonexistent-never-created']);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/refusing to listen on 0\.0\.0\.0/);
+    expect(result.stderr).toMatch(/no authentication/);
+  });
+
+  test('GIVEN an unknown option WHEN started THEN it fails with usage, not a stack trace', () => {
+    const result = berth(['serve', '--bogus']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/Unknown option '--bogus'/);
+    expect(result.stderr).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  test('GIVEN a data dir WHEN started THEN the start-up line names the address and the data directory', async () => {
+    const work = scratchDir('cli');
+    const proc = await startRegistryProcess(join(work.path, 'data'));
+    try {
+      expect(proc.banner).toBe(`Berth registry listening on ${proc.url} (data in ${join(work.path, 'data')})`);
+      const res = await fetch(`${proc.url}/v2/`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
+    } finally {
+      await proc.stop();
+      work.remove();
+    }
+  });
+
+  test('GIVEN the default data directory THEN git ignores it', () => {
+    const out = execFileSync('git', ['check-ignore', 'data/x'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+    expect(out.trim()).toBe('data/x');
+  });
+});
+
+describeWithBinaries(['openssl', 'skopeo'], 'berth serve over HTTPS', () => {
+  test('GIVEN --tls-cert and --tls-key WHEN a client trusts the CA THEN it pushes with TLS verification on', async () => {
+    const work = scratchDir('tls');
+    const cert = join(work.path, 'registry.crt');
+    const key = join(work.path, 'registry.key');
+    run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+    const proc = await startRegistryProcess(join(work.path, 'data'), 0, ['--tls-cert', cert, '--tls-key', key]);
+    try {
+      expect(proc.url).toMatch(/^https:\/\//);
+      const status = await new Promise<number>((resolve, reject) => {
+        request(`${proc.url}/v2/`, { ca: readFileSync(cert) }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+          .on('error', reject)
+          .end();
+      });
+      expect(status).toBe(200);
+
+      const certDir = join(work.path, 'certs');
+      require('node:fs').mkdirSync(certDir);
+      writeFileSync(join(certDir, 'ca.crt'), readFileSync(cert));
+      const image = makeImage({ layers: [4096] });
+      writeLayout(join(work.path, 'src'), [{ tag: 'v1', manifest: image.manifest, blobs: imageBlobs(image) }]);
+      run('skopeo', ['copy', '--dest-cert-dir', certDir, `oci:${join(work.path, 'src')}:v1`, `docker://${proc.host}/tls/app:v1`]);
+      const raw = run('skopeo', ['inspect', '--raw', '--cert-dir', certDir, `docker://${proc.host}/tls/app:v1`]);
+      expect(sha256(Buffer.from(raw))).toBe(image.manifest.digest);
+    } finally {
+      await proc.stop();
+      work.remove();
+    }
+  });
+});
