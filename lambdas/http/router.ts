@@ -251,10 +251,17 @@ async function dispatch(routes: Route[], request: HttpRequest): Promise<HttpResp
 function decodeParams(groups: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(groups)) {
+    // No character of the name grammar needs escaping, so an escape in a name can only alias
+    // another repository (a%2Fb for a/b) past whatever authorizes by path: keep it as sent,
+    // and the grammar refuses it.
+    if (key === 'name') {
+      out[key] = value;
+      continue;
+    }
     try {
       out[key] = decodeURIComponent(value);
     } catch {
-      throw new RegistryError(key === 'name' ? 'NAME_INVALID' : 'BLOB_UPLOAD_INVALID', `malformed percent-encoding in ${key}`);
+      throw new RegistryError('BLOB_UPLOAD_INVALID', `malformed percent-encoding in ${key}`);
     }
   }
   return out;
