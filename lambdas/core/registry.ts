@@ -26,6 +26,8 @@ export interface RegistryOptions {
   chunkMinLength?: number;
   /** Largest manifest accepted, in bytes. @default 4 MiB */
   maxManifestBytes?: number;
+  /** Most referrers in one answer; more follow a `Link`. @default 1000 */
+  referrersPageSize?: number;
   log?: Logger;
   /**
    * Whether the caller may read a repository, consulted before a cross-repository mount.
@@ -56,6 +58,13 @@ export interface ListPage {
   next?: { n: number; last: string };
 }
 
+export interface ReferrersPage {
+  index: { schemaVersion: 2; mediaType: string; manifests: object[] };
+  filtered: boolean;
+  /** Present when more referrers follow: the `last` of the next page. */
+  nextLast?: string;
+}
+
 export interface ChunkRequest {
   body: ByteStream | null;
   contentRange?: string;
@@ -65,6 +74,7 @@ export interface ChunkRequest {
 export class Registry {
   readonly chunkMinLength: number;
   readonly maxManifestBytes: number;
+  readonly referrersPageSize: number;
   private readonly blobs: BlobStore;
   private readonly metadata: MetadataStore;
   private readonly log: Logger;
@@ -77,6 +87,7 @@ export class Registry {
     this.metadata = options.metadata;
     this.chunkMinLength = options.chunkMinLength ?? 0;
     this.maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
+    this.referrersPageSize = options.referrersPageSize ?? MAX_PAGE_SIZE;
     this.log = options.log ?? silentLogger;
     this.canPull = options.canPull ?? (() => true);
   }
@@ -367,20 +378,29 @@ export class Registry {
     return toListPage(await this.metadata.listRepositories({ last, limit }), limit);
   }
 
-  /** Manifests whose `subject` is `digestText`, as an image index's descriptors. */
-  async listReferrers(repository: string, digestText: string, artifactType?: string): Promise<{ index: object; filtered: boolean }> {
+  /**
+   * Manifests whose `subject` is `digestText`, as an image index's descriptors, one page at a
+   * time (ordered by referrer digest; `last` is the previous page's last digest).
+   */
+  async listReferrers(repository: string, digestText: string, options: { artifactType?: string; last?: string } = {}): Promise<ReferrersPage> {
     validateRepositoryName(repository);
     const digest: Digest = parseDigest(digestText);
+    const { artifactType, last } = options;
     const records = await this.metadata.listReferrers(repository, digest.value);
-    const selected = artifactType === undefined ? records : records.filter((r) => r.artifactType === artifactType);
-    const manifests = selected.map((r) => ({
+    const selected = records.filter((r) => (artifactType === undefined || r.artifactType === artifactType) && (last === undefined || r.digest > last));
+    const page = selected.slice(0, this.referrersPageSize);
+    const manifests = page.map((r) => ({
       mediaType: r.mediaType,
       digest: r.digest,
       size: r.size,
       ...(r.artifactType !== undefined ? { artifactType: r.artifactType } : {}),
       ...(r.annotations !== undefined ? { annotations: r.annotations } : {}),
     }));
-    return { index: { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }, filtered: artifactType !== undefined };
+    return {
+      index: { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests },
+      filtered: artifactType !== undefined,
+      ...(selected.length > page.length ? { nextLast: page[page.length - 1].digest } : {}),
+    };
   }
 }
 

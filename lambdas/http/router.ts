@@ -210,10 +210,14 @@ export function createRouter(options: RouterOptions): Handler {
       methods: {
         GET: async (request, { name, digest }) => {
           const artifactType = request.query.get('artifactType') ?? undefined;
-          const { index, filtered } = await registry.listReferrers(name, digest, artifactType);
-          const body = Buffer.from(JSON.stringify(index));
+          const page = await registry.listReferrers(name, digest, { artifactType, last: request.query.get('last') ?? undefined });
+          const body = Buffer.from(JSON.stringify(page.index));
           const headers: Record<string, string> = { 'Content-Type': 'application/vnd.oci.image.index.v1+json', 'Content-Length': String(body.length) };
-          if (filtered) headers['OCI-Filters-Applied'] = 'artifactType';
+          if (page.filtered) headers['OCI-Filters-Applied'] = 'artifactType';
+          if (page.nextLast !== undefined) {
+            const query = new URLSearchParams({ ...(artifactType !== undefined ? { artifactType } : {}), last: page.nextLast });
+            headers.Link = `</v2/${name}/referrers/${digest}?${query.toString()}>; rel="next"`;
+          }
           return { status: 200, headers, body };
         },
       },

@@ -445,3 +445,44 @@ describe('errors and transport', () => {
     expect(status.status).toBe(204);
   });
 });
+
+describe('referrers pagination', () => {
+  let small: TestRegistry;
+  let smallClient: RegistryClient;
+  beforeAll(async () => {
+    small = await startInProcessRegistry(undefined, { referrersPageSize: 2 });
+    smallClient = new RegistryClient(small.url);
+  });
+  afterAll(async () => {
+    await small?.stop();
+  });
+
+  test('GIVEN five referrers and a page size of two WHEN the Link headers are followed THEN every referrer comes exactly once, in digest order, filter kept', async () => {
+    const repo = 'paged/referrers';
+    const subject = makeImage({ layers: [128], seed: 'paged-subject' });
+    await smallClient.pushImage(repo, subject, 'v1');
+    const pushed: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const artifact = makeArtifact({ artifactType: 'application/vnd.example.sig', subject: subject.manifest, payload: Buffer.from(`sig ${i}`) });
+      for (const blob of [EMPTY_CONFIG, artifact.layer]) await smallClient.pushBlob(repo, blob);
+      expect((await smallClient.putManifest(repo, artifact.manifest.digest, artifact.manifest)).status).toBe(201);
+      pushed.push(artifact.manifest.digest);
+    }
+    const seen: string[] = [];
+    let url: string | undefined = `/v2/${repo}/referrers/${subject.manifest.digest}?artifactType=application%2Fvnd.example.sig`;
+    let pages = 0;
+    while (url !== undefined) {
+      const res = await smallClient.get(url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('oci-filters-applied')).toBe('artifactType');
+      const manifests: { digest: string }[] = res.json().manifests;
+      expect(manifests.length).toBeLessThanOrEqual(2);
+      seen.push(...manifests.map((m) => m.digest));
+      url = nextLink(res);
+      pages++;
+      expect(pages).toBeLessThan(10);
+    }
+    expect(pages).toBe(3);
+    expect(seen).toEqual([...pushed].sort());
+  });
+});

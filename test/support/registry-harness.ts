@@ -29,10 +29,10 @@ export interface TestRegistry {
   stop(): Promise<void>;
 }
 
-export async function startInProcessRegistry(dataDir?: string): Promise<TestRegistry> {
+export async function startInProcessRegistry(dataDir?: string, settings: Parameters<typeof openLocalRegistry>[2] = {}): Promise<TestRegistry> {
   const scratch = dataDir ? undefined : scratchDir('registry');
   const dir = dataDir ?? scratch!.path;
-  const local = await openLocalRegistry(dir, silentLogger);
+  const local = await openLocalRegistry(dir, silentLogger, settings);
   const running = await startNodeServer({ handler: createRouter({ registry: local.registry, log: silentLogger }), host: '127.0.0.1', port: 0, log: silentLogger });
   return {
     url: running.url,
