@@ -3,7 +3,7 @@
  * Registry and the results into HttpResponses. node:http (local mode, the ingest service)
  * and the Lambda handlers both sit in front of it.
  */
-import { RegistryError } from '../core/errors';
+import { RegistryError, type ErrorKind } from '../core/errors';
 import type { Registry, ListPage } from '../core/registry';
 import { uploadRangeHeader } from '../core/ranges';
 import { silentLogger, type Logger } from '../core/log';
@@ -252,6 +252,9 @@ async function dispatch(routes: Route[], request: HttpRequest): Promise<HttpResp
   throw new RegistryError('NOT_FOUND', `no registry endpoint at ${request.path.slice(0, 200)}`);
 }
 
+/** The error a malformed escape in each path parameter amounts to. */
+const MALFORMED_PARAM: Record<string, ErrorKind> = { reference: 'TAG_INVALID', digest: 'DIGEST_INVALID', id: 'BLOB_UPLOAD_UNKNOWN' };
+
 function decodeParams(groups: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(groups)) {
@@ -265,7 +268,7 @@ function decodeParams(groups: Record<string, string>): Record<string, string> {
     try {
       out[key] = decodeURIComponent(value);
     } catch {
-      throw new RegistryError('BLOB_UPLOAD_INVALID', `malformed percent-encoding in ${key}`);
+      throw new RegistryError(MALFORMED_PARAM[key] ?? 'NOT_FOUND', `malformed percent-encoding in ${key}`);
     }
   }
   return out;

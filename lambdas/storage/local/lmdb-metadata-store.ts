@@ -42,7 +42,15 @@ const SEP = '\x1f';
 /** Sorts above every character allowed in names, tags and digests. */
 const HIGH = '\x7f';
 
+/**
+ * LMDB's key limit (and lmdb-js throws outright a little above it). Every key this store
+ * writes is far shorter, but ids and `last` bounds come straight from URLs: a longer one
+ * cannot name anything stored and must not turn a client's request into a crash.
+ */
+const MAX_KEY_BYTES = 1978;
+
 const key = (...parts: string[]): string => parts.join(SEP);
+const storable = (k: string): boolean => Buffer.byteLength(k) <= MAX_KEY_BYTES;
 const prefix = (...parts: string[]): string => parts.join(SEP) + SEP;
 
 export interface LmdbMetadataStoreOptions {
@@ -187,10 +195,12 @@ export class LmdbMetadataStore implements MetadataStore {
   }
 
   async getUpload(id: string): Promise<UploadState | null> {
+    if (!storable(key('upload', id))) return null;
     return this.db.get(key('upload', id)) ?? null;
   }
 
   async advanceUpload(id: string, expectedOffset: number, next: Pick<UploadState, 'offset' | 'hashState'>): Promise<boolean> {
+    if (!storable(key('upload', id))) return false;
     return this.db.transaction(() => {
       const current: UploadState | undefined = this.db.get(key('upload', id));
       if (current === undefined || current.offset !== expectedOffset) return false;
@@ -200,6 +210,7 @@ export class LmdbMetadataStore implements MetadataStore {
   }
 
   async deleteUpload(id: string): Promise<void> {
+    if (!storable(key('upload', id))) return;
     await this.db.remove(key('upload', id));
   }
 
@@ -227,15 +238,27 @@ export class LmdbMetadataStore implements MetadataStore {
 
   private page(start: string, { last, limit }: PageRequest): Page {
     const items: string[] = [];
-    const from = last === undefined ? start : start + last;
+    let from = last === undefined ? start : start + last;
+    // LMDB cannot seek to a key it could not store: seek to a prefix of the bound instead,
+    // and skip what sorts at or before the whole bound (byte order, as LMDB sorts).
+    const clipped = !storable(from);
+    if (clipped) from = storablePrefix(from);
+    const bound = clipped ? Buffer.from(last!) : undefined;
     for (const k of this.db.getKeys({ start: from, end: start + HIGH })) {
       const item = String(k).slice(start.length);
       if (item === last) continue;
+      if (bound && Buffer.compare(Buffer.from(item), bound) <= 0) continue;
       if (items.length === limit) return { items, more: true };
       items.push(item);
     }
     return { items, more: false };
   }
+}
+
+/** A prefix of `k` that fits the key limit (a UTF-16 unit is at most 3 UTF-8 bytes), never ending inside a surrogate pair. */
+function storablePrefix(k: string): string {
+  const cut = k.slice(0, Math.floor(MAX_KEY_BYTES / 3));
+  return /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
 
 async function checkLayout(db: RootDatabase, path: string): Promise<void> {
