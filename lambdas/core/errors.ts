@@ -3,8 +3,8 @@
  * entry here; the HTTP layer renders it as the OCI error body
  * `{"errors":[{"code","message","detail"}]}` with the entry's status.
  *
- * Codes are the OCI Distribution Spec's (plus TAG_INVALID and RANGE_INVALID, which
- * Docker clients know from distribution/distribution). Several entries share a spec
+ * Codes are the OCI Distribution Spec's (plus TAG_INVALID and PAGINATION_NUMBER_INVALID,
+ * which Docker clients know from distribution/distribution). Several entries share a spec
  * code but differ in status, because the spec fixes codes, not every situation.
  */
 export const ERROR_CATALOGUE = {
@@ -22,7 +22,9 @@ export const ERROR_CATALOGUE = {
   NAME_UNKNOWN: { code: 'NAME_UNKNOWN', status: 404, message: 'repository name not known to registry' },
   SIZE_INVALID: { code: 'SIZE_INVALID', status: 400, message: 'provided length did not match content length' },
   TAG_INVALID: { code: 'TAG_INVALID', status: 400, message: 'invalid tag' },
-  RANGE_INVALID: { code: 'BLOB_UPLOAD_INVALID', status: 416, message: 'requested range is not satisfiable' },
+  CHUNK_OUT_OF_ORDER: { code: 'BLOB_UPLOAD_INVALID', status: 416, message: 'chunk does not start where the upload ends' },
+  RANGE_NOT_SATISFIABLE: { code: 'SIZE_INVALID', status: 416, message: 'requested range is not satisfiable' },
+  BLOB_TOO_LARGE: { code: 'SIZE_INVALID', status: 413, message: 'blob is larger than the registry accepts' },
   PAGINATION_INVALID: { code: 'PAGINATION_NUMBER_INVALID', status: 400, message: 'invalid number of results requested' },
   UNAUTHORIZED: { code: 'UNAUTHORIZED', status: 401, message: 'authentication required' },
   DENIED: { code: 'DENIED', status: 403, message: 'requested access to the resource is denied' },

@@ -25,21 +25,19 @@ export function parseContentRange(value: string): InclusiveRange {
 }
 
 /**
- * Parses a blob GET's `Range` header against the blob's size. Returns undefined for
- * "whole blob" (no header, or a form we serve whole, as RFC 9110 allows for multiple ranges).
+ * Parses a blob GET's `Range` header against the blob's size. Returns undefined for "the
+ * whole blob": no header, a header that is not one `bytes=` range (RFC 9110 lets a server
+ * ignore those, which serves a resuming client better than an error), or an empty blob.
  */
 export function parseRequestedRange(value: string | undefined, size: number): InclusiveRange | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || size === 0) return undefined;
   const match = /^bytes=(\d{0,15})-(\d{0,15})$/.exec(value.trim());
-  if (!match) {
-    if (/^bytes=.*,/.test(value.trim())) return undefined;
-    throw unsatisfiable(size, 'Range must be "bytes=<start>-<end>"');
-  }
+  if (!match) return undefined;
   const [, first, last] = match;
-  if (first === '' && last === '') throw unsatisfiable(size, 'Range has neither start nor end');
+  if (first === '' && last === '') return undefined;
   if (first === '') {
     const suffix = Number(last);
-    if (suffix === 0 || size === 0) throw unsatisfiable(size, 'empty suffix range');
+    if (suffix === 0) throw unsatisfiable(size, 'empty suffix range');
     return { start: Math.max(size - suffix, 0), end: size - 1 };
   }
   const start = Number(first);
@@ -49,5 +47,5 @@ export function parseRequestedRange(value: string | undefined, size: number): In
 }
 
 function unsatisfiable(size: number, message: string): RegistryError {
-  return new RegistryError('RANGE_INVALID', message, { size }, { 'Content-Range': `bytes */${size}` });
+  return new RegistryError('RANGE_NOT_SATISFIABLE', message, { size }, { 'Content-Range': `bytes */${size}` });
 }

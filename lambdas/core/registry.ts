@@ -7,7 +7,7 @@ import { randomUUID, type Hash } from 'node:crypto';
 import type { BlobStore, ByteStream, MetadataStore, StoredManifest, UploadState } from '../storage/ports';
 import { ContentNotFoundError } from '../storage/errors';
 import { RegistryError } from './errors';
-import { createDigester, parseDigest, type Digest, type DigestAlgorithm } from './digest';
+import { createDigester, parseDigest, tryParseDigest, type Digest, type DigestAlgorithm } from './digest';
 import { validateRepositoryName, parseReference, isValidRepositoryName } from './names';
 import { MAX_MANIFEST_BYTES, parseManifest } from './manifest';
 import { MediaTypes } from './media-types';
@@ -149,7 +149,9 @@ export class Registry {
    */
   async mountBlob(repository: string, digestText: string, from?: string): Promise<BlobInfo | undefined> {
     validateRepositoryName(repository);
-    const digest = parseDigest(digestText);
+    // A mount is a hint: one the registry cannot use, malformed digest included, becomes an upload (the spec's 202).
+    const digest = tryParseDigest(digestText);
+    if (!digest) return undefined;
     const candidates = from !== undefined ? (isValidRepositoryName(from) ? [from] : []) : await this.metadata.repositoriesWithBlob(digest.value, 16);
     for (const source of candidates) {
       const link = await this.metadata.statBlobLink(source, digest.value);
@@ -229,7 +231,7 @@ export class Registry {
       const range = parseContentRange(request.contentRange);
       if (range.start !== state.offset) {
         throw new RegistryError(
-          'RANGE_INVALID',
+          'CHUNK_OUT_OF_ORDER',
           `chunk starts at byte ${range.start} but the upload holds ${state.offset} bytes: send the chunk that starts at ${state.offset}`,
           { offset: state.offset },
           { Range: uploadRangeHeader(state.offset) },

@@ -349,6 +349,13 @@ describe('mounts', () => {
     await expectBlobUnknown(repoA, blob.digest);
   });
 
+  test('GIVEN a malformed mount digest WHEN a repo asks to mount it THEN the hint is ignored: 202 with an upload session', async () => {
+    const repo = freshRepo('mounts');
+    const res = await client.request('POST', `/v2/${repo}/blobs/uploads/?mount=sha256:nope&from=${repo}`);
+    expect(res.status).toBe(202);
+    expect(res.headers.get('location')).toContain(`/v2/${repo}/blobs/uploads/`);
+  });
+
   test('GIVEN a blob that exists only in another repo WHEN a mount names no from THEN 201 and the target reads it', async () => {
     const repoA = freshRepo('mounts');
     const repoB = freshRepo('mounts');
@@ -437,6 +444,14 @@ describe('blob reads', () => {
     expect(res.status).toBe(416);
     expect(res.headers.get('content-range')).toBe('bytes */1000');
     expect(SPEC_ERROR_CODES).toContain(res.json().errors[0].code);
+  });
+
+  test('GIVEN a Range header that is not one bytes= range WHEN the blob is read THEN the whole blob is served (RFC 9110)', async () => {
+    for (const range of ['bytes=abc', 'items=0-1', 'bytes=-']) {
+      const res = await client.get(`/v2/${repo}/blobs/${blob.digest}`, { Range: range });
+      expect(res.status).toBe(200);
+      expect(res.body.equals(blob.bytes)).toBe(true);
+    }
   });
 
   test('GIVEN a malformed digest WHEN a blob is read THEN 400 DIGEST_INVALID', async () => {
