@@ -11,6 +11,7 @@ import { createRouter } from '../lambdas/http/router';
 import { startNodeServer } from '../lambdas/server/node-server';
 import { openLocalRegistry } from '../lambdas/server/local-registry';
 import { StorageLayoutError } from '../lambdas/storage/errors';
+import { DataDirInUseError } from '../lambdas/server/data-dir-lock';
 
 const HELP = `Usage: berth serve [options]      (npm start -- [options])
 
@@ -83,7 +84,7 @@ async function serve(argv: string[]): Promise<void> {
   try {
     local = await openLocalRegistry(values['data-dir'], log);
   } catch (err) {
-    if (err instanceof StorageLayoutError) fail(err.message);
+    if (err instanceof StorageLayoutError || err instanceof DataDirInUseError) fail(err.message);
     throw err;
   }
   const running = await startNodeServer({ handler: createRouter({ registry: local.registry, log }), host: values.host, port, tls, log });

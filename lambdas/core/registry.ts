@@ -26,6 +26,10 @@ export interface RegistryOptions {
   chunkMinLength?: number;
   /** Largest manifest accepted, in bytes. @default 4 MiB */
   maxManifestBytes?: number;
+  /** Largest blob accepted, in bytes. @default 52,000 MiB (ECR's layer quota) */
+  maxBlobBytes?: number;
+  /** How long an unfinished upload is kept before purgeStaleUploads discards it. @default 24 hours */
+  uploadLifetimeMs?: number;
   /** Most referrers in one answer; more follow a `Link`. @default 1000 */
   referrersPageSize?: number;
   log?: Logger;
@@ -75,6 +79,8 @@ export class Registry {
   readonly chunkMinLength: number;
   readonly maxManifestBytes: number;
   readonly referrersPageSize: number;
+  readonly maxBlobBytes: number;
+  readonly uploadLifetimeMs: number;
   private readonly blobs: BlobStore;
   private readonly metadata: MetadataStore;
   private readonly log: Logger;
@@ -88,6 +94,8 @@ export class Registry {
     this.chunkMinLength = options.chunkMinLength ?? 0;
     this.maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
     this.referrersPageSize = options.referrersPageSize ?? MAX_PAGE_SIZE;
+    this.maxBlobBytes = options.maxBlobBytes ?? 52_000 * 1024 * 1024;
+    this.uploadLifetimeMs = options.uploadLifetimeMs ?? 24 * 60 * 60 * 1000;
     this.log = options.log ?? silentLogger;
     this.canPull = options.canPull ?? (() => true);
   }
@@ -137,8 +145,9 @@ export class Registry {
   async startUpload(repository: string): Promise<UploadState> {
     validateRepositoryName(repository);
     const state: UploadState = { id: randomUUID(), repository, offset: 0, startedAt: new Date().toISOString() };
-    await this.blobs.startUpload(state.id);
+    // Record first: bytes without a record could never be found again to be cleaned up.
     await this.metadata.createUpload(state);
+    await this.blobs.startUpload(state.id);
     return state;
   }
 
@@ -196,7 +205,13 @@ export class Registry {
     return this.uploadLocks.run(id, async () => {
       let state = await this.getUpload(repository, id);
       if (request.body) state = await this.writeChunk(state, request, digest.algorithm);
-      const actual = await this.digestUpload(state, digest.algorithm);
+      const actual = await this.digestUpload(state, digest.algorithm).catch(async (err) => {
+        // A commit that stopped after moving the bytes into place (a crash, a failed link)
+        // left the content stored under its digest: finish that commit instead of failing the retry.
+        const stored = err instanceof RegistryError && err.kind === 'BLOB_UPLOAD_UNKNOWN' ? await this.blobs.statBlob(digest.value) : null;
+        if (stored && stored.size === state.offset) return digest.value;
+        throw err;
+      });
       if (actual !== digest.value) {
         await this.discardUpload(id);
         throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${actual}, not ${digest.value}; the upload was discarded`, {
@@ -243,10 +258,12 @@ export class Registry {
       }
     }
     const hash: Hash | undefined = this.hashes.resume(state.id, algorithm, state.offset) ?? (state.offset === 0 ? createDigester(algorithm) : undefined);
+    if (request.contentLength !== undefined && state.offset + request.contentLength > this.maxBlobBytes) throw this.blobTooLarge();
     let received = 0;
     const counted = tap(request.body!, (chunk) => {
-      hash?.update(chunk);
       received += chunk.length;
+      if (state.offset + received > this.maxBlobBytes) throw this.blobTooLarge();
+      hash?.update(chunk);
     });
     let size: number;
     try {
@@ -264,6 +281,27 @@ export class Registry {
     if (hash) this.hashes.save(state.id, algorithm, size, hash);
     else this.hashes.forget(state.id);
     return { ...state, offset: size };
+  }
+
+  private blobTooLarge(): RegistryError {
+    return new RegistryError('BLOB_TOO_LARGE', `a blob may hold at most ${this.maxBlobBytes} bytes`);
+  }
+
+  /**
+   * Discards uploads started more than `uploadLifetimeMs` ago: abandoned pushes would
+   * otherwise hold their bytes forever (the spec asks registries to time them out).
+   */
+  async purgeStaleUploads(now = Date.now()): Promise<number> {
+    const before = new Date(now - this.uploadLifetimeMs).toISOString();
+    let purged = 0;
+    for (;;) {
+      const stale = await this.metadata.listUploadsStartedBefore(before, 100);
+      if (stale.length === 0) return purged;
+      for (const upload of stale) {
+        await this.uploadLocks.run(upload.id, () => this.discardUpload(upload.id));
+        purged++;
+      }
+    }
   }
 
   /** The digest of what an upload holds: from the running hash, or by reading the bytes again. */

@@ -11,6 +11,7 @@ import { RegistryError } from '../core/errors';
 import type { Logger } from '../core/log';
 import type { ByteStream } from '../storage/ports';
 import type { Handler, HttpRequest } from '../http/types';
+import { errorResponse } from '../http/render';
 
 export interface NodeServerOptions {
   handler: Handler;
@@ -63,7 +64,14 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
 }
 
 async function serve(handler: Handler, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://registry.invalid');
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://registry.invalid');
+  } catch {
+    const refused = errorResponse(new RegistryError('NAME_INVALID', 'malformed request target'));
+    res.writeHead(refused.status, refused.headers).end(refused.body);
+    return;
+  }
   const headers: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   const request: HttpRequest = {

@@ -148,6 +148,8 @@ export interface MetadataStore {
   /** Moves an upload forward, only if its offset is still `expectedOffset`. */
   advanceUpload(id: string, expectedOffset: number, next: Pick<UploadState, 'offset' | 'hashState'>): Promise<boolean>;
   deleteUpload(id: string): Promise<void>;
+  /** Up to `limit` uploads whose `startedAt` is before `isoTime` (for purging abandoned ones). */
+  listUploadsStartedBefore(isoTime: string, limit: number): Promise<UploadState[]>;
 
   /** Releases handles; the store is unusable afterwards. */
   close(): Promise<void>;

@@ -526,6 +526,17 @@ export function describeMetadataStoreContract(adapterName: string, open: () => P
         expect(await store.getUpload(b.id)).toEqual(b);
         expect(await store.advanceUpload(a.id, 0, { offset: 1 })).toBe(false);
       });
+
+      test('GIVEN uploads started at different times WHEN the ones started before a moment are listed THEN exactly those come back, up to the limit', async () => {
+        const old = [state({ startedAt: '2024-05-01T00:00:00.000Z' }), state({ startedAt: '2024-05-01T10:59:59.999Z' }), state({ startedAt: '2024-04-30T23:00:00.000Z' })];
+        const recent = [state({ startedAt: '2024-05-01T11:00:00.000Z' }), state({ startedAt: '2024-05-02T00:00:00.000Z' })];
+        for (const s of shuffled([...old, ...recent])) await store.createUpload(s);
+        const listed = await store.listUploadsStartedBefore('2024-05-01T11:00:00.000Z', 10);
+        expect(listed.map((u) => u.id).sort()).toEqual(old.map((u) => u.id).sort());
+        expect(listed.find((u) => u.id === old[0].id)).toEqual(old[0]);
+        expect(await store.listUploadsStartedBefore('2024-05-01T11:00:00.000Z', 2)).toHaveLength(2);
+        expect(await store.listUploadsStartedBefore('2024-01-01T00:00:00.000Z', 10)).toEqual([]);
+      });
     });
 
     describe('durability', () => {

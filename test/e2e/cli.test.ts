@@ -50,6 +50,42 @@ describe('berth serve options', () => {
     }
   });
 
+  test('GIVEN a running server WHEN a second one is started on the same data directory THEN it refuses and names the owner', async () => {
+    const work = scratchDir('cli-lock');
+    const dataDir = join(work.path, 'data');
+    const first = await startRegistryProcess(dataDir);
+    try {
+      const second = berth(['serve', '--port', '0', '--data-dir', dataDir]);
+      expect(second.status).toBe(2);
+      expect(second.stderr).toContain(`in use by another Berth process (pid ${first.child.pid})`);
+      expect((await fetch(`${first.url}/v2/`)).status).toBe(200);
+    } finally {
+      await first.stop();
+    }
+    const again = await startRegistryProcess(dataDir);
+    await again.stop();
+    work.remove();
+  });
+
+  test('GIVEN a request target that is not a URL path WHEN sent THEN 400 with an OCI error, and the server keeps serving', async () => {
+    const work = scratchDir('cli-target');
+    const proc = await startRegistryProcess(join(work.path, 'data'));
+    try {
+      const { connect } = await import('node:net');
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(proc.url).port), '127.0.0.1', () => socket.end('GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+        let data = '';
+        socket.on('data', (d) => (data += d)).on('end', () => resolve(data)).on('error', reject);
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+      expect(reply).toContain('"code":"NAME_INVALID"');
+      expect((await fetch(`${proc.url}/v2/`)).status).toBe(200);
+    } finally {
+      await proc.stop();
+      work.remove();
+    }
+  });
+
   test('GIVEN the default data directory THEN git ignores it', () => {
     const out = execFileSync('git', ['check-ignore', 'data/x'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
     expect(out.trim()).toBe('data/x');

@@ -10,9 +10,9 @@
  *   uploads/<upload id>            bytes of an upload in progress
  *   tmp/                           staging for putContent
  */
-import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { open, rename, rm, stat, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { BlobStore, ByteRange, ByteStream } from '../ports';
 import { ContentNotFoundError, StorageLayoutError } from '../errors';
@@ -60,7 +60,9 @@ export class FilesystemBlobStore implements BlobStore {
     const handle = await open(path, 'r').catch((err) => {
       throw isNotFound(err) ? new ContentNotFoundError(digest) : err;
     });
-    return createReadStream(path, { fd: handle, autoClose: true, start: range?.start, end: range?.end, highWaterMark: 256 * 1024 });
+    // 1 MiB reads: a layer pull is a few large socket writes instead of many small ones
+    // (a quarter less server CPU per 200 MiB pulled than with 256 KiB, see docs/benchmarks.md).
+    return createReadStream(path, { fd: handle, autoClose: true, start: range?.start, end: range?.end, highWaterMark: 1024 * 1024 });
   }
 
   async putContent(digest: string, bytes: Uint8Array): Promise<void> {
@@ -148,15 +150,14 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   private async moveIntoPlace(source: string, target: string): Promise<void> {
-    const dir = join(target, '..');
-    await mkdir(dir, { recursive: true });
+    const dir = dirname(target);
+    const firstCreated = await mkdir(dir, { recursive: true });
     await rename(source, target);
-    // The rename is durable only once the directory entry is.
-    const dirHandle = await open(dir, 'r');
-    try {
-      await dirHandle.sync();
-    } finally {
-      await dirHandle.close();
+    // The rename is durable only once its directory entry is, and a directory made just now
+    // only once the entry in its own parent is: sync from the target's directory up.
+    await syncDirectory(dir);
+    if (firstCreated !== undefined) {
+      for (let created = dir; created.length >= firstCreated.length; created = dirname(created)) await syncDirectory(dirname(created));
     }
   }
 
@@ -176,9 +177,26 @@ export class FilesystemBlobStore implements BlobStore {
 function checkLayout(root: string): void {
   const file = join(root, 'layout.json');
   if (!existsSync(file)) {
-    const entries = readdirSync(root).filter((e) => !['blobs', 'uploads', 'tmp'].includes(e) || readdirSync(join(root, e)).length > 0);
+    const entries = readdirSync(root).filter(
+      (e) => !e.startsWith('.layout.json.') && (!['blobs', 'uploads', 'tmp'].includes(e) || readdirSync(join(root, e)).length > 0),
+    );
     if (entries.length > 0) throw new StorageLayoutError(root, 'blob directory has content but no layout.json');
-    writeFileSync(file, JSON.stringify({ version: FILESYSTEM_LAYOUT_VERSION }) + '\n');
+    // Written whole or not at all: a torn layout.json would stop every later start.
+    const staging = join(root, `.layout.json.${process.pid}`);
+    const fd = openSync(staging, 'w');
+    try {
+      writeSync(fd, JSON.stringify({ version: FILESYSTEM_LAYOUT_VERSION }) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(staging, file);
+    const dirFd = openSync(root, 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
     return;
   }
   let version: unknown;
@@ -189,6 +207,15 @@ function checkLayout(root: string): void {
   }
   if (version !== FILESYSTEM_LAYOUT_VERSION) {
     throw new StorageLayoutError(root, `blob layout version ${String(version)}; this build reads version ${FILESYSTEM_LAYOUT_VERSION}`);
+  }
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

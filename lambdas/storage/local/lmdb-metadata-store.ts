@@ -69,7 +69,9 @@ export class LmdbMetadataStore implements MetadataStore {
 
   static async open(options: LmdbMetadataStoreOptions): Promise<LmdbMetadataStore> {
     mkdirSync(options.path, { recursive: true });
-    const db = open({ path: options.path, encoding: 'msgpack' });
+    // overlappingSync (lmdb-js's default) resolves a write before it is on disk; a registry
+    // answers 201 only for what survives a power loss.
+    const db = open({ path: options.path, encoding: 'msgpack', overlappingSync: false });
     try {
       await checkLayout(db, options.path);
     } catch (err) {
@@ -212,6 +214,18 @@ export class LmdbMetadataStore implements MetadataStore {
   async deleteUpload(id: string): Promise<void> {
     if (!storable(key('upload', id))) return;
     await this.db.remove(key('upload', id));
+  }
+
+  async listUploadsStartedBefore(isoTime: string, limit: number): Promise<UploadState[]> {
+    // Uploads are few and short-lived, so a scan is cheaper than keeping a time index.
+    const start = prefix('upload');
+    const out: UploadState[] = [];
+    for (const { value } of this.db.getRange({ start, end: start + HIGH })) {
+      if (out.length >= limit) break;
+      const upload = value as UploadState;
+      if (upload.startedAt < isoTime) out.push(upload);
+    }
+    return out;
   }
 
   async close(): Promise<void> {
