@@ -29,7 +29,7 @@ function useRegistry(prefix: string): Harness {
   const h = {} as Harness;
   let counter = 0;
   beforeAll(async () => {
-    h.work = scratchDir(prefix);
+    h.work = scratchDir(prefix, { shortPath: true });
     h.registry = await startRegistryProcess(join(h.work.path, 'data'));
     const authFile = join(h.work.path, 'auth.json');
     writeFileSync(authFile, JSON.stringify({ auths: {} }));

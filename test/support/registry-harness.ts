@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { createRouter } from '../../lambdas/http/router';
 import { startNodeServer } from '../../lambdas/server/node-server';
@@ -13,9 +14,13 @@ import { silentLogger } from '../../lambdas/core/log';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..');
 
-/** A scratch directory under .test-work (ignored by git), removed by the returned function. */
-export function scratchDir(prefix: string): { path: string; remove: () => void } {
-  const base = join(PROJECT_ROOT, '.test-work');
+/**
+ * A scratch directory under .test-work (ignored by git), removed by the returned function.
+ * `shortPath` puts it under the system temp directory instead, for tools that limit path
+ * lengths (podman's runroot: 50 characters; unix sockets: 108 bytes) whatever the checkout's path.
+ */
+export function scratchDir(prefix: string, options: { shortPath?: boolean } = {}): { path: string; remove: () => void } {
+  const base = options.shortPath ? tmpdir() : join(PROJECT_ROOT, '.test-work');
   mkdirSync(base, { recursive: true });
   const path = mkdtempSync(join(base, `${prefix}-`));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
