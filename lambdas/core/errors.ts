@@ -24,6 +24,7 @@ export const ERROR_CATALOGUE = {
   TAG_INVALID: { code: 'TAG_INVALID', status: 400, message: 'invalid tag' },
   CHUNK_OUT_OF_ORDER: { code: 'BLOB_UPLOAD_INVALID', status: 416, message: 'chunk does not start where the upload ends' },
   RANGE_NOT_SATISFIABLE: { code: 'SIZE_INVALID', status: 416, message: 'requested range is not satisfiable' },
+  CHUNK_TOO_LARGE: { code: 'SIZE_INVALID', status: 413, message: 'request body is larger than this endpoint accepts' },
   BLOB_TOO_LARGE: { code: 'SIZE_INVALID', status: 413, message: 'blob is larger than the registry accepts' },
   PAGINATION_INVALID: { code: 'PAGINATION_NUMBER_INVALID', status: 400, message: 'invalid number of results requested' },
   UNAUTHORIZED: { code: 'UNAUTHORIZED', status: 401, message: 'authentication required' },

@@ -13,6 +13,7 @@ import { MAX_MANIFEST_BYTES, parseManifest } from './manifest';
 import { MediaTypes } from './media-types';
 import { parseContentRange, parseRequestedRange, uploadRangeHeader, type InclusiveRange } from './ranges';
 import { UploadHashes } from './upload-hashes';
+import { isStateFor, openSharedHash, type SharedHash } from './shared-hash';
 import { KeyedLock } from './keyed-lock';
 import { silentLogger, type Logger } from './log';
 
@@ -30,6 +31,12 @@ export interface RegistryOptions {
   maxBlobBytes?: number;
   /** How long an unfinished upload is kept before purgeStaleUploads discards it. @default 24 hours */
   uploadLifetimeMs?: number;
+  /**
+   * Keep the running hash of an upload in the metadata store (exportable state) instead of
+   * this process's memory: for deployments where an upload's requests land on different
+   * processes (Lambda). Otherwise a commit whose hash was lost re-reads the bytes. @default false
+   */
+  shareHashState?: boolean;
   /** Most referrers in one answer; more follow a `Link`. @default 1000 */
   referrersPageSize?: number;
   log?: Logger;
@@ -81,6 +88,7 @@ export class Registry {
   readonly referrersPageSize: number;
   readonly maxBlobBytes: number;
   readonly uploadLifetimeMs: number;
+  private readonly shareHashState: boolean;
   private readonly blobs: BlobStore;
   private readonly metadata: MetadataStore;
   private readonly log: Logger;
@@ -96,6 +104,7 @@ export class Registry {
     this.referrersPageSize = options.referrersPageSize ?? MAX_PAGE_SIZE;
     this.maxBlobBytes = options.maxBlobBytes ?? 52_000 * 1024 * 1024;
     this.uploadLifetimeMs = options.uploadLifetimeMs ?? 24 * 60 * 60 * 1000;
+    this.shareHashState = options.shareHashState ?? false;
     this.log = options.log ?? silentLogger;
     this.canPull = options.canPull ?? (() => true);
   }
@@ -257,7 +266,17 @@ export class Registry {
         throw new RegistryError('BLOB_UPLOAD_INVALID', `Content-Range covers ${expectedLength} bytes but Content-Length is ${request.contentLength}`);
       }
     }
-    const hash: Hash | undefined = this.hashes.resume(state.id, algorithm, state.offset) ?? (state.offset === 0 ? createDigester(algorithm) : undefined);
+    const local: Hash | undefined = this.shareHashState
+      ? undefined
+      : (this.hashes.resume(state.id, algorithm, state.offset) ?? (state.offset === 0 ? createDigester(algorithm) : undefined));
+    const shared: SharedHash | undefined = !this.shareHashState
+      ? undefined
+      : isStateFor(state.hashState, algorithm)
+        ? await openSharedHash(algorithm, state.hashState)
+        : state.offset === 0
+          ? await openSharedHash(algorithm)
+          : undefined;
+    const hash = local ?? shared;
     if (request.contentLength !== undefined && state.offset + request.contentLength > this.maxBlobBytes) throw this.blobTooLarge();
     let received = 0;
     const counted = tap(request.body!, (chunk) => {
@@ -276,11 +295,13 @@ export class Registry {
       throw new RegistryError('SIZE_INVALID', `Content-Range covers ${expectedLength} bytes but the body had ${received}`);
     }
     if (size !== state.offset + received) throw new Error(`upload ${state.id}: store reports ${size} bytes, expected ${state.offset + received}`);
-    const advanced = await this.metadata.advanceUpload(state.id, state.offset, { offset: size });
+    // The stored hash state always describes exactly `offset` bytes: both move in one write.
+    const next = { offset: size, hashState: shared?.exportState() };
+    const advanced = await this.metadata.advanceUpload(state.id, state.offset, next);
     if (!advanced) throw new RegistryError('BLOB_UPLOAD_INVALID', 'the upload changed while this chunk was written; ask for its status and resume', { upload: state.id });
-    if (hash) this.hashes.save(state.id, algorithm, size, hash);
+    if (local) this.hashes.save(state.id, algorithm, size, local);
     else this.hashes.forget(state.id);
-    return { ...state, offset: size };
+    return { ...state, ...next };
   }
 
   private blobTooLarge(): RegistryError {
@@ -308,6 +329,7 @@ export class Registry {
   private async digestUpload(state: UploadState, algorithm: DigestAlgorithm): Promise<string> {
     const running = this.hashes.resume(state.id, algorithm, state.offset);
     if (running) return `${algorithm}:${running.digest('hex')}`;
+    if (isStateFor(state.hashState, algorithm)) return `${algorithm}:${(await openSharedHash(algorithm, state.hashState)).digestHex()}`;
     const hash = createDigester(algorithm);
     try {
       for await (const chunk of await this.blobs.readUpload(state.id, state.offset)) hash.update(chunk);

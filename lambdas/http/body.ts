@@ -13,3 +13,13 @@ export async function readBody(body: ByteStream | null, limit: number, tooLarge:
   }
   return Buffer.concat(parts);
 }
+
+/** Passes a body through, failing with `tooLarge()` as soon as it passes `limit` bytes. */
+export async function* limitBody(body: ByteStream, limit: number, tooLarge: () => Error): ByteStream {
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge();
+    yield chunk;
+  }
+}

@@ -8,12 +8,35 @@ import type { Registry, ListPage } from '../core/registry';
 import { uploadRangeHeader } from '../core/ranges';
 import { silentLogger, type Logger } from '../core/log';
 import { API_VERSION_HEADER, json, renderError } from './render';
-import { readBody } from './body';
+import { readBody, limitBody } from './body';
+import { anonymousAuthenticator, type Authenticator } from './auth';
+import type { UploadTokens } from '../core/upload-tokens';
 import type { Handler, HttpRequest, HttpResponse } from './types';
 
 export interface RouterOptions {
   registry: Registry;
   log?: Logger;
+  /**
+   * Authenticates requests that arrive without an identity (a Lambda authorizer sets one
+   * before the router runs). A request it refuses gets 401 with its challenge.
+   * @default everyone is anonymous
+   */
+  authenticator?: Authenticator;
+  /**
+   * `registry` serves the whole API; `ingest` serves only upload sessions, each authorized by
+   * the token in its URL (the ingest host, where containerd sends no Authorization).
+   * @default 'registry'
+   */
+  role?: 'registry' | 'ingest';
+  /** Signs and checks upload tokens: needed by the ingest role and by `ingestUrl`. */
+  uploadTokens?: UploadTokens;
+  /** Base URL of an ingest host: new upload sessions are handed out there, with a token. */
+  ingestUrl?: string;
+  /**
+   * Largest request body an upload request may carry (Lambda's payload limit); larger ones
+   * get 413 and the limit is advertised as `OCI-Chunk-Max-Length`. @default no limit
+   */
+  maxChunkBytes?: number;
 }
 
 type RouteHandler = (request: HttpRequest, params: Record<string, string>) => Promise<HttpResponse>;
@@ -26,17 +49,30 @@ interface Route {
 export function createRouter(options: RouterOptions): Handler {
   const registry = options.registry;
   const log = options.log ?? silentLogger;
+  const role = options.role ?? 'registry';
+  const authenticator = options.authenticator ?? anonymousAuthenticator;
+  const tokens = options.uploadTokens;
+  if ((role === 'ingest' || options.ingestUrl !== undefined) && !tokens) throw new Error('an ingest host needs uploadTokens');
+  const ingestUrl = options.ingestUrl?.replace(/\/+$/, '');
+  const chunkLimitHeader: Record<string, string> = options.maxChunkBytes !== undefined ? { 'OCI-Chunk-Max-Length': String(options.maxChunkBytes) } : {};
 
-  const uploadLocation = (name: string, id: string) => `/v2/${name}/blobs/uploads/${id}`;
+  /** Where a client continues an upload: on the ingest host (with a token) when there is one. */
+  const uploadLocation = (name: string, id: string, request: HttpRequest) => {
+    const path = `/v2/${name}/blobs/uploads/${id}`;
+    if (role === 'ingest') return `${path}?${new URLSearchParams({ token: request.query.get('token') ?? '' })}`;
+    if (ingestUrl !== undefined) return `${ingestUrl}${path}?${new URLSearchParams({ token: tokens!.issue(name, id) })}`;
+    return path;
+  };
   const blobLocation = (name: string, digest: string) => `/v2/${name}/blobs/${digest}`;
 
-  const uploadStatus = (name: string, id: string, offset: number, status: number): HttpResponse => ({
+  const uploadStatus = (request: HttpRequest, name: string, id: string, offset: number, status: number): HttpResponse => ({
     status,
     headers: {
-      Location: uploadLocation(name, id),
+      Location: uploadLocation(name, id, request),
       Range: uploadRangeHeader(offset),
       'Docker-Upload-UUID': id,
       'OCI-Chunk-Min-Length': String(registry.chunkMinLength),
+      ...chunkLimitHeader,
       'Content-Length': '0',
     },
   });
@@ -47,22 +83,27 @@ export function createRouter(options: RouterOptions): Handler {
   });
 
   /** Errors of an upload route tell the client where the upload is, so it can ask for its status. */
-  const withUploadLocation = async (name: string, id: string, work: () => Promise<HttpResponse>): Promise<HttpResponse> => {
+  const withUploadLocation = async (request: HttpRequest, name: string, id: string, work: () => Promise<HttpResponse>): Promise<HttpResponse> => {
     try {
       return await work();
     } catch (err) {
       if (err instanceof RegistryError && err.status === 416) {
-        throw new RegistryError(err.kind, err.message, err.detail, { ...err.headers, Location: uploadLocation(name, id), 'Docker-Upload-UUID': id });
+        throw new RegistryError(err.kind, err.message, err.detail, { ...err.headers, Location: uploadLocation(name, id, request), 'Docker-Upload-UUID': id });
       }
       throw err;
     }
   };
 
-  const chunk = (request: HttpRequest) => ({
-    body: request.body,
-    contentRange: request.headers['content-range'],
-    contentLength: contentLength(request),
-  });
+  const chunk = (request: HttpRequest) => {
+    const length = contentLength(request);
+    const limit = options.maxChunkBytes;
+    if (limit !== undefined && length !== undefined && length > limit) throw chunkTooLarge(limit);
+    return {
+      body: limit !== undefined && request.body ? limitBody(request.body, limit, () => chunkTooLarge(limit)) : request.body,
+      contentRange: request.headers['content-range'],
+      contentLength: length,
+    };
+  };
 
   const routes: Route[] = [
     {
@@ -137,24 +178,24 @@ export function createRouter(options: RouterOptions): Handler {
             return blobCreated(name, blob.digest);
           }
           const upload = await registry.startUpload(name);
-          return uploadStatus(name, upload.id, 0, 202);
+          return uploadStatus(request, name, upload.id, 0, 202);
         },
       },
     },
     {
       pattern: /^\/v2\/(?<name>.+)\/blobs\/uploads\/(?<id>[^/]+)$/,
       methods: {
-        GET: async (_request, { name, id }) => {
+        GET: async (request, { name, id }) => {
           const upload = await registry.getUpload(name, id);
-          return uploadStatus(name, id, upload.offset, 204);
+          return uploadStatus(request, name, id, upload.offset, 204);
         },
         PATCH: async (request, { name, id }) =>
-          withUploadLocation(name, id, async () => {
+          withUploadLocation(request, name, id, async () => {
             const upload = await registry.appendUpload(name, id, chunk(request));
-            return uploadStatus(name, id, upload.offset, 202);
+            return uploadStatus(request, name, id, upload.offset, 202);
           }),
         PUT: async (request, { name, id }) =>
-          withUploadLocation(name, id, async () => {
+          withUploadLocation(request, name, id, async () => {
             const blob = await registry.completeUpload(name, id, request.query.get('digest') ?? undefined, chunk(request));
             return blobCreated(name, blob.digest);
           }),
@@ -224,10 +265,36 @@ export function createRouter(options: RouterOptions): Handler {
     },
   ];
 
+  const uploadRoute = routes.find((r) => r.methods.PATCH)!;
+
+  /** The ingest host: upload sessions only, each authorized by the token its Location carried. */
+  async function dispatchIngest(request: HttpRequest): Promise<HttpResponse> {
+    if (request.path === '/healthz' && (request.method === 'GET' || request.method === 'HEAD')) return json(200, { status: 'ok' });
+    const match = uploadRoute.pattern.exec(request.path);
+    if (!match) throw new RegistryError('NOT_FOUND', 'this host only takes upload bytes; use the registry endpoint for everything else');
+    const params = decodeParams(match.groups ?? {});
+    if (!tokens!.verify(request.query.get('token'), params.name, params.id)) {
+      throw new RegistryError('UNAUTHORIZED', 'upload token missing, expired, or issued for another upload: start the upload again', undefined, {
+        'WWW-Authenticate': authenticator.challenge,
+      });
+    }
+    request.identity = { subject: `upload:${params.id}`, method: 'upload-token' };
+    return dispatch([uploadRoute], request);
+  }
+
   return async function route(request: HttpRequest): Promise<HttpResponse> {
     let response: HttpResponse;
     try {
-      response = await dispatch(routes, request);
+      if (role === 'ingest') {
+        response = await dispatchIngest(request);
+      } else {
+        if (!request.identity) {
+          const identity = await authenticator.authenticate(request.headers['authorization']);
+          if (!identity) throw new RegistryError('UNAUTHORIZED', undefined, undefined, { 'WWW-Authenticate': authenticator.challenge });
+          request.identity = identity;
+        }
+        response = await dispatch(routes, request);
+      }
     } catch (err) {
       response = renderError(err, request, log);
     }
@@ -272,6 +339,12 @@ function decodeParams(groups: Record<string, string>): Record<string, string> {
     }
   }
   return out;
+}
+
+function chunkTooLarge(limit: number): RegistryError {
+  return new RegistryError('CHUNK_TOO_LARGE', `a request may carry at most ${limit} bytes of a blob here: send it in chunks of at most ${limit} bytes (PATCH with Content-Range)`, {
+    maxChunkLength: limit,
+  });
 }
 
 function contentLength(request: HttpRequest): number | undefined {

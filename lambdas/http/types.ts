@@ -1,4 +1,5 @@
 import type { ByteStream } from '../storage/ports';
+import type { Identity } from './auth';
 
 /** A request as the router sees it, whatever carried it (node:http, API Gateway, ALB). */
 export interface HttpRequest {
@@ -10,6 +11,8 @@ export interface HttpRequest {
   headers: Record<string, string | undefined>;
   /** Null when the request carries no body (no Content-Length and no Transfer-Encoding, or a zero length). */
   body: ByteStream | null;
+  /** Who is calling, when the transport already established it (a Lambda authorizer's context). */
+  identity?: Identity;
 }
 
 export interface HttpResponse {

@@ -2,7 +2,7 @@
  * Real client binaries for end-to-end tests. A test that needs a missing binary is skipped
  * with the binary's name in its title, except under CI=true, where a missing client fails.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 
 export function hasBinary(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
@@ -44,4 +44,22 @@ export function run(command: string, args: string[], options: { env?: NodeJS.Pro
     const e = err as { stdout?: string; stderr?: string; message: string };
     throw new Error(`${command} ${args.join(' ')} failed: ${e.message}\nstdout: ${e.stdout ?? ''}\nstderr: ${e.stderr ?? ''}`);
   }
+}
+
+/**
+ * `run` without blocking the event loop: needed when the registry runs in this process
+ * (a synchronous child would wait forever for a server that cannot answer).
+ */
+export function runAsync(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      command,
+      args,
+      { env: { ...process.env, ...options.env }, timeout: options.timeoutMs ?? 180_000, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${command} ${args.join(' ')} failed: ${err.message}\nstdout: ${stdout}\nstderr: ${stderr}`));
+        else resolve(stdout);
+      },
+    );
+  });
 }

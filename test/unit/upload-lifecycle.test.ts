@@ -73,4 +73,30 @@ describe('upload lifecycle', () => {
     expect(await registry.statBlob('team/app', blob.digest)).toEqual({ digest: blob.digest, size: blob.size });
     await expect(registry.getUpload('team/app', upload.id)).rejects.toMatchObject({ code: 'BLOB_UPLOAD_UNKNOWN' });
   });
+
+  test('GIVEN shared hash state WHEN three chunks land on three registry instances THEN the commit verifies from the stored state, never re-reading the bytes', async () => {
+    const noReRead = Object.assign(Object.create(Object.getPrototypeOf(blobs)), blobs, {
+      readUpload: async () => {
+        throw new Error('re-read not expected');
+      },
+    });
+    const instance = () => new Registry({ blobs: noReRead, metadata, shareHashState: true });
+    const blob = blobOf(pseudoRandomBytes(3000, 'shared-hash'));
+    const upload = await instance().startUpload('team/app');
+    await instance().appendUpload('team/app', upload.id, { body: bytes(blob.bytes.subarray(0, 1000)), contentRange: '0-999' });
+    const second = await instance().appendUpload('team/app', upload.id, { body: bytes(blob.bytes.subarray(1000, 2000)), contentRange: '1000-1999' });
+    expect(second.hashState).toMatch(/^wasm1:sha256:/);
+    const done = await instance().completeUpload('team/app', upload.id, blob.digest, { body: bytes(blob.bytes.subarray(2000)), contentRange: '2000-2999' });
+    expect(done).toEqual({ digest: blob.digest, size: 3000 });
+    expect(await instance().statBlob('team/app', blob.digest)).toEqual({ digest: blob.digest, size: 3000 });
+  });
+
+  test('GIVEN shared hash state WHEN the committed digest does not match THEN DIGEST_INVALID and the upload is discarded', async () => {
+    const registry = new Registry({ blobs, metadata, shareHashState: true });
+    const upload = await registry.startUpload('team/app');
+    await registry.appendUpload('team/app', upload.id, { body: bytes(Buffer.from('some bytes')) });
+    const wrong = blobOf(Buffer.from('other bytes')).digest;
+    await expect(registry.completeUpload('team/app', upload.id, wrong, { body: null })).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
+    await expect(registry.getUpload('team/app', upload.id)).rejects.toMatchObject({ code: 'BLOB_UPLOAD_UNKNOWN' });
+  });
 });
