@@ -99,14 +99,20 @@ export class FilesystemBlobStore implements BlobStore {
       let pending: Uint8Array[] = [];
       let pendingBytes = 0;
       const flush = async () => {
-        const buffer = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+        const buffers = pending;
+        const total = pendingBytes;
         pending = [];
         pendingBytes = 0;
-        let written = 0;
-        while (written < buffer.length) {
-          const { bytesWritten } = await handle.write(buffer, written, buffer.length - written, position);
-          written += bytesWritten;
-          position += bytesWritten;
+        // writev takes the network chunks as they are, without copying them into one buffer.
+        let written = (await handle.writev(buffers, position)).bytesWritten;
+        position += written;
+        if (written < total) {
+          const rest = Buffer.concat(buffers, total).subarray(written);
+          for (let done = 0; done < rest.length; ) {
+            const { bytesWritten } = await handle.write(rest, done, rest.length - done, position);
+            done += bytesWritten;
+            position += bytesWritten;
+          }
         }
       };
       for await (const chunk of data) {
