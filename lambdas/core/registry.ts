@@ -5,7 +5,7 @@
  */
 import { randomUUID, type Hash } from 'node:crypto';
 import type { BlobStore, ByteStream, MetadataStore, StoredManifest, UploadState } from '../storage/ports';
-import { ContentNotFoundError } from '../storage/errors';
+import { ContentNotFoundError, StorageLimitError } from '../storage/errors';
 import { RegistryError } from './errors';
 import { createDigester, parseDigest, tryParseDigest, type Digest, type DigestAlgorithm } from './digest';
 import { validateRepositoryName, parseReference, isValidRepositoryName } from './names';
@@ -368,7 +368,10 @@ export class Registry {
       ...(parsed.annotations !== undefined ? { annotations: parsed.annotations } : {}),
       ...(inline ? { body } : {}),
     };
-    const result = await this.metadata.putManifest(repository, record, ref.kind === 'tag' ? ref.tag : undefined);
+    const result = await this.metadata.putManifest(repository, record, ref.kind === 'tag' ? ref.tag : undefined).catch((err) => {
+      if (err instanceof StorageLimitError) throw new RegistryError('MANIFEST_INVALID', `this registry cannot store the manifest: ${err.message}`);
+      throw err;
+    });
     if (!result.ok) {
       const missing = [...result.missingBlobs.map((d) => `blob ${d}`), ...result.missingManifests.map((d) => `manifest ${d}`)];
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references content not in repository ${repository}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`, {

@@ -13,3 +13,14 @@ export class ContentNotFoundError extends Error {
     this.name = 'ContentNotFoundError';
   }
 }
+
+/**
+ * Something valid that this storage technology cannot hold (a DynamoDB transaction or item
+ * limit): the registry refuses it with the message rather than failing with a 500.
+ */
+export class StorageLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StorageLimitError';
+  }
+}

