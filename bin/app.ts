@@ -1,0 +1,63 @@
+/**
+ * The CDK app: one `BerthRegistry` stack, configured with context values, e.g.
+ * `npx cdk deploy -c domainName=registry.example.com -c certificateArn=arn:aws:acm:...`
+ * (docs/deploy.md lists them all). cdk-nag's AwsSolutions pack runs on every synth: a finding
+ * that is neither fixed nor acknowledged with a written reason fails the synth.
+ */
+import { App, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { RegistryStack } from '../lib';
+
+const app = new App();
+
+function context(key: string): string | undefined {
+  const value = app.node.tryGetContext(key);
+  return value === undefined || value === null || value === '' ? undefined : String(value);
+}
+function flag(key: string, fallback: boolean): boolean {
+  const value = context(key);
+  if (value === undefined) return fallback;
+  if (value !== 'true' && value !== 'false') throw new Error(`context ${key} must be true or false, got "${value}"`);
+  return value === 'true';
+}
+function seconds(key: string): Duration | undefined {
+  const value = context(key);
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new Error(`context ${key} must be a whole number of seconds, got "${value}"`);
+  return Duration.seconds(Number(value));
+}
+function removalPolicy(): RemovalPolicy | undefined {
+  const value = context('removalPolicy');
+  if (value === undefined) return undefined;
+  if (value === 'retain') return RemovalPolicy.RETAIN;
+  if (value === 'destroy') return RemovalPolicy.DESTROY;
+  throw new Error(`context removalPolicy must be retain or destroy, got "${value}"`);
+}
+function endpointType(): apigateway.EndpointType | undefined {
+  const value = context('endpointType');
+  if (value === undefined) return undefined;
+  if (value === 'regional') return apigateway.EndpointType.REGIONAL;
+  if (value === 'private') return apigateway.EndpointType.PRIVATE;
+  throw new Error(`context endpointType must be regional or private, got "${value}"`);
+}
+
+new RegistryStack(app, context('stackName') ?? 'BerthRegistry', {
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  description: 'Berth container registry (OCI Distribution v1.1 and the ECR control plane)',
+  domainName: context('domainName'),
+  certificateArn: context('certificateArn'),
+  ingestDomainName: context('ingestDomainName'),
+  ingestCertificateArn: context('ingestCertificateArn'),
+  ingest: flag('ingest', true),
+  encryptionKeyArn: context('encryptionKeyArn'),
+  removalPolicy: removalPolicy(),
+  presignTtl: seconds('presignTtlSeconds'),
+  endpointType: endpointType(),
+  vpcEndpointId: context('vpcEndpointId'),
+  challenge: context('challenge'),
+  credentialsSecretArn: context('credentialsSecretArn'),
+  authorizerCacheTtl: seconds('authorizerCacheTtlSeconds'),
+});
+
+if (flag('nag', true)) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,0 +1,5 @@
+export * from './registry-storage';
+export * from './registry-api';
+export * from './ingest-service';
+export * from './registry-stack';
+export * from './table-schema';

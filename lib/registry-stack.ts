@@ -1,0 +1,250 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { IngestService } from './ingest-service';
+import { acknowledgeNagFindings } from './nag-acknowledgements';
+import { RegistryApi, UPLOAD_PATH_PATTERN } from './registry-api';
+import { RegistryStorage } from './registry-storage';
+
+/** Properties of {@link RegistryStack}. */
+export interface RegistryStackProps extends StackProps {
+  /**
+   * Custom domain of the registry (e.g. `registry.example.com`), mapped at the root of an API
+   * Gateway custom domain. Requires {@link certificateArn}. Point a DNS record at the
+   * `RegistryDomainTarget` output.
+   *
+   * @default - the registry is served on a CloudFront distribution's default domain
+   */
+  readonly domainName?: string;
+
+  /**
+   * ARN of an ACM certificate in the stack's region for {@link domainName} (and, unless
+   * {@link ingestCertificateArn} is given, for {@link ingestDomainName}). Required with `domainName`.
+   *
+   * @default - none
+   */
+  readonly certificateArn?: string;
+
+  /**
+   * Host name of the ingest service when the registry has a custom domain.
+   *
+   * @default - `ingest.<domainName>`
+   */
+  readonly ingestDomainName?: string;
+
+  /**
+   * ARN of the ACM certificate for {@link ingestDomainName}.
+   *
+   * @default - {@link certificateArn} (it must then cover the ingest host name too)
+   */
+  readonly ingestCertificateArn?: string;
+
+  /**
+   * Run the streaming ingest service (ECS Fargate behind an ALB) that takes upload bytes of any
+   * size. Without it, uploads go through Lambda in chunks of at most about 4.5 MB, which only
+   * clients that upload in chunks can use (see docs/deploy.md).
+   *
+   * @default true
+   */
+  readonly ingest?: boolean;
+
+  /**
+   * ARN of a customer managed KMS key for the table and the bucket. Its key policy must let the
+   * account's IAM policies grant its use (the default key policy does).
+   *
+   * @default - AWS owned key (DynamoDB), SSE-S3 (S3)
+   */
+  readonly encryptionKeyArn?: string;
+
+  /**
+   * Removal policy of the registry's data (table and bucket).
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * Lifetime of presigned blob URLs.
+   *
+   * @default Duration.minutes(5)
+   */
+  readonly presignTtl?: Duration;
+
+  /**
+   * API Gateway endpoint type. `PRIVATE` needs {@link vpcEndpointId} and, for now, `ingest: false`.
+   *
+   * @default apigateway.EndpointType.REGIONAL
+   */
+  readonly endpointType?: apigateway.EndpointType;
+
+  /**
+   * Id (`vpce-...`) of the `execute-api` interface VPC endpoint of a `PRIVATE` API.
+   *
+   * @default - none
+   */
+  readonly vpcEndpointId?: string;
+
+  /**
+   * `WWW-Authenticate` challenge of a 401; `{registryHost}` is replaced by the public host.
+   *
+   * @default 'Basic realm="Berth registry"'
+   */
+  readonly challenge?: string;
+
+  /**
+   * ARN of an existing Secrets Manager secret with the Basic credentials
+   * (`{"username": ..., "password": ...}`), instead of a generated one.
+   *
+   * @default - generated, user name `berth`
+   */
+  readonly credentialsSecretArn?: string;
+
+  /**
+   * Authorizer result cache TTL.
+   *
+   * @default Duration.seconds(60)
+   */
+  readonly authorizerCacheTtl?: Duration;
+}
+
+/**
+ * A whole Berth registry: storage, the API (with CloudFront or a custom domain) and, unless turned
+ * off, the streaming ingest service. Outputs the registry endpoint (what docker uses), the
+ * control-plane endpoint (IAM-signed ECR calls) and the ingest endpoint.
+ */
+export class RegistryStack extends Stack {
+  public readonly storage: RegistryStorage;
+  public readonly registryApi: RegistryApi;
+  public readonly ingest?: IngestService;
+  /** Access logs of the bucket, CloudFront, the ALB and VPC flow logs. */
+  public readonly logsBucket: s3.Bucket;
+
+  constructor(scope: Construct, id: string, props: RegistryStackProps = {}) {
+    super(scope, id, props);
+    const ingestEnabled = props.ingest ?? true;
+    if (props.endpointType === apigateway.EndpointType.PRIVATE && ingestEnabled) {
+      throw new Error(
+        'RegistryStack: a PRIVATE endpoint cannot be combined with the ingest service yet (its load balancer would need a private HTTPS host name). Set ingest: false.',
+      );
+    }
+    if (props.ingestDomainName && !props.domainName) {
+      throw new Error('RegistryStack: ingestDomainName is only used with a custom domainName; set domainName and certificateArn too, or drop ingestDomainName.');
+    }
+
+    if (Boolean(props.domainName) !== Boolean(props.certificateArn)) {
+      throw new Error('RegistryStack: domainName and certificateArn go together: pass both (an ACM certificate in this region covering the domain) or neither.');
+    }
+    const certificate = props.certificateArn ? acm.Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn) : undefined;
+    const encryptionKey = props.encryptionKeyArn ? kms.Key.fromKeyArn(this, 'EncryptionKey', props.encryptionKeyArn) : undefined;
+    const credentialsSecret = props.credentialsSecretArn
+      ? secretsmanager.Secret.fromSecretCompleteArn(this, 'CredentialsSecret', props.credentialsSecretArn)
+      : undefined;
+    const vpcEndpoint = props.vpcEndpointId
+      ? ec2.InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(this, 'VpcEndpoint', { vpcEndpointId: props.vpcEndpointId, port: 443 })
+      : undefined;
+
+    this.logsBucket = new s3.Bucket(this, 'AccessLogs', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      // SSE-S3: ALB access logs cannot be delivered to a KMS-encrypted bucket.
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      // CloudFront standard logging writes with ACLs.
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      lifecycleRules: [{ id: 'expire-logs', expiration: Duration.days(90) }],
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      autoDeleteObjects: props.removalPolicy === RemovalPolicy.DESTROY,
+    });
+
+    this.storage = new RegistryStorage(this, 'Storage', {
+      encryptionKey,
+      removalPolicy: props.removalPolicy,
+      serverAccessLogsBucket: this.logsBucket,
+    });
+
+    this.registryApi = new RegistryApi(this, 'Api', {
+      storage: this.storage,
+      endpointType: props.endpointType,
+      vpcEndpoint,
+      challenge: props.challenge,
+      authorizerCacheTtl: props.authorizerCacheTtl,
+      credentialsSecret,
+      presignTtl: props.presignTtl,
+      domainName: props.domainName,
+      certificate,
+      accessLogsBucket: this.logsBucket,
+    });
+
+    let ingestEndpoint: string | undefined;
+    if (ingestEnabled) {
+      const ingestDomainName = props.domainName ? (props.ingestDomainName ?? `ingest.${props.domainName}`) : undefined;
+      this.ingest = new IngestService(this, 'Ingest', {
+        storage: this.storage,
+        uploadTokenSecret: this.registryApi.uploadTokenSecret,
+        domainName: ingestDomainName,
+        certificate: ingestDomainName
+          ? props.ingestCertificateArn
+            ? acm.Certificate.fromCertificateArn(this, 'IngestCertificate', props.ingestCertificateArn)
+            : certificate
+          : undefined,
+        accessLogsBucket: this.logsBucket,
+      });
+      if (this.ingest.endpoint) {
+        ingestEndpoint = this.ingest.endpoint;
+        new CfnOutput(this, 'IngestDomainTarget', {
+          description: `DNS: point ${ingestDomainName} (CNAME or alias) at this load balancer`,
+          value: this.ingest.loadBalancer.loadBalancerDnsName,
+        });
+      } else {
+        // Same host as the registry: upload paths go to the ingest load balancer, everything else
+        // to API Gateway. See UPLOAD_PATH_PATTERN for what the pattern matches.
+        this.registryApi.distribution!.addBehavior(UPLOAD_PATH_PATTERN, this.ingest.cloudFrontOrigin(), {
+          allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+          viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+          cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+          // Every header (Host included: the ingest server builds its Locations from it) and the
+          // query, which carries the upload token.
+          originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER,
+          compress: false,
+        });
+        ingestEndpoint = this.registryApi.registryEndpoint;
+      }
+      this.registryApi.useIngest(ingestEndpoint);
+    }
+
+    new CfnOutput(this, 'RegistryEndpoint', {
+      description: 'What docker logs in to, pushes to and pulls from (docker login <host>)',
+      value: this.registryApi.registryEndpoint,
+    });
+    new CfnOutput(this, 'RegistryHost', {
+      description: 'The registry host name, as it appears in image references (<host>/<repository>:<tag>)',
+      value: this.registryApi.registryHost,
+    });
+    new CfnOutput(this, 'ControlPlaneEndpoint', {
+      description: 'Endpoint for IAM-signed ECR JSON calls (aws ecr --endpoint-url); never the CloudFront host',
+      value: this.registryApi.controlPlaneEndpoint,
+    });
+    if (ingestEndpoint) {
+      new CfnOutput(this, 'IngestEndpoint', { description: 'Where upload bytes go (upload Locations name it)', value: ingestEndpoint });
+    }
+    if (this.registryApi.customDomain) {
+      new CfnOutput(this, 'RegistryDomainTarget', {
+        description: `DNS: point ${props.domainName} (CNAME or alias) at this API Gateway regional domain`,
+        value: this.registryApi.customDomain.domainNameAliasDomainName,
+      });
+    }
+    new CfnOutput(this, 'CredentialsSecretArn', {
+      description: 'Secrets Manager secret with the Basic credentials for docker login',
+      value: this.registryApi.credentialsSecret.secretArn,
+    });
+    new CfnOutput(this, 'TableName', { value: this.storage.table.tableName });
+    new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });
+
+    acknowledgeNagFindings(this);
+  }
+}

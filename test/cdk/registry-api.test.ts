@@ -1,0 +1,217 @@
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { RegistryApi, RegistryStorage } from '../../lib';
+import { CERTIFICATE_ARN, findCycle, logicalIdOf, synthesizeOnce } from './fixture';
+
+const UNAUTHORIZED_BODY = '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}';
+
+describe('RegistryApi', () => {
+  test('GIVEN the default stack WHEN a request has no valid credentials THEN the UNAUTHORIZED gateway response carries the Basic challenge and the OCI error body', () => {
+    const { template } = synthesizeOnce();
+    template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'UNAUTHORIZED',
+      StatusCode: '401',
+      ResponseParameters: Match.objectLike({
+        'gatewayresponse.header.WWW-Authenticate': '\'Basic realm="Berth registry"\'',
+        'gatewayresponse.header.Docker-Distribution-API-Version': "'registry/2.0'",
+      }),
+      ResponseTemplates: { 'application/json': UNAUTHORIZED_BODY },
+    });
+    template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'ACCESS_DENIED',
+      StatusCode: '403',
+      ResponseTemplates: { 'application/json': Match.stringLikeRegexp('"code":"DENIED"') },
+    });
+  });
+
+  test('GIVEN the default stack WHEN synthesized THEN bodies pass untouched (binary media type */*) on a regional endpoint', () => {
+    const { template } = synthesizeOnce();
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+      BinaryMediaTypes: ['*/*'],
+      EndpointConfiguration: { Types: ['REGIONAL'] },
+    });
+  });
+
+  test('GIVEN the default stack WHEN synthesized THEN /v2 and /v2/{proxy+} use the REQUEST authorizer on Authorization with a 60 s cache and POST / uses IAM', () => {
+    const { template } = synthesizeOnce();
+    template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
+      Type: 'REQUEST',
+      IdentitySource: 'method.request.header.Authorization',
+      AuthorizerResultTtlInSeconds: 60,
+    });
+    const authorizer = logicalIdOf(template, 'AWS::ApiGateway::Authorizer', '/Api/Authorizer/Resource');
+    for (const resource of ['v2', '{proxy+}']) {
+      template.hasResourceProperties('AWS::ApiGateway::Method', {
+        HttpMethod: 'ANY',
+        AuthorizationType: 'CUSTOM',
+        AuthorizerId: { Ref: authorizer },
+        ResourceId: { Ref: Match.stringLikeRegexp(resource === 'v2' ? 'Apiv2[0-9A-F]{8}$' : 'Apiv2proxy') },
+      });
+    }
+    template.hasResourceProperties('AWS::ApiGateway::Method', { HttpMethod: 'POST', AuthorizationType: 'AWS_IAM' });
+  });
+
+  test('GIVEN the default stack WHEN synthesized THEN both functions run nodejs22.x on arm64 with the documented environment', () => {
+    const { template } = synthesizeOnce();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      Environment: {
+        Variables: {
+          TABLE_NAME: Match.anyValue(),
+          BUCKET_NAME: Match.anyValue(),
+          PRESIGN_TTL_SECONDS: '300',
+          CREDENTIALS_SECRET_ARN: Match.anyValue(),
+          UPLOAD_TOKEN_SECRET_ARN: Match.anyValue(),
+          INGEST_URL: Match.anyValue(),
+          POWERTOOLS_SERVICE_NAME: 'berth-registry',
+        },
+      },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Environment: { Variables: { CREDENTIALS_SECRET_ARN: Match.anyValue(), POWERTOOLS_SERVICE_NAME: 'berth-authorizer' } },
+    });
+  });
+
+  test('GIVEN the default stack WHEN synthesized THEN the API function may touch only its table, index, bucket and two secrets, with no * resource', () => {
+    const { template } = synthesizeOnce();
+    const table = logicalIdOf(template, 'AWS::DynamoDB::Table', '/Storage/Table/Resource');
+    const bucket = logicalIdOf(template, 'AWS::S3::Bucket', '/Storage/Bucket/Resource');
+    const credentials = logicalIdOf(template, 'AWS::SecretsManager::Secret', '/Api/Credentials/Resource');
+    const uploadKey = logicalIdOf(template, 'AWS::SecretsManager::Secret', '/Api/UploadTokenKey/Resource');
+    const policyId = logicalIdOf(template, 'AWS::IAM::Policy', '/Api/RegistryHandler/ServiceRole/DefaultPolicy/Resource');
+    const statements = template.toJSON().Resources[policyId].Properties.PolicyDocument.Statement as Array<{ Resource: unknown; Action: string | string[] }>;
+    const resources = statements.flatMap((s) => [s.Resource].flat());
+    expect(resources).toEqual([
+      { 'Fn::GetAtt': [table, 'Arn'] },
+      { 'Fn::Join': ['', [{ 'Fn::GetAtt': [table, 'Arn'] }, '/index/gsi1']] },
+      { 'Fn::GetAtt': [bucket, 'Arn'] },
+      { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/*']] },
+      { Ref: credentials },
+      { Ref: uploadKey },
+    ]);
+    const actions = statements.flatMap((s) => [s.Action].flat());
+    expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+
+    const authorizerPolicy = logicalIdOf(template, 'AWS::IAM::Policy', '/Api/AuthorizerHandler/ServiceRole/DefaultPolicy/Resource');
+    expect(template.toJSON().Resources[authorizerPolicy].Properties.PolicyDocument.Statement).toEqual([
+      { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: { Ref: credentials } },
+    ]);
+  });
+
+  test('GIVEN no custom domain WHEN synthesized THEN CloudFront fronts the stage and Authorization reaches the origin on every method', () => {
+    const { template } = synthesizeOnce();
+    const cachePolicy = logicalIdOf(template, 'AWS::CloudFront::CachePolicy', '/Api/AuthorizationInCacheKey/Resource');
+    template.hasResourceProperties('AWS::CloudFront::CachePolicy', {
+      CachePolicyConfig: Match.objectLike({
+        DefaultTTL: 0,
+        MinTTL: 0,
+        ParametersInCacheKeyAndForwardedToOrigin: Match.objectLike({
+          HeadersConfig: { HeaderBehavior: 'whitelist', Headers: ['Authorization'] },
+          QueryStringsConfig: { QueryStringBehavior: 'all' },
+        }),
+      }),
+    });
+    template.hasResourceProperties('AWS::CloudFront::Distribution', {
+      DistributionConfig: Match.objectLike({
+        DefaultCacheBehavior: Match.objectLike({
+          AllowedMethods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'PATCH', 'POST', 'DELETE'],
+          CachePolicyId: { Ref: cachePolicy },
+          ViewerProtocolPolicy: 'https-only',
+        }),
+        Origins: Match.arrayWith([
+          Match.objectLike({
+            OriginPath: '/registry',
+            CustomOriginConfig: Match.objectLike({ OriginProtocolPolicy: 'https-only', OriginSSLProtocols: ['TLSv1.2'] }),
+          }),
+        ]),
+      }),
+    });
+  });
+
+  test('GIVEN no custom domain WHEN synthesized THEN the outputs give CloudFront for docker and the API URL for IAM-signed calls', () => {
+    const { template } = synthesizeOnce();
+    const distribution = logicalIdOf(template, 'AWS::CloudFront::Distribution', '/Api/Distribution/Resource');
+    template.hasOutput('RegistryEndpoint', { Value: { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [distribution, 'DomainName'] }]] } });
+    const controlPlane = JSON.stringify(template.toJSON().Outputs.ControlPlaneEndpoint.Value);
+    expect(controlPlane).toContain('execute-api');
+    expect(controlPlane).not.toContain(distribution);
+  });
+
+  test('GIVEN a Bearer challenge naming the public host WHEN synthesized THEN the gateway response names the distribution and the template has no dependency cycle', () => {
+    const { template } = synthesizeOnce({ challenge: 'Bearer realm="https://{registryHost}/token",service="{registryHost}"', ingest: false });
+    const distribution = logicalIdOf(template, 'AWS::CloudFront::Distribution', '/Api/Distribution/Resource');
+    template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'UNAUTHORIZED',
+      ResponseParameters: Match.objectLike({
+        'gatewayresponse.header.WWW-Authenticate': {
+          'Fn::Join': ['', Match.arrayWith(["'Bearer realm=\"https://", { 'Fn::GetAtt': [distribution, 'DomainName'] }])],
+        },
+      }),
+    });
+    expect(findCycle(template)).toBeUndefined();
+  });
+
+  test('GIVEN the default stack WHEN synthesized THEN the template has no dependency cycle', () => {
+    expect(findCycle(synthesizeOnce().template)).toBeUndefined();
+  });
+
+  test('GIVEN a custom domain WHEN synthesized THEN the API is mapped at the root of it, with TLS 1.2, and there is no distribution', () => {
+    const { template } = synthesizeOnce({ domainName: 'registry.example.com', certificateArn: CERTIFICATE_ARN });
+    template.hasResourceProperties('AWS::ApiGateway::DomainName', {
+      DomainName: 'registry.example.com',
+      RegionalCertificateArn: CERTIFICATE_ARN,
+      SecurityPolicy: 'TLS_1_2',
+      EndpointConfiguration: { Types: ['REGIONAL'] },
+    });
+    template.hasResourceProperties('AWS::ApiGateway::BasePathMapping', { BasePath: Match.absent() });
+    template.resourceCountIs('AWS::CloudFront::Distribution', 0);
+    template.hasOutput('RegistryEndpoint', { Value: 'https://registry.example.com' });
+    template.hasOutput('ControlPlaneEndpoint', { Value: 'https://registry.example.com/' });
+  });
+
+  test('GIVEN a PRIVATE endpoint without a VPC endpoint WHEN the construct is created THEN it fails and says what to pass', () => {
+    const stack = new Stack(new App(), 'Test');
+    const storage = new RegistryStorage(stack, 'Storage');
+    expect(() => new RegistryApi(stack, 'Api', { storage, endpointType: apigateway.EndpointType.PRIVATE })).toThrow(/PRIVATE needs vpcEndpoint/);
+  });
+
+  test('GIVEN a domain without a certificate, a quoted challenge and a long cache WHEN the construct is created THEN every problem is reported at once', () => {
+    const stack = new Stack(new App(), 'Test');
+    const storage = new RegistryStorage(stack, 'Storage');
+    let message = '';
+    try {
+      new RegistryApi(stack, 'Api', {
+        storage,
+        domainName: 'registry.example.com',
+        challenge: "Basic realm='x'",
+        authorizerCacheTtl: Duration.minutes(30),
+      });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/domainName and certificate go together/);
+    expect(message).toMatch(/without single quotes/);
+    expect(message).toMatch(/authorizerCacheTtl must be between 0 and 300 seconds/);
+  });
+
+  test('GIVEN a PRIVATE endpoint with a VPC endpoint WHEN synthesized THEN only that endpoint may invoke the API and no distribution is created', () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Test');
+    const storage = new RegistryStorage(stack, 'Storage');
+    const vpcEndpoint = ec2.InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(stack, 'Vpce', { vpcEndpointId: 'vpce-0123456789abcdef0', port: 443 });
+    const api = new RegistryApi(stack, 'Api', { storage, endpointType: apigateway.EndpointType.PRIVATE, vpcEndpoint });
+    expect(api.distribution).toBeUndefined();
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+      EndpointConfiguration: { Types: ['PRIVATE'], VpcEndpointIds: ['vpce-0123456789abcdef0'] },
+      Policy: Match.objectLike({
+        Statement: [Match.objectLike({ Condition: { StringEquals: { 'aws:SourceVpce': 'vpce-0123456789abcdef0' } } })],
+      }),
+    });
+  });
+});
