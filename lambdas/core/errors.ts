@@ -22,6 +22,7 @@ export const ERROR_CATALOGUE = {
   NAME_UNKNOWN: { code: 'NAME_UNKNOWN', status: 404, message: 'repository name not known to registry' },
   SIZE_INVALID: { code: 'SIZE_INVALID', status: 400, message: 'provided length did not match content length' },
   TAG_INVALID: { code: 'TAG_INVALID', status: 400, message: 'invalid tag' },
+  TAG_IMMUTABLE: { code: 'TAG_INVALID', status: 400, message: 'tag is immutable' },
   CHUNK_OUT_OF_ORDER: { code: 'BLOB_UPLOAD_INVALID', status: 416, message: 'chunk does not start where the upload ends' },
   RANGE_NOT_SATISFIABLE: { code: 'SIZE_INVALID', status: 416, message: 'requested range is not satisfiable' },
   CHUNK_TOO_LARGE: { code: 'SIZE_INVALID', status: 413, message: 'request body is larger than this endpoint accepts' },

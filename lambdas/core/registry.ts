@@ -37,6 +37,8 @@ export interface RegistryOptions {
    * processes (Lambda). Otherwise a commit whose hash was lost re-reads the bytes. @default false
    */
   shareHashState?: boolean;
+  /** Whether a tag may never move once set (ECR's tag immutability). @default () => false */
+  isTagImmutable?: (repository: string, tag: string) => boolean | Promise<boolean>;
   /** Most referrers in one answer; more follow a `Link`. @default 1000 */
   referrersPageSize?: number;
   log?: Logger;
@@ -89,6 +91,7 @@ export class Registry {
   readonly maxBlobBytes: number;
   readonly uploadLifetimeMs: number;
   private readonly shareHashState: boolean;
+  private readonly isTagImmutable: (repository: string, tag: string) => boolean | Promise<boolean>;
   private readonly blobs: BlobStore;
   private readonly metadata: MetadataStore;
   private readonly log: Logger;
@@ -105,6 +108,7 @@ export class Registry {
     this.maxBlobBytes = options.maxBlobBytes ?? 52_000 * 1024 * 1024;
     this.uploadLifetimeMs = options.uploadLifetimeMs ?? 24 * 60 * 60 * 1000;
     this.shareHashState = options.shareHashState ?? false;
+    this.isTagImmutable = options.isTagImmutable ?? (() => false);
     this.log = options.log ?? silentLogger;
     this.canPull = options.canPull ?? (() => true);
   }
@@ -368,10 +372,18 @@ export class Registry {
       ...(parsed.annotations !== undefined ? { annotations: parsed.annotations } : {}),
       ...(inline ? { body } : {}),
     };
-    const result = await this.metadata.putManifest(repository, record, ref.kind === 'tag' ? ref.tag : undefined).catch((err) => {
+    const tag = ref.kind === 'tag' ? ref.tag : undefined;
+    const immutableTag = tag !== undefined && (await this.isTagImmutable(repository, tag));
+    const result = await this.metadata.putManifest(repository, record, tag, { immutableTag }).catch((err) => {
       if (err instanceof StorageLimitError) throw new RegistryError('MANIFEST_INVALID', `this registry cannot store the manifest: ${err.message}`);
       throw err;
     });
+    if (!result.ok && 'tagHeldBy' in result) {
+      throw new RegistryError('TAG_IMMUTABLE', `tag ${tag} is immutable in repository ${repository} and already names ${result.tagHeldBy}: push under a new tag`, {
+        tag,
+        digest: result.tagHeldBy,
+      });
+    }
     if (!result.ok) {
       const missing = [...result.missingBlobs.map((d) => `blob ${d}`), ...result.missingManifests.map((d) => `manifest ${d}`)];
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references content not in repository ${repository}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`, {

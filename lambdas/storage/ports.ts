@@ -111,7 +111,14 @@ export interface Page {
 
 export type PutManifestResult =
   | { ok: true }
-  | { ok: false; missingBlobs: string[]; missingManifests: string[] };
+  | { ok: false; missingBlobs: string[]; missingManifests: string[] }
+  /** An immutable tag already names another manifest (`tagHeldBy`); nothing was written. */
+  | { ok: false; tagHeldBy: string };
+
+export interface PutManifestOptions {
+  /** The tag may be set but never moved to another manifest, even by a racing push. @default false */
+  immutableTag?: boolean;
+}
 
 export type DeleteResult<T extends string> = { ok: true } | { ok: false; reason: T; by: string[] };
 
@@ -134,7 +141,7 @@ export interface MetadataStore {
    * Stores a manifest (and moves `tag` to it) atomically, provided every blob and child
    * manifest it needs is present in the repository at that moment.
    */
-  putManifest(repository: string, manifest: StoredManifest, tag?: string): Promise<PutManifestResult>;
+  putManifest(repository: string, manifest: StoredManifest, tag?: string, options?: PutManifestOptions): Promise<PutManifestResult>;
   getManifest(repository: string, digest: string): Promise<StoredManifest | null>;
   resolveTag(repository: string, tag: string): Promise<string | null>;
   /** Deletes a manifest with its tags and referrer entries unless an index of the repository still needs it. */

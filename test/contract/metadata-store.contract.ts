@@ -200,7 +200,7 @@ export function describeMetadataStoreContract(adapterName: string, open: () => P
         const bad = manifest('bad', { blobs: [blob('present'), blob('gone-1'), blob('gone-2')], subject: old.digest, artifactType: 'application/x' });
         const result = await store.putManifest('team/app', bad, 'latest');
         expect(result.ok).toBe(false);
-        if (result.ok) return;
+        if (result.ok || !('missingBlobs' in result)) throw new Error(`expected missing references, got ${JSON.stringify(result)}`);
         expect([...result.missingBlobs].sort()).toEqual([blob('gone-1'), blob('gone-2')].sort());
         expect(result.missingManifests).toEqual([]);
 
@@ -338,6 +338,32 @@ export function describeMetadataStoreContract(adapterName: string, open: () => P
         expect(await store.resolveTag('team/race', 'latest')).toBe(winner);
         expect(await store.deleteManifest('team/race', winner!)).toEqual({ ok: true });
         expect(await store.resolveTag('team/race', 'latest')).toBeNull();
+      });
+
+      test('GIVEN an immutable tag WHEN it is set, re-pushed with the same manifest, and pushed with another THEN the first two succeed and the third is refused naming the holder, writing nothing', async () => {
+        await store.linkBlob('team/frozen', blob('f'), { size: 1 });
+        const first = manifest('frozen-1', { blobs: [blob('f')] });
+        const second = manifest('frozen-2', { blobs: [blob('f')] });
+        expect(await store.putManifest('team/frozen', first, 'v1', { immutableTag: true })).toEqual({ ok: true });
+        expect(await store.putManifest('team/frozen', first, 'v1', { immutableTag: true })).toEqual({ ok: true });
+        expect(await store.putManifest('team/frozen', second, 'v1', { immutableTag: true })).toEqual({ ok: false, tagHeldBy: first.digest });
+        expect(await store.getManifest('team/frozen', second.digest)).toBeNull();
+        expect(await store.resolveTag('team/frozen', 'v1')).toBe(first.digest);
+        // A mutable put may still move it: immutability is the caller's per-push decision.
+        expect(await store.putManifest('team/frozen', second, 'v1')).toEqual({ ok: true });
+        expect(await store.resolveTag('team/frozen', 'v1')).toBe(second.digest);
+      });
+
+      test('GIVEN 20 concurrent pushes of different manifests to one immutable tag WHEN they finish THEN exactly one wins and every other is refused naming it', async () => {
+        await store.linkBlob('team/frozen-race', blob('c'), { size: 1 });
+        const contenders = Array.from({ length: 20 }, (_, i) => manifest(`frozen-contender-${i}`, { blobs: [blob('c')] }));
+        const results = await Promise.all(contenders.map((m) => store.putManifest('team/frozen-race', m, 'release', { immutableTag: true })));
+        const winners = results.filter((r) => r.ok);
+        expect(winners).toHaveLength(1);
+        const winner = contenders[results.findIndex((r) => r.ok)].digest;
+        for (const r of results) if (!r.ok) expect(r).toEqual({ ok: false, tagHeldBy: winner });
+        expect(await store.resolveTag('team/frozen-race', 'release')).toBe(winner);
+        for (const m of contenders) if (m.digest !== winner) expect(await store.getManifest('team/frozen-race', m.digest)).toBeNull();
       });
 
       test('GIVEN a put racing a delete of the blob it needs WHEN both finish THEN either the manifest stands with its blob or it was refused', async () => {

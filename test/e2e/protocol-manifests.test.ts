@@ -408,3 +408,31 @@ describe('manifest references', () => {
     expect(await tagsOf(repo)).toEqual([]);
   });
 });
+
+describe('immutable tags', () => {
+  let frozen: TestRegistry;
+  let frozenClient: RegistryClient;
+  beforeAll(async () => {
+    frozen = await startInProcessRegistry(undefined, { isTagImmutable: (_repository, tag) => tag.startsWith('release-') });
+    frozenClient = new RegistryClient(frozen.url);
+  });
+  afterAll(async () => {
+    await frozen?.stop();
+  });
+
+  test('GIVEN an immutable tag WHEN a different manifest is pushed to it THEN 400 TAG_INVALID naming the holder, and the tag does not move', async () => {
+    const first = makeImage({ layers: [64], seed: 'immutable-1' });
+    const second = makeImage({ layers: [64], seed: 'immutable-2' });
+    await frozenClient.pushImage('frozen/app', first, 'release-1');
+    for (const blob of imageBlobs(second)) await frozenClient.pushBlob('frozen/app', blob);
+    const res = await frozenClient.putManifest('frozen/app', 'release-1', second.manifest);
+    expectOciError(res, 400, 'TAG_INVALID');
+    expect(res.json().errors[0].message).toContain(`immutable`);
+    expect(res.json().errors[0].message).toContain(first.manifest.digest);
+    const current = await frozenClient.get('/v2/frozen/app/manifests/release-1');
+    expect(current.headers.get('docker-content-digest')).toBe(first.manifest.digest);
+    expect((await frozenClient.putManifest('frozen/app', 'release-1', first.manifest)).status).toBe(201);
+    expect((await frozenClient.putManifest('frozen/app', 'latest', second.manifest)).status).toBe(201);
+    expect((await frozenClient.putManifest('frozen/app', 'latest', first.manifest)).status).toBe(201);
+  });
+});

@@ -88,6 +88,7 @@ import type {
   MetadataStore,
   Page,
   PageRequest,
+  PutManifestOptions,
   PutManifestResult,
   ReferrerRecord,
   RepositoryRecord,
@@ -323,7 +324,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
   // ---- manifests and tags ----
 
-  async putManifest(repository: string, manifest: StoredManifest, tag?: string): Promise<PutManifestResult> {
+  async putManifest(repository: string, manifest: StoredManifest, tag?: string, options: PutManifestOptions = {}): Promise<PutManifestResult> {
     const pk = repoPk(repository);
     const blobs = [...new Set(manifest.blobs)];
     const children = [...new Set(manifest.children)];
@@ -352,6 +353,9 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
       const exists = found.has(keyString(manifestKey));
       const previous = tagKey ? (found.get(keyString(tagKey))?.digest as string | undefined) : undefined;
+      // The tag write below is conditional on `previous`, so a racing push that set the tag
+      // after this read makes the transaction fail, and the retry sees the new holder here.
+      if (options.immutableTag && previous !== undefined && previous !== manifest.digest) return { done: { ok: false, tagHeldBy: previous } };
       const actions: Action[] = [];
       if (!exists) {
         actions.push({ Put: { TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } });

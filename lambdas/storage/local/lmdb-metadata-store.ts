@@ -28,6 +28,7 @@ import type {
   MetadataStore,
   Page,
   PageRequest,
+  PutManifestOptions,
   PutManifestResult,
   ReferrerRecord,
   RepositoryRecord,
@@ -116,8 +117,12 @@ export class LmdbMetadataStore implements MetadataStore {
     return this.suffixes(prefix('blobrepo', digest), limit);
   }
 
-  async putManifest(repository: string, manifest: StoredManifest, tag?: string): Promise<PutManifestResult> {
+  async putManifest(repository: string, manifest: StoredManifest, tag?: string, options: PutManifestOptions = {}): Promise<PutManifestResult> {
     return this.db.transaction((): PutManifestResult => {
+      if (tag !== undefined && options.immutableTag) {
+        const holder: string | undefined = this.db.get(key('tag', repository, tag));
+        if (holder !== undefined && holder !== manifest.digest) return { ok: false, tagHeldBy: holder };
+      }
       const missingBlobs = manifest.blobs.filter((d) => this.db.get(key('link', repository, d)) === undefined);
       const missingManifests = manifest.children.filter((d) => this.db.get(key('manifest', repository, d)) === undefined);
       if (missingBlobs.length > 0 || missingManifests.length > 0) return { ok: false, missingBlobs, missingManifests };
