@@ -1,0 +1,163 @@
+/**
+ * Composition of the AWS deployment: the Registry on DynamoDB and S3, the upload tokens and
+ * Basic credentials from Secrets Manager, the router, and the Powertools logger and metrics.
+ * Built once per Lambda container (or ingest process) from the environment the CDK stack sets:
+ *
+ *   TABLE_NAME, BUCKET_NAME        the registry's table and bucket
+ *   PRESIGN_TTL_SECONDS            lifetime of presigned blob GET URLs (default 300)
+ *   CREDENTIALS_SECRET_ARN         {"username","password"}: Basic credentials (authorizer)
+ *   UPLOAD_TOKEN_SECRET_ARN        HMAC key of upload tokens (API and ingest)
+ *   INGEST_URL                     base URL of the ingest service; unset: uploads go through Lambda in chunks
+ *   POWERTOOLS_SERVICE_NAME        service name in logs and metrics
+ *
+ * The emulated AWS mode (lambdas/server/emulated-aws.ts) calls the same functions with clients
+ * pointed at DynamoDB Local and the S3 stand-in, and a LocalSecretSource.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { Registry, type BlobContent, type RegistryOptions } from '../core/registry';
+import { UploadTokens } from '../core/upload-tokens';
+import type { Handler } from '../http/types';
+import { createRouter } from '../http/router';
+import type { Authenticator } from '../http/auth';
+import { BASIC_CHALLENGE } from '../http/auth';
+import { DynamoDbMetadataStore } from '../storage/dynamodb/dynamodb-metadata-store';
+import { S3BlobStore } from '../storage/s3/s3-blob-store';
+import { createAwsClients, type AwsClients } from './aws-clients';
+import { containerSecretSource, type SecretSource } from './secret-source';
+import { coreLogger } from './observability';
+
+/**
+ * Lambda's synchronous payload limit is 6 MB (6,291,456 bytes for a request) and API Gateway
+ * hands a binary body to Lambda base64-encoded (4 bytes per 3), next to headers and the request
+ * context. Keeping 256 KiB for those leaves about 4.5 MB of raw bytes for one upload chunk.
+ */
+export const LAMBDA_REQUEST_PAYLOAD_LIMIT = 6 * 1024 * 1024;
+const EVENT_ENVELOPE_ALLOWANCE = 256 * 1024;
+export const LAMBDA_MAX_CHUNK_BYTES = Math.floor(((LAMBDA_REQUEST_PAYLOAD_LIMIT - EVENT_ENVELOPE_ALLOWANCE) * 3) / 4);
+
+export interface AwsSettings {
+  tableName: string;
+  bucketName: string;
+  presignTtlSeconds: number;
+  credentialsSecretId?: string;
+  uploadTokenSecretId?: string;
+  ingestUrl?: string;
+  serviceName: string;
+}
+
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, required: Array<'TABLE_NAME' | 'BUCKET_NAME'> = ['TABLE_NAME', 'BUCKET_NAME']): AwsSettings {
+  for (const name of required) if (!env[name]) throw new Error(`environment variable ${name} is not set`);
+  const ttl = env.PRESIGN_TTL_SECONDS === undefined || env.PRESIGN_TTL_SECONDS === '' ? 300 : Number(env.PRESIGN_TTL_SECONDS);
+  if (!Number.isInteger(ttl) || ttl < 1) throw new Error(`PRESIGN_TTL_SECONDS must be a positive integer, got ${env.PRESIGN_TTL_SECONDS}`);
+  return {
+    tableName: env.TABLE_NAME ?? '',
+    bucketName: env.BUCKET_NAME ?? '',
+    presignTtlSeconds: ttl,
+    credentialsSecretId: env.CREDENTIALS_SECRET_ARN || undefined,
+    uploadTokenSecretId: env.UPLOAD_TOKEN_SECRET_ARN || undefined,
+    ingestUrl: env.INGEST_URL || undefined,
+    serviceName: env.POWERTOOLS_SERVICE_NAME || 'berth',
+  };
+}
+
+/** What one request did that the response does not show (bytes handed to S3 by a redirect). */
+export interface RequestObservation {
+  bytesRedirected: number;
+}
+
+/** Per-request observations; an AsyncLocalStorage because the emulator runs invocations concurrently. */
+export const requestObservations = new AsyncLocalStorage<RequestObservation>();
+
+/** The Registry, noting the size of every blob it answers with a redirect. */
+class ObservedRegistry extends Registry {
+  override async readBlob(repository: string, digestText: string, rangeHeader?: string): Promise<BlobContent> {
+    const content = await super.readBlob(repository, digestText, rangeHeader);
+    const observation = requestObservations.getStore();
+    if (observation && content.kind === 'redirect') observation.bytesRedirected += content.size;
+    return content;
+  }
+}
+
+// ---- composition ---------------------------------------------------------------------------
+
+export interface AwsRegistryOptions {
+  settings: AwsSettings;
+  clients: Pick<AwsClients, 'dynamodb' | 's3'>;
+  secrets: SecretSource;
+  logger: PowertoolsLogger;
+  /** 'registry' (the Lambda handler) or 'ingest' (the Fargate service). */
+  role: 'registry' | 'ingest';
+  /** Overrides of registry settings (tests). */
+  registryOptions?: Omit<RegistryOptions, 'blobs' | 'metadata' | 'log'>;
+}
+
+export interface AwsRegistry {
+  registry: Registry;
+  /** The router for the current upload-token key (rebuilt when the key rotates). */
+  router(): Promise<Handler>;
+}
+
+/**
+ * The handler's router refuses requests without an identity: on AWS the authorizer always puts
+ * one in the request context, so a request without one did not come through it.
+ */
+const noIdentityWithoutAuthorizer: Authenticator = { challenge: BASIC_CHALLENGE, authenticate: async () => null };
+
+export async function buildAwsRegistry(options: AwsRegistryOptions): Promise<AwsRegistry> {
+  const { settings, role } = options;
+  const log = coreLogger(options.logger);
+  const metadata = await DynamoDbMetadataStore.open({ client: options.clients.dynamodb, tableName: settings.tableName });
+  const blobs = new S3BlobStore({ client: options.clients.s3, bucket: settings.bucketName, presignTtlSeconds: settings.presignTtlSeconds });
+  // Lambda: the requests of one upload land on different containers, so the running hash
+  // lives in the upload's item. The ingest service runs several tasks behind a load
+  // balancer without stickiness: same reason.
+  const registry = new ObservedRegistry({ ...options.registryOptions, blobs, metadata, log, shareHashState: true });
+
+  if (role === 'ingest' && !settings.uploadTokenSecretId) throw new Error('the ingest service needs UPLOAD_TOKEN_SECRET_ARN');
+  if (settings.ingestUrl && !settings.uploadTokenSecretId) throw new Error('INGEST_URL needs UPLOAD_TOKEN_SECRET_ARN to sign upload tokens');
+
+  let current: { key: string | undefined; router: Handler } | undefined;
+  const router = async (): Promise<Handler> => {
+    const key = settings.uploadTokenSecretId ? await options.secrets.getSecret(settings.uploadTokenSecretId) : undefined;
+    if (current && current.key === key) return current.router;
+    const uploadTokens = key !== undefined ? new UploadTokens(Buffer.from(key, 'utf8')) : undefined;
+    const built =
+      role === 'ingest'
+        ? createRouter({ registry, log, role: 'ingest', uploadTokens })
+        : createRouter({
+            registry,
+            log,
+            authenticator: noIdentityWithoutAuthorizer,
+            uploadTokens,
+            ingestUrl: settings.ingestUrl,
+            // Without an ingest service, upload bytes pass through Lambda: advertise what fits.
+            maxChunkBytes: settings.ingestUrl ? undefined : LAMBDA_MAX_CHUNK_BYTES,
+          });
+    current = { key, router: built };
+    return built;
+  };
+  return { registry, router };
+}
+
+// ---- once per container -------------------------------------------------------------------
+
+let containerClients: AwsClients | undefined;
+
+/** SDK clients and the Secrets Manager source of this container, created on first use. */
+export function containerDependencies(): { clients: AwsClients; secrets: SecretSource } {
+  containerClients ??= createAwsClients();
+  return { clients: containerClients, secrets: containerSecretSource(containerClients.secretsManager) };
+}
+
+/** Memoizes an async factory; a failed attempt is forgotten so the next invocation retries. */
+export function once<T>(factory: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= factory().catch((err) => {
+      pending = undefined;
+      throw err;
+    });
+    return pending;
+  };
+}

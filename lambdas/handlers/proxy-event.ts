@@ -1,0 +1,139 @@
+/**
+ * API Gateway REST API proxy events <-> the router's HttpRequest/HttpResponse. Pure functions,
+ * no AWS SDK, no middy: the handler and its tests share them.
+ */
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { Identity } from '../http/auth';
+import type { HttpRequest, HttpResponse } from '../http/types';
+import type { ByteStream } from '../storage/ports';
+
+/**
+ * Largest response body the handler returns, raw: Lambda's response payload limit is
+ * 6,291,556 bytes and the body goes base64. Manifests are at most 4 MiB; blob GETs are
+ * redirects, so only a misconfiguration could reach this.
+ */
+export const MAX_RESPONSE_BODY_BYTES = 4 * 1024 * 1024 + 256 * 1024;
+
+/**
+ * The request the router sees. `event.path` is the resource path without the stage (API Gateway
+ * puts the stage only in `requestContext.path`); it arrives percent-decoded, so it is encoded
+ * again, and the router decodes it as it would a node:http path.
+ */
+export function toHttpRequest(event: APIGatewayProxyEvent): HttpRequest {
+  const headers: Record<string, string | undefined> = {};
+  if (event.multiValueHeaders) {
+    for (const [name, values] of Object.entries(event.multiValueHeaders)) if (values) headers[name.toLowerCase()] = values.join(', ');
+  }
+  if (event.headers) {
+    for (const [name, value] of Object.entries(event.headers)) if (value !== undefined && headers[name.toLowerCase()] === undefined) headers[name.toLowerCase()] = value;
+  }
+  const query = new URLSearchParams();
+  if (event.multiValueQueryStringParameters) {
+    for (const [name, values] of Object.entries(event.multiValueQueryStringParameters)) for (const value of values ?? []) query.append(name, value);
+  } else if (event.queryStringParameters) {
+    for (const [name, value] of Object.entries(event.queryStringParameters)) if (value !== undefined) query.append(name, value);
+  }
+  const bytes = event.body === null || event.body === undefined ? null : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+  return {
+    method: event.httpMethod.toUpperCase(),
+    path: encodePath(event.path),
+    query,
+    headers,
+    body: bytes && bytes.length > 0 ? oneChunk(bytes) : null,
+    identity: identityFromAuthorizer(event.requestContext?.authorizer),
+  };
+}
+
+function encodePath(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => encodeURIComponent(segment).replace(/%3A/gi, ':').replace(/%40/g, '@'))
+    .join('/');
+}
+
+async function* oneChunk(bytes: Uint8Array): ByteStream {
+  yield bytes;
+}
+
+/**
+ * The identity the authorizer verified (its `context`, which API Gateway passes as strings),
+ * or undefined when the request did not come through the authorizer.
+ */
+export function identityFromAuthorizer(authorizer: Record<string, unknown> | null | undefined): Identity | undefined {
+  if (!authorizer || typeof authorizer.subject !== 'string' || authorizer.subject === '') return undefined;
+  const method = authorizer.method;
+  if (method !== 'basic' && method !== 'anonymous') return undefined;
+  return { subject: authorizer.subject, method };
+}
+
+/**
+ * The authorizer's answer is cached by API Gateway for its TTL: anything time-bound it vouched
+ * for (a token's `expiresAt`, Unix seconds) is checked again here, which costs no call. Basic
+ * credentials carry no expiry, so today this only guards future token kinds.
+ */
+export function authorizerContextExpired(authorizer: Record<string, unknown> | null | undefined, now = Date.now()): boolean {
+  if (!authorizer || authorizer.expiresAt === undefined || authorizer.expiresAt === null || authorizer.expiresAt === '') return false;
+  const expiresAt = Number(authorizer.expiresAt);
+  return !Number.isFinite(expiresAt) || expiresAt * 1000 <= now;
+}
+
+export class ResponseTooLargeError extends Error {
+  constructor(limit: number) {
+    super(`response body larger than ${limit} bytes cannot pass through Lambda`);
+  }
+}
+
+/** The proxy result: bodies base64 (the API's binary media type is every type), streams read fully. */
+export async function toProxyResult(response: HttpResponse, method: string, limit = MAX_RESPONSE_BODY_BYTES): Promise<APIGatewayProxyResult> {
+  let body = '';
+  if (method !== 'HEAD' && response.body !== undefined) {
+    const bytes = response.body instanceof Uint8Array ? response.body : await readAll(response.body, limit);
+    if (bytes.length > limit) throw new ResponseTooLargeError(limit);
+    body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  } else if (response.body !== undefined && !(response.body instanceof Uint8Array)) {
+    await discard(response.body);
+  }
+  return { statusCode: response.status, headers: { ...response.headers }, body, isBase64Encoded: body !== '' };
+}
+
+async function readAll(stream: ByteStream, limit: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const iterator = stream[Symbol.asyncIterator]();
+  for (;;) {
+    const next = await iterator.next();
+    if (next.done) break;
+    total += next.value.length;
+    if (total > limit) {
+      await iterator.return?.();
+      throw new ResponseTooLargeError(limit);
+    }
+    chunks.push(next.value);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function discard(stream: ByteStream): Promise<void> {
+  const iterator = stream[Symbol.asyncIterator]();
+  await iterator.return?.();
+}
+
+/** Repository and action of a request, for logs and metrics (never the query: it may hold a token). */
+export function describeRequest(method: string, path: string): { repository?: string; action: string } {
+  const m = (re: RegExp) => re.exec(path);
+  if (/^\/v2\/?$/.test(path)) return { action: 'ping' };
+  if (path === '/v2/_catalog') return { action: 'catalog' };
+  let match = m(/^\/v2\/(.+)\/tags\/list$/);
+  if (match) return { repository: match[1], action: 'tags.list' };
+  match = m(/^\/v2\/(.+)\/manifests\/[^/]+$/);
+  if (match) return { repository: match[1], action: `manifest.${method.toLowerCase()}` };
+  match = m(/^\/v2\/(.+)\/blobs\/uploads\/?$/);
+  if (match) return { repository: match[1], action: 'upload.start' };
+  match = m(/^\/v2\/(.+)\/blobs\/uploads\/[^/]+$/);
+  if (match) return { repository: match[1], action: `upload.${method.toLowerCase()}` };
+  match = m(/^\/v2\/(.+)\/blobs\/[^/]+$/);
+  if (match) return { repository: match[1], action: `blob.${method.toLowerCase()}` };
+  match = m(/^\/v2\/(.+)\/referrers\/[^/]+$/);
+  if (match) return { repository: match[1], action: 'referrers.list' };
+  return { action: 'other' };
+}

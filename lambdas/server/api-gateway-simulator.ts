@@ -1,0 +1,522 @@
+/**
+ * A local stand-in for the API Gateway REST API of the stack (lib/registry-api.ts), for the
+ * emulated AWS mode and its tests. It turns each HTTP request into a REST API Lambda proxy
+ * event and runs the real authorizer and registry handlers in this process, doing what API
+ * Gateway does around them:
+ *
+ * - resources `/v2` and `/v2/{proxy+}` (ANY), behind a REQUEST authorizer whose identity source is
+ *   the Authorization header: without the header API Gateway answers 401 without calling the
+ *   authorizer; its answers are cached per header value for the stack's TTL (60 s by default);
+ *   other paths get 403 "Missing Authentication Token", as API Gateway answers unknown resources;
+ * - gateway responses: UNAUTHORIZED (401, the static `WWW-Authenticate` challenge, the OCI error
+ *   body), ACCESS_DENIED (403, OCI DENIED body), as the stack configures them;
+ * - limits: a request body over 10 MB gets 413 (API Gateway's payload quota); a Lambda event
+ *   over 6 MB (the body goes base64, so about 4.5 MB of raw bytes) gets 413 and a Lambda
+ *   response over 6 MB gets 502, as API Gateway reports Lambda's RequestEntityTooLarge
+ *   (https://jun711.github.io/aws/handling-aws-api-gateway-and-lambda-413-error/: an oversized
+ *   request "413 request entity too large", an oversized response "502"; the Lambda limits,
+ *   6,291,456 bytes in and 6,291,556 out, as measured in
+ *   https://zaccharles.medium.com/deep-dive-lambdas-request-payload-size-limit-2-2-6350c1ae5577);
+ *   a handler that throws or answers no valid proxy result gets 502 "Internal server error";
+ *   a handler slower than the 29 s integration timeout gets 504;
+ * - the handler's `WWW-Authenticate` (and the other headers API Gateway reserves) is renamed to
+ *   `x-amzn-Remapped-WWW-Authenticate`, as API Gateway does for a Lambda proxy response.
+ *
+ * It is not API Gateway: no SigV4/IAM (the `POST /` control plane route answers 403), no
+ * throttling, no custom domain or CloudFront, and whether API Gateway keeps a handler's
+ * Content-Length on HEAD is a check for a real account (docs/deploy.md); here it is kept.
+ *
+ * It counts what a bill would: handler and authorizer invocations, and the body bytes that
+ * passed through the handler (GET /__berth/stats, or `stats()` in-process; DELETE resets them;
+ * DELETE /__berth/authorizer-cache forgets cached authorizer answers).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type {
+  APIGatewayAuthorizerResult,
+  APIGatewayProxyEvent,
+  APIGatewayProxyResult,
+  APIGatewayRequestAuthorizerEvent,
+  Context,
+} from 'aws-lambda';
+import type { Logger } from '../core/log';
+
+/** API Gateway's request payload quota (REST APIs): 10 MB. */
+export const API_GATEWAY_MAX_REQUEST_BYTES = 10 * 1024 * 1024;
+/** Lambda's synchronous invocation payload limits, as measured (see above). */
+export const LAMBDA_MAX_EVENT_BYTES = 6_291_456;
+export const LAMBDA_MAX_RESULT_BYTES = 6_291_556;
+/** API Gateway's default (maximum without a quota raise) integration timeout. */
+export const INTEGRATION_TIMEOUT_MS = 29_000;
+
+const OCI_UNAUTHORIZED_BODY = '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}';
+const OCI_DENIED_BODY = '{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}';
+
+/**
+ * Response headers API Gateway does not pass through from an integration but renames to
+ * `x-amzn-Remapped-<name>` (REST API, Lambda proxy; AWS's "Amazon API Gateway important notes").
+ */
+const REMAPPED_RESPONSE_HEADERS = new Set([
+  'authorization',
+  'connection',
+  'content-md5',
+  'date',
+  'expect',
+  'host',
+  'max-forwards',
+  'proxy-authenticate',
+  'server',
+  'te',
+  'transfer-encoding',
+  'trailer',
+  'upgrade',
+  'user-agent',
+  'via',
+  'warn',
+  'www-authenticate',
+]);
+
+export type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+export type RequestAuthorizer = (event: APIGatewayRequestAuthorizerEvent, context: Context) => Promise<APIGatewayAuthorizerResult>;
+
+export interface ApiGatewaySimulatorOptions {
+  host: string;
+  port: number;
+  /** @default 'local' */
+  stage?: string;
+  handler: ProxyHandler;
+  authorizer: RequestAuthorizer;
+  /**
+   * The authorizer's identity source is the Authorization header: requests without it get 401
+   * without an authorizer call. Off in anonymous mode (the authorizer then sees every request).
+   * @default true
+   */
+  identitySourceRequired?: boolean;
+  /** @default 60 (the stack's default) */
+  authorizerCacheTtlSeconds?: number;
+  /** The static `WWW-Authenticate` value of the UNAUTHORIZED gateway response. */
+  challenge: string;
+  /** More figures for the stats (SDK calls of the handler). */
+  extraStats?: () => Record<string, unknown>;
+  /** Called when the stats are reset (to reset the extra figures). */
+  onResetStats?: () => void;
+  log: Logger;
+}
+
+export interface HandledRequest {
+  method: string;
+  path: string;
+  status: number;
+  /** Raw bytes of the request body handed to the handler. */
+  requestBodyBytes: number;
+  /** Raw bytes of the response body the handler returned. */
+  responseBodyBytes: number;
+}
+
+export interface SimulatorStats {
+  handlerInvocations: number;
+  authorizerInvocations: number;
+  authorizerCacheHits: number;
+  /** Gateway responses by type (UNAUTHORIZED, ACCESS_DENIED, REQUEST_TOO_LARGE, ...). */
+  gatewayResponses: Record<string, number>;
+  handlerRequestBodyBytes: number;
+  handlerResponseBodyBytes: number;
+  /** Every request that reached the handler, oldest first (the last 10,000). */
+  handled: HandledRequest[];
+  [extra: string]: unknown;
+}
+
+export interface RunningSimulator {
+  url: string;
+  port: number;
+  stats(): SimulatorStats;
+  resetStats(): void;
+  /** Forgets cached authorizer answers. */
+  flushAuthorizerCache(): void;
+  close(): Promise<void>;
+}
+
+const API_ID = 'berthlocal';
+const ACCOUNT = '000000000000';
+const REGION = 'us-east-1';
+
+export async function startApiGatewaySimulator(options: ApiGatewaySimulatorOptions): Promise<RunningSimulator> {
+  const stage = options.stage ?? 'local';
+  const ttlMs = (options.authorizerCacheTtlSeconds ?? 60) * 1000;
+  const identitySourceRequired = options.identitySourceRequired ?? true;
+  const cache = new Map<string, { result: APIGatewayAuthorizerResult; until: number }>();
+  let stats = emptyStats();
+
+  const gateway = (res: ServerResponse, type: string, status: number, body: string, headers: Record<string, string> = {}) => {
+    stats.gatewayResponses[type] = (stats.gatewayResponses[type] ?? 0) + 1;
+    const bytes = Buffer.from(body);
+    res.writeHead(status, {
+      'Content-Type': 'application/json',
+      'Content-Length': String(bytes.length),
+      'x-amzn-RequestId': randomUUID(),
+      'x-amzn-ErrorType': errorType(type),
+      ...headers,
+    });
+    res.end(bytes);
+  };
+  const ociHeaders = { 'Docker-Distribution-API-Version': 'registry/2.0' };
+
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://apigateway.invalid');
+    const method = (req.method ?? 'GET').toUpperCase();
+    if (url.pathname === '/__berth/authorizer-cache' && method === 'DELETE') {
+      cache.clear();
+      res.writeHead(204).end();
+      return;
+    }
+    if (url.pathname === '/__berth/stats') {
+      if (method === 'DELETE') {
+        stats = emptyStats();
+        options.onResetStats?.();
+      }
+      const body = Buffer.from(JSON.stringify({ ...stats, ...(options.extraStats?.() ?? {}) }));
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(body.length) }).end(body);
+      return;
+    }
+
+    // API Gateway buffers the whole request; over its quota it answers 413 and reads no further.
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (declared > API_GATEWAY_MAX_REQUEST_BYTES) {
+      res.shouldKeepAlive = false;
+      gateway(res, 'REQUEST_TOO_LARGE', 413, '{"message":"Request Too Long"}');
+      req.destroy();
+      return;
+    }
+    const body = await readBody(req, API_GATEWAY_MAX_REQUEST_BYTES);
+    if (body === null) {
+      res.shouldKeepAlive = false;
+      gateway(res, 'REQUEST_TOO_LARGE', 413, '{"message":"Request Too Long"}');
+      return;
+    }
+
+    const path = decodePath(url.pathname);
+    if (path === null || !(path === '/v2' || path.startsWith('/v2/'))) {
+      // No such resource (or `POST /`, whose IAM authorization is not emulated).
+      gateway(res, 'MISSING_AUTHENTICATION_TOKEN', 403, '{"message":"Missing Authentication Token"}');
+      return;
+    }
+    const resource = path === '/v2' || path === '/v2/' ? '/v2' : '/v2/{proxy+}';
+    const headers = singleHeaders(req);
+    const multiValueHeaders = multiHeaders(req);
+    const query = queryParameters(url.searchParams);
+    const requestId = randomUUID();
+    const sourceIp = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+    const methodArn = `arn:aws:execute-api:${REGION}:${ACCOUNT}:${API_ID}/${stage}/${method}${path}`;
+    const requestContext = {
+      accountId: ACCOUNT,
+      apiId: API_ID,
+      httpMethod: method,
+      path: `/${stage}${path}`,
+      protocol: `HTTP/${req.httpVersion}`,
+      requestId,
+      requestTimeEpoch: Date.now(),
+      resourceId: resource === '/v2' ? 'v2root' : 'v2proxy',
+      resourcePath: resource,
+      stage,
+      identity: identityOf(sourceIp, headers['User-Agent'] ?? headers['user-agent']),
+    };
+
+    // The authorizer.
+    const authorization = headerOf(req, 'authorization');
+    if (identitySourceRequired && !authorization) {
+      gateway(res, 'UNAUTHORIZED', 401, OCI_UNAUTHORIZED_BODY, { ...ociHeaders, 'WWW-Authenticate': options.challenge });
+      return;
+    }
+    const cacheKey = authorization ?? '';
+    let decision = cache.get(cacheKey);
+    if (decision && decision.until > Date.now()) {
+      stats.authorizerCacheHits++;
+    } else {
+      cache.delete(cacheKey);
+      stats.authorizerInvocations++;
+      const event: APIGatewayRequestAuthorizerEvent = {
+        type: 'REQUEST',
+        methodArn,
+        resource,
+        path,
+        httpMethod: method,
+        headers,
+        multiValueHeaders,
+        pathParameters: resource === '/v2' ? null : { proxy: path.slice('/v2/'.length) },
+        queryStringParameters: query.single,
+        multiValueQueryStringParameters: query.multi,
+        stageVariables: null,
+        requestContext: requestContext as unknown as APIGatewayRequestAuthorizerEvent['requestContext'],
+      };
+      try {
+        const result = await options.authorizer(event, lambdaContext('authorizer', 10_000));
+        decision = { result, until: Date.now() + ttlMs };
+        if (ttlMs > 0) cache.set(cacheKey, decision);
+      } catch (err) {
+        if ((err as Error)?.message === 'Unauthorized') {
+          gateway(res, 'UNAUTHORIZED', 401, OCI_UNAUTHORIZED_BODY, { ...ociHeaders, 'WWW-Authenticate': options.challenge });
+        } else {
+          options.log.error('authorizer failed', { requestId, error: err });
+          gateway(res, 'AUTHORIZER_FAILURE', 500, '{"message":null}');
+        }
+        return;
+      }
+    }
+    if (!policyAllows(decision.result, methodArn)) {
+      gateway(res, 'ACCESS_DENIED', 403, OCI_DENIED_BODY, ociHeaders);
+      return;
+    }
+
+    // The proxy event: every media type is binary (`*/*`), so a body travels base64.
+    const event: APIGatewayProxyEvent = {
+      resource,
+      path,
+      httpMethod: method,
+      headers,
+      multiValueHeaders,
+      queryStringParameters: query.single,
+      multiValueQueryStringParameters: query.multi,
+      pathParameters: resource === '/v2' ? null : { proxy: path.slice('/v2/'.length) },
+      stageVariables: null,
+      requestContext: {
+        ...requestContext,
+        authorizer: { ...(decision.result.context ?? {}), principalId: decision.result.principalId },
+      } as unknown as APIGatewayProxyEvent['requestContext'],
+      body: body.length > 0 ? body.toString('base64') : null,
+      isBase64Encoded: body.length > 0,
+    };
+    if (Buffer.byteLength(JSON.stringify(event)) > LAMBDA_MAX_EVENT_BYTES) {
+      gateway(res, 'REQUEST_TOO_LARGE', 413, '{"message":"Request Entity Too Large"}');
+      return;
+    }
+
+    stats.handlerInvocations++;
+    stats.handlerRequestBodyBytes += body.length;
+    let result: APIGatewayProxyResult;
+    try {
+      result = await withTimeout(options.handler(event, lambdaContext('registry', INTEGRATION_TIMEOUT_MS)), INTEGRATION_TIMEOUT_MS);
+    } catch (err) {
+      if (err instanceof IntegrationTimeout) {
+        gateway(res, 'INTEGRATION_TIMEOUT', 504, '{"message": "Endpoint request timed out"}');
+      } else {
+        options.log.error('handler failed', { requestId, error: err });
+        gateway(res, 'DEFAULT_5XX', 502, '{"message": "Internal server error"}');
+      }
+      return;
+    }
+    if (!result || typeof result.statusCode !== 'number' || Buffer.byteLength(JSON.stringify(result)) > LAMBDA_MAX_RESULT_BYTES) {
+      options.log.error('handler answered no valid proxy result or one over 6 MB', { requestId });
+      gateway(res, 'DEFAULT_5XX', 502, '{"message": "Internal server error"}');
+      return;
+    }
+    const responseBody = result.body ? Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8') : Buffer.alloc(0);
+    stats.handlerResponseBodyBytes += responseBody.length;
+    stats.handled.push({ method, path, status: result.statusCode, requestBodyBytes: body.length, responseBodyBytes: responseBody.length });
+    if (stats.handled.length > 10_000) stats.handled.shift();
+
+    const out: Record<string, string | string[]> = {};
+    const put = (name: string, value: string | number | boolean) => {
+      const lower = name.toLowerCase();
+      const key = REMAPPED_RESPONSE_HEADERS.has(lower) ? `x-amzn-Remapped-${name}` : name;
+      const existing = out[key];
+      out[key] = existing === undefined ? String(value) : [...(Array.isArray(existing) ? existing : [existing]), String(value)];
+    };
+    for (const [name, value] of Object.entries(result.headers ?? {})) put(name, value);
+    for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) for (const value of values) put(name, value);
+    for (const key of Object.keys(out)) if (key.toLowerCase() === 'content-length') delete out[key];
+    if (method === 'HEAD') {
+      // Kept as the handler set it (containerd sizes a manifest from a HEAD); to be confirmed on AWS.
+      const declaredLength = Object.entries(result.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-length')?.[1];
+      if (declaredLength !== undefined) out['Content-Length'] = String(declaredLength);
+    } else {
+      out['Content-Length'] = String(responseBody.length);
+    }
+    out['x-amzn-RequestId'] = requestId;
+    out['x-amz-apigw-id'] = requestId.slice(0, 16);
+    res.writeHead(result.statusCode, out);
+    res.end(method === 'HEAD' ? undefined : responseBody);
+  }
+
+  const server: Server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 }, (req, res) => {
+    serve(req, res).catch((err) => {
+      options.log.error('simulator failed', { method: req.method, path: req.url?.slice(0, 256), error: err });
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' }).end('{"message":null}');
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    url: `http://${hostForUrl}:${port}`,
+    port,
+    stats: () => ({ ...structuredClone(stats), ...(options.extraStats?.() ?? {}) }),
+    resetStats: () => {
+      stats = emptyStats();
+      options.onResetStats?.();
+    },
+    flushAuthorizerCache: () => cache.clear(),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function emptyStats(): SimulatorStats {
+  return {
+    handlerInvocations: 0,
+    authorizerInvocations: 0,
+    authorizerCacheHits: 0,
+    gatewayResponses: {},
+    handlerRequestBodyBytes: 0,
+    handlerResponseBodyBytes: 0,
+    handled: [],
+  };
+}
+
+function errorType(type: string): string {
+  switch (type) {
+    case 'UNAUTHORIZED':
+      return 'UnauthorizedException';
+    case 'ACCESS_DENIED':
+      return 'AccessDeniedException';
+    case 'MISSING_AUTHENTICATION_TOKEN':
+      return 'MissingAuthenticationTokenException';
+    case 'REQUEST_TOO_LARGE':
+      return 'RequestTooLargeException';
+    case 'AUTHORIZER_FAILURE':
+      return 'AuthorizerConfigurationException';
+    default:
+      return 'InternalServerErrorException';
+  }
+}
+
+/** The body, or null when it is larger than `limit` (the rest is not read). */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    total += (chunk as Buffer).length;
+    if (total > limit) {
+      req.destroy();
+      return null;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** API Gateway hands the handler a decoded path. */
+function decodePath(pathname: string): string | null {
+  try {
+    return decodeURIComponent(pathname);
+  } catch {
+    return null;
+  }
+}
+
+function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[value.length - 1] : value;
+}
+
+/** `headers` keeps the last value of each header, with the case the client sent. */
+function singleHeaders(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < req.rawHeaders.length; i += 2) out[req.rawHeaders[i]] = req.rawHeaders[i + 1];
+  return out;
+}
+
+function multiHeaders(req: IncomingMessage): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (let i = 0; i < req.rawHeaders.length; i += 2) (out[req.rawHeaders[i]] ??= []).push(req.rawHeaders[i + 1]);
+  return out;
+}
+
+function queryParameters(params: URLSearchParams): { single: Record<string, string> | null; multi: Record<string, string[]> | null } {
+  const single: Record<string, string> = {};
+  const multi: Record<string, string[]> = {};
+  for (const [name, value] of params) {
+    single[name] = value;
+    (multi[name] ??= []).push(value);
+  }
+  return Object.keys(single).length === 0 ? { single: null, multi: null } : { single, multi };
+}
+
+function identityOf(sourceIp: string, userAgent: string | undefined) {
+  return {
+    accessKey: null,
+    accountId: null,
+    apiKey: null,
+    apiKeyId: null,
+    caller: null,
+    clientCert: null,
+    cognitoAuthenticationProvider: null,
+    cognitoAuthenticationType: null,
+    cognitoIdentityId: null,
+    cognitoIdentityPoolId: null,
+    principalOrgId: null,
+    sourceIp,
+    user: null,
+    userAgent: userAgent ?? null,
+    userArn: null,
+  };
+}
+
+/** Allowed when an Allow statement matches and no Deny does (IAM's `*` wildcards). */
+export function policyAllows(result: APIGatewayAuthorizerResult, methodArn: string): boolean {
+  let allowed = false;
+  for (const statement of result.policyDocument?.Statement ?? []) {
+    const s = statement as { Effect: string; Resource?: string | string[]; Action?: string | string[] };
+    const resources = s.Resource === undefined ? [] : Array.isArray(s.Resource) ? s.Resource : [s.Resource];
+    const actions = s.Action === undefined ? [] : Array.isArray(s.Action) ? s.Action : [s.Action];
+    if (!actions.some((a) => a === '*' || a === 'execute-api:*' || a === 'execute-api:Invoke')) continue;
+    if (!resources.some((r) => wildcard(r).test(methodArn))) continue;
+    if (s.Effect === 'Deny') return false;
+    if (s.Effect === 'Allow') allowed = true;
+  }
+  return allowed;
+}
+
+function wildcard(pattern: string): RegExp {
+  return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+}
+
+class IntegrationTimeout extends Error {}
+
+async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new IntegrationTimeout()), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function lambdaContext(name: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  const functionName = `berth-${name}`;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${functionName}`,
+    memoryLimitInMB: name === 'authorizer' ? '256' : '1024',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
