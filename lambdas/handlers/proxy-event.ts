@@ -40,6 +40,7 @@ export function toHttpRequest(event: APIGatewayProxyEvent): HttpRequest {
     query,
     headers,
     body: bytes && bytes.length > 0 ? oneChunk(bytes) : null,
+    sourceIp: event.requestContext?.identity?.sourceIp ?? undefined,
     identity: identityFromAuthorizer(event.requestContext?.authorizer),
   };
 }

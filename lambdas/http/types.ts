@@ -11,6 +11,8 @@ export interface HttpRequest {
   headers: Record<string, string | undefined>;
   /** Null when the request carries no body (no Content-Length and no Transfer-Encoding, or a zero length). */
   body: ByteStream | null;
+  /** The client's address as the transport saw it (API Gateway's sourceIp, the socket's peer). */
+  sourceIp?: string;
   /** Who is calling, when the transport already established it (a Lambda authorizer's context). */
   identity?: Identity;
 }

@@ -79,6 +79,7 @@ async function serve(handler: Handler, req: IncomingMessage, res: ServerResponse
     path: rawPath(req.url ?? '/'),
     query: url.searchParams,
     headers,
+    sourceIp: req.socket.remoteAddress,
     body: hasBody(req) ? bodyOf(req) : null,
   };
   const response = await handler(request);

@@ -144,11 +144,28 @@ export interface MetadataStore {
   putManifest(repository: string, manifest: StoredManifest, tag?: string, options?: PutManifestOptions): Promise<PutManifestResult>;
   getManifest(repository: string, digest: string): Promise<StoredManifest | null>;
   resolveTag(repository: string, tag: string): Promise<string | null>;
+  /**
+   * The manifest a tag names, record and (when kept inline) body, or null when the tag does
+   * not exist. The answer is what `getManifest(repository, await resolveTag(repository, tag))`
+   * would give at one moment (never a tag paired with another manifest's record), but in one
+   * read: a manifest by tag is the hot path of every pull (docker and containerd HEAD it, skopeo
+   * GETs it), so adapters whose reads are billed per call keep it to one (the DynamoDB adapter
+   * keeps a copy of the record on the tag item; LMDB reads both keys in one read transaction).
+   */
+  getTaggedManifest(repository: string, tag: string): Promise<StoredManifest | null>;
   /** Deletes a manifest with its tags and referrer entries unless an index of the repository still needs it. */
   deleteManifest(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>>;
   deleteTag(repository: string, tag: string): Promise<boolean>;
   listTags(repository: string, page: PageRequest): Promise<Page>;
   listReferrers(repository: string, subject: string): Promise<ReferrerRecord[]>;
+
+  /** The repository's policy document (IAM JSON grammar), or null when it has none. */
+  getRepositoryPolicy(repository: string): Promise<string | null>;
+  /** Sets (or with null removes) a repository's policy; false when the repository does not exist. */
+  setRepositoryPolicy(repository: string, policy: string | null): Promise<boolean>;
+  /** The registry-wide policy document, or null. */
+  getRegistryPolicy(): Promise<string | null>;
+  setRegistryPolicy(policy: string | null): Promise<void>;
 
   createUpload(state: UploadState): Promise<void>;
   getUpload(id: string): Promise<UploadState | null>;

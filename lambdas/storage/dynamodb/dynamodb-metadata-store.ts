@@ -10,11 +10,14 @@
  *
  *   pk              sk                          attributes                        gsi1 (gpk / gsk)
  *   meta            layout                      version
+ *   meta            registry-policy             policy (JSON text)
+ *   repo#<name>     policy                      policy (JSON text) of the repository
  *   repo#<repo>     repo                        name, createdAt                   repositories / <repo>
  *   repo#<repo>     link#<blob>                 size, users (manifests using it)  blob#<blob> / <repo>
  *   repo#<repo>     manifest#<digest>           ManifestRecord, body?, rev,
  *                                               parents (indexes using it)
- *   repo#<repo>     tag#<tag>                   digest
+ *   repo#<repo>     tag#<tag>                   digest, a copy of the manifest's
+ *                                               record and inline body (see below)
  *   repo#<repo>     tagged#<digest>#<tag>       -                                 (reverse of tag)
  *   repo#<repo>     usage#<blob>#<manifest>     -                                 (manifest needs blob)
  *   repo#<repo>     parent#<child>#<index>      -                                 (index needs child)
@@ -46,6 +49,19 @@
  *   wins, as in every registry; the port has no "expected previous" for immutable tags).
  * - advanceUpload is an UpdateItem conditional on `offset`.
  *
+ * A manifest by tag in one read. A tag item carries a copy of the record (and inline body)
+ * of the manifest it names, written by the same Put that moves the tag, so getTaggedManifest
+ * is one GetItem (the hot path of every pull: docker and containerd HEAD a tag, skopeo GETs
+ * it). The copy cannot go stale: a manifest's record never changes while it exists (only its
+ * `rev` and `parents` counters do), a tag moved onto another manifest is rewritten whole, and
+ * deleting a manifest deletes its tags in the same transaction. Tagging a manifest that is
+ * already stored reads its item first (one more GetItem, on that rare path) and makes the
+ * `rev` increment conditional on its `pushedAt`, so the copy is of the item the tag now names.
+ * A tag item without a copy (written before this, or whose copy would not fit in an item)
+ * still resolves, with a second GetItem. The price: listTags reads whole tag items, so a
+ * Query page of tags costs read capacity by the size of their manifests (one 4 KB unit per
+ * few tags of a typical 1-3 KB image manifest), where it was a few bytes per tag.
+ *
  * Transaction size. TransactWriteItems takes at most 100 actions. A put costs 1 (the
  * manifest) + 2 per distinct blob or child (counter + usage/parent record) + 1 with a
  * subject + 3 with a tag (tag, its reverse record, the previous manifest's reverse
@@ -54,7 +70,9 @@
  * subject, 48 with a tag only, 49 otherwise (an image of config + 46 layers, an index of
  * 47 children, pushed by tag); beyond that putManifest throws TooManyReferencesError
  * before writing anything (moving a tag onto a stored manifest costs 4 actions, whatever
- * its size). Splitting
+ * its size; the tag's copy of the record is part of the tag's Put, not an action of its
+ * own). A transaction also holds at most 4 MB: the manifest item and the tag item (each
+ * under 400 KB) and the referrer entry (its annotations) are the only large ones. Splitting
  * the put over several transactions would make reference counts visible for a manifest
  * that does not exist yet, and a crash between the parts would pin blobs forever, so this
  * store refuses instead of chunking. deleteManifest of a manifest with many tags first
@@ -64,8 +82,11 @@
  * Item size. An item holds at most 400 KB. The record fields (blob and child lists,
  * annotations, subject) are taken from the manifest body, so together they are no larger
  * than it: with bodies inline up to `inlineManifestLimit` (160 KiB) an item stays under
- * about 330 KB. Larger bodies live in the blob store (the core puts them there) and the
- * item lacks `body`; a record that still would not fit is refused with a clear error.
+ * about 330 KB, and so does a tag item with its copy (the same fields plus a sort key of at
+ * most 132 bytes, minus the two counters). Larger bodies live in the blob store (the core
+ * puts them there) and the item lacks `body`; a record that still would not fit is refused
+ * with a clear error. A tag item whose copy would exceed the limit (a record within a few
+ * bytes of it) is written without the copy and resolves in two reads.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -160,6 +181,8 @@ const bytes = (s: string): number => Buffer.byteLength(s);
 const repoPk = (repo: string) => `repo#${repo}`;
 const uploadPk = (id: string) => `upload#${id}`;
 const REPO_SK = 'repo';
+/** The repository's policy, beside (not inside) the repository item, so pulls that read the repository never carry it. */
+const POLICY_SK = 'policy';
 const linkSk = (blob: string) => `link#${blob}`;
 const manifestSk = (digest: string) => `manifest#${digest}`;
 const tagSk = (tag: string) => `tag#${tag}`;
@@ -372,12 +395,29 @@ export class DynamoDbMetadataStore implements MetadataStore {
         if (references === 0) actions.push({ Update: this.ensureRepository(repository) });
       }
       if (tag !== undefined && tagKey && previous !== manifest.digest) {
-        // The manifest is stored already: a moved tag bumps its rev, so a delete that listed its tags before this move fails and looks again.
-        if (exists) actions.push({ Update: this.increment(manifestKey, 'rev', 1) });
+        // The tag item carries a copy of the record it names: of the stored item when there is one.
+        let named: StoredManifest = manifest;
+        if (exists) {
+          const stored = await this.get(manifestKey);
+          if (!stored) return { again: true, immediately: true };
+          named = manifestFromItem(stored);
+          // A moved tag bumps the manifest's rev, so a delete that listed its tags before this move
+          // fails and looks again; `pushedAt` pins the item the copy was taken from.
+          actions.push({
+            Update: {
+              TableName: this.table,
+              Key: manifestKey,
+              UpdateExpression: 'ADD #rev :one',
+              ConditionExpression: 'attribute_exists(pk) AND #pushedAt = :pushedAt',
+              ExpressionAttributeNames: { '#rev': 'rev', '#pushedAt': 'pushedAt' },
+              ExpressionAttributeValues: { ':one': 1, ':pushedAt': named.pushedAt },
+            },
+          });
+        }
         actions.push({
           Put: {
             TableName: this.table,
-            Item: { ...tagKey, digest: manifest.digest },
+            Item: tagItem(tagKey, named),
             ...(previous === undefined
               ? { ConditionExpression: 'attribute_not_exists(pk)' }
               : { ConditionExpression: '#digest = :previous', ExpressionAttributeNames: { '#digest': 'digest' }, ExpressionAttributeValues: { ':previous': previous } }),
@@ -397,8 +437,17 @@ export class DynamoDbMetadataStore implements MetadataStore {
   }
 
   async resolveTag(repository: string, tag: string): Promise<string | null> {
-    const item = await this.get({ pk: repoPk(repository), sk: tagSk(tag) });
+    // The digest only (the item carries the manifest's record and body too).
+    const item = await this.get({ pk: repoPk(repository), sk: tagSk(tag) }, true, '#digest', { '#digest': 'digest' });
     return item ? (item.digest as string) : null;
+  }
+
+  async getTaggedManifest(repository: string, tag: string): Promise<StoredManifest | null> {
+    const item = await this.get({ pk: repoPk(repository), sk: tagSk(tag) });
+    if (!item) return null;
+    if (item.mediaType !== undefined) return manifestFromItem(item);
+    // A tag item without a copy of the record: the manifest's own item.
+    return this.getManifest(repository, item.digest as string);
   }
 
   async deleteManifest(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>> {
@@ -459,7 +508,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
     const key = { pk: repoPk(repository), sk: tagSk(tag) };
     if (!storable(key)) return false;
     return this.retrying<boolean>(async () => {
-      const item = await this.get(key);
+      const item = await this.get(key, true, '#digest', { '#digest': 'digest' });
       if (!item) return { done: false };
       return (await this.untag(repository, tag, item.digest as string)) ? { done: true } : { again: true };
     });
@@ -467,7 +516,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
   async listTags(repository: string, page: PageRequest): Promise<Page> {
     if (bytes(repoPk(repository)) > MAX_PK_BYTES) return { items: [], more: false };
-    return this.pageByKey({ TableName: this.table, ConsistentRead: true }, 'pk', repoPk(repository), 'sk', 'tag#', page, (item) =>
+    // Tag items carry their manifest's record: return the keys only (the read capacity is by whole items all the same).
+    return this.pageByKey({ TableName: this.table, ConsistentRead: true, ProjectionExpression: '#sk' }, 'pk', repoPk(repository), 'sk', 'tag#', page, (item) =>
       (item.sk as string).slice('tag#'.length),
     );
   }
@@ -486,6 +536,32 @@ export class DynamoDbMetadataStore implements MetadataStore {
   }
 
   // ---- uploads ----
+
+  async getRepositoryPolicy(repository: string): Promise<string | null> {
+    const item = await this.get({ pk: repoPk(repository), sk: POLICY_SK });
+    return item ? (item.policy as string) : null;
+  }
+
+  async setRepositoryPolicy(repository: string, policy: string | null): Promise<boolean> {
+    const pk = repoPk(repository);
+    if (!storable({ pk, sk: REPO_SK })) return false;
+    const write: Action =
+      policy === null
+        ? { Delete: { TableName: this.table, Key: { pk, sk: POLICY_SK } } }
+        : { Put: { TableName: this.table, Item: { pk, sk: POLICY_SK, policy } } };
+    // The repository must exist at the moment the policy is written (repositories are never half there).
+    return this.transactOrRetry([{ ConditionCheck: { TableName: this.table, Key: { pk, sk: REPO_SK }, ConditionExpression: 'attribute_exists(pk)' } }, write]);
+  }
+
+  async getRegistryPolicy(): Promise<string | null> {
+    const item = await this.get({ pk: 'meta', sk: 'registry-policy' });
+    return item ? (item.policy as string) : null;
+  }
+
+  async setRegistryPolicy(policy: string | null): Promise<void> {
+    if (policy === null) await this.doc.send(new DeleteCommand({ TableName: this.table, Key: { pk: 'meta', sk: 'registry-policy' } }));
+    else await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: 'meta', sk: 'registry-policy', policy } }));
+  }
 
   async createUpload(state: UploadState): Promise<void> {
     const key = this.writableKey({ pk: uploadPk(state.id), sk: UPLOAD_SK });
@@ -683,7 +759,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
    * at or before the whole bound is skipped here.
    */
   private async pageByKey(
-    base: Pick<QueryCommandInput, 'TableName' | 'IndexName' | 'ConsistentRead'>,
+    base: Pick<QueryCommandInput, 'TableName' | 'IndexName' | 'ConsistentRead' | 'ProjectionExpression'>,
     pkName: string,
     partition: string,
     skName: string,
@@ -771,16 +847,24 @@ export class DynamoDbMetadataStore implements MetadataStore {
 // ---- items ----
 
 function manifestItem(key: Key, m: StoredManifest): Item {
+  return { ...key, ...recordFields(m), rev: 0, parents: 0 };
+}
+
+/** The tag's item: the digest it names and a copy of that manifest's record (body included), when it fits in an item. */
+function tagItem(key: Key, m: StoredManifest): Item {
+  const item = { ...key, ...recordFields(m) };
+  return itemSize(item) <= MAX_ITEM_BYTES ? item : { ...key, digest: m.digest };
+}
+
+/** A StoredManifest as item attributes (the inverse of manifestFromItem). */
+function recordFields(m: StoredManifest): Item {
   return {
-    ...key,
     digest: m.digest,
     mediaType: m.mediaType,
     size: m.size,
     blobs: m.blobs,
     children: m.children,
     pushedAt: m.pushedAt,
-    rev: 0,
-    parents: 0,
     ...(m.subject !== undefined ? { subject: m.subject } : {}),
     ...(m.artifactType !== undefined ? { artifactType: m.artifactType } : {}),
     ...(m.annotations !== undefined ? { annotations: m.annotations } : {}),

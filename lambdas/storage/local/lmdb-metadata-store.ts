@@ -19,6 +19,8 @@
  *   parent   <repo> <child digest> <index>        -> 1                  (index needs child)
  *   referrer <repo> <subject digest> <digest>     -> ReferrerRecord
  *   upload   <id>                                 -> UploadState
+ *   policy   <repo>                               -> repository policy (JSON text)
+ *   registry-policy                               -> registry policy (JSON text)
  */
 import { open, type RootDatabase } from 'lmdb';
 import { mkdirSync } from 'node:fs';
@@ -159,6 +161,18 @@ export class LmdbMetadataStore implements MetadataStore {
     return this.db.get(key('tag', repository, tag)) ?? null;
   }
 
+  async getTaggedManifest(repository: string, tag: string): Promise<StoredManifest | null> {
+    // Both keys from one read transaction: a tag never pairs with a record from another moment.
+    const transaction = this.db.useReadTransaction();
+    try {
+      const digest: string | undefined = this.db.get(key('tag', repository, tag), { transaction });
+      if (digest === undefined) return null;
+      return this.db.get(key('manifest', repository, digest), { transaction }) ?? null;
+    } finally {
+      transaction.done();
+    }
+  }
+
   async deleteManifest(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>> {
     return this.db.transaction((): DeleteResult<'in-use' | 'unknown'> => {
       const manifest: StoredManifest | undefined = this.db.get(key('manifest', repository, digest));
@@ -195,6 +209,28 @@ export class LmdbMetadataStore implements MetadataStore {
   async listReferrers(repository: string, subject: string): Promise<ReferrerRecord[]> {
     const start = prefix('referrer', repository, subject);
     return [...this.db.getRange({ start, end: start + HIGH })].map(({ value }) => value as ReferrerRecord);
+  }
+
+  async getRepositoryPolicy(repository: string): Promise<string | null> {
+    return this.db.get(key('policy', repository)) ?? null;
+  }
+
+  async setRepositoryPolicy(repository: string, policy: string | null): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.db.get(key('repo', repository)) === undefined) return false;
+      if (policy === null) this.db.remove(key('policy', repository));
+      else this.db.put(key('policy', repository), policy);
+      return true;
+    });
+  }
+
+  async getRegistryPolicy(): Promise<string | null> {
+    return this.db.get('registry-policy') ?? null;
+  }
+
+  async setRegistryPolicy(policy: string | null): Promise<void> {
+    if (policy === null) await this.db.remove('registry-policy');
+    else await this.db.put('registry-policy', policy);
   }
 
   async createUpload(state: UploadState): Promise<void> {
