@@ -11,7 +11,7 @@
  *   tmp/                           staging for putContent
  */
 import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
-import { open, rename, rm, stat, mkdir } from 'node:fs/promises';
+import { open, rename, rm, stat, mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { BlobStore, ByteRange, ByteStream } from '../ports';
@@ -95,32 +95,35 @@ export class FilesystemBlobStore implements BlobStore {
     try {
       // Bytes past `offset` belong to a write that was never acknowledged: drop them.
       await handle.truncate(offset);
+      // One batch is written while the next is read from the network: disk and socket overlap.
       let position = offset;
       let pending: Uint8Array[] = [];
       let pendingBytes = 0;
-      const flush = async () => {
+      let inflight: Promise<void> = Promise.resolve();
+      let failure: unknown;
+      const startWrite = async () => {
+        await inflight;
+        if (failure !== undefined) throw failure;
         const buffers = pending;
-        const total = pendingBytes;
+        const at = position;
+        position += pendingBytes;
         pending = [];
         pendingBytes = 0;
-        // writev takes the network chunks as they are, without copying them into one buffer.
-        let written = (await handle.writev(buffers, position)).bytesWritten;
-        position += written;
-        if (written < total) {
-          const rest = Buffer.concat(buffers, total).subarray(written);
-          for (let done = 0; done < rest.length; ) {
-            const { bytesWritten } = await handle.write(rest, done, rest.length - done, position);
-            done += bytesWritten;
-            position += bytesWritten;
-          }
-        }
+        inflight = writeAll(handle, buffers, at).catch((err) => {
+          failure = err;
+        });
       };
-      for await (const chunk of data) {
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
+      try {
+        for await (const chunk of data) {
+          pending.push(chunk);
+          pendingBytes += chunk.length;
+          if (pendingBytes >= WRITE_BATCH_BYTES) await startWrite();
+        }
+        if (pendingBytes > 0) await startWrite();
+      } finally {
+        await inflight;
       }
-      if (pendingBytes > 0) await flush();
+      if (failure !== undefined) throw failure;
       await handle.sync();
       return position;
     } finally {
@@ -213,6 +216,18 @@ function checkLayout(root: string): void {
   }
   if (version !== FILESYSTEM_LAYOUT_VERSION) {
     throw new StorageLayoutError(root, `blob layout version ${String(version)}; this build reads version ${FILESYSTEM_LAYOUT_VERSION}`);
+  }
+}
+
+/** writev takes the network chunks as they are, without copying them into one buffer. */
+async function writeAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
+  const total = buffers.reduce((n, b) => n + b.length, 0);
+  const written = (await handle.writev(buffers, position)).bytesWritten;
+  if (written === total) return;
+  const rest = Buffer.concat(buffers, total).subarray(written);
+  for (let done = 0; done < rest.length; ) {
+    const { bytesWritten } = await handle.write(rest, done, rest.length - done, position + written + done);
+    done += bytesWritten;
   }
 }
 
