@@ -13,6 +13,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { BASIC_CHALLENGE } from '../lambdas/http/auth';
+import { VERSION_CHECK_HEADERS } from '../lambdas/http/render';
 import { RegistryStorage } from './registry-storage';
 
 /** The project root: NodejsFunction entries, the lock file and esbuild's working directory. */
@@ -246,6 +247,23 @@ export class RegistryApi extends Construct {
     });
     const integration = new apigateway.LambdaIntegration(this.registryHandler, { proxy: true, allowTestInvoke: false });
     const v2 = this.api.root.addResource('v2');
+    // The version check (`GET /v2/`, docker's first request of every pull) is answered by API
+    // Gateway itself: a MOCK integration costs no Lambda invocation. It stays behind the
+    // authorizer, so a request without valid credentials still gets the UNAUTHORIZED gateway
+    // response with the challenge, which is how docker learns to log in. Other methods on /v2
+    // go to the handler as before.
+    const ping = pingIntegration();
+    for (const method of ['GET', 'HEAD']) {
+      v2.addMethod(method, ping, {
+        authorizer,
+        methodResponses: [
+          {
+            statusCode: '200',
+            responseParameters: Object.fromEntries(Object.keys(PING_HEADERS).map((h) => [`method.response.header.${h}`, true])),
+          },
+        ],
+      });
+    }
     v2.addMethod('ANY', integration, { authorizer });
     v2.addProxy({ anyMethod: true, defaultIntegration: integration, defaultMethodOptions: { authorizer } });
     // The ECR JSON protocol: POST / with X-Amz-Target, SigV4-signed for the API (IAM authorization).
@@ -388,6 +406,30 @@ export class RegistryApi extends Construct {
       },
     });
   }
+}
+
+/** The headers of the version check's 200, as the handler sends them. */
+export const PING_HEADERS = VERSION_CHECK_HEADERS;
+
+/**
+ * `GET|HEAD /v2/` -> 200 `{}` from API Gateway (MOCK). Content handling CONVERT_TO_TEXT on the
+ * request and the response: the API's binary media types match everything, so every payload counts as binary, and a
+ * MOCK integration without it answers 500 (its mapping templates are text).
+ */
+function pingIntegration(): apigateway.MockIntegration {
+  return new apigateway.MockIntegration({
+    passthroughBehavior: apigateway.PassthroughBehavior.WHEN_NO_MATCH,
+    contentHandling: apigateway.ContentHandling.CONVERT_TO_TEXT,
+    requestTemplates: { 'application/json': '{"statusCode": 200}' },
+    integrationResponses: [
+      {
+        statusCode: '200',
+        contentHandling: apigateway.ContentHandling.CONVERT_TO_TEXT,
+        responseParameters: Object.fromEntries(Object.entries(PING_HEADERS).map(([h, v]) => [`method.response.header.${h}`, `'${v}'`])),
+        responseTemplates: { 'application/json': '{}' },
+      },
+    ],
+  });
 }
 
 function privateApiPolicy(vpcEndpoint: ec2.IInterfaceVpcEndpoint): iam.PolicyDocument {

@@ -398,8 +398,8 @@ export class Registry {
   async statManifest(repository: string, reference: string): Promise<StoredManifest> {
     validateRepositoryName(repository);
     const ref = parseReference(reference);
-    const digest = ref.kind === 'digest' ? ref.digest.value : await this.metadata.resolveTag(repository, ref.tag);
-    const manifest = digest === null ? null : await this.metadata.getManifest(repository, digest);
+    // One metadata read either way (a tag's record comes with the tag): the hot path of every pull.
+    const manifest = ref.kind === 'digest' ? await this.metadata.getManifest(repository, ref.digest.value) : await this.metadata.getTaggedManifest(repository, ref.tag);
     if (manifest) return manifest;
     if (!(await this.metadata.getRepository(repository))) throw new RegistryError('NAME_UNKNOWN', undefined, { name: repository });
     throw new RegistryError('MANIFEST_UNKNOWN', undefined, { reference });

@@ -8,6 +8,9 @@
  *   the Authorization header: without the header API Gateway answers 401 without calling the
  *   authorizer; its answers are cached per header value for the stack's TTL (60 s by default);
  *   other paths get 403 "Missing Authentication Token", as API Gateway answers unknown resources;
+ * - `GET` and `HEAD /v2` (the version check) answered by the gateway itself, as the stack's MOCK
+ *   integration does: 200 `{}` with the registry version header, after the authorizer (so the
+ *   401 challenge is unchanged) and without invoking the handler (counted as `mockResponses`);
  * - gateway responses: UNAUTHORIZED (401, the static `WWW-Authenticate` challenge, the OCI error
  *   body), ACCESS_DENIED (403, OCI DENIED body), as the stack configures them;
  * - limits: a request body over 10 MB gets 413 (API Gateway's payload quota); a Lambda event
@@ -41,6 +44,7 @@ import type {
   Context,
 } from 'aws-lambda';
 import type { Logger } from '../core/log';
+import { VERSION_CHECK_HEADERS } from '../http/render';
 
 /** API Gateway's request payload quota (REST APIs): 10 MB. */
 export const API_GATEWAY_MAX_REQUEST_BYTES = 10 * 1024 * 1024;
@@ -118,6 +122,8 @@ export interface SimulatorStats {
   handlerInvocations: number;
   authorizerInvocations: number;
   authorizerCacheHits: number;
+  /** Requests API Gateway answered itself (the MOCK integration of `GET|HEAD /v2/`), without the handler. */
+  mockResponses: number;
   /** Gateway responses by type (UNAUTHORIZED, ACCESS_DENIED, REQUEST_TOO_LARGE, ...). */
   gatewayResponses: Record<string, number>;
   handlerRequestBodyBytes: number;
@@ -268,6 +274,20 @@ export async function startApiGatewaySimulator(options: ApiGatewaySimulatorOptio
       return;
     }
 
+    // The version check: the stack's MOCK integration on /v2 (GET and HEAD), no Lambda invocation.
+    if (resource === '/v2' && (method === 'GET' || method === 'HEAD')) {
+      stats.mockResponses++;
+      const pong = Buffer.from('{}');
+      res.writeHead(200, {
+        ...VERSION_CHECK_HEADERS,
+        'Content-Length': String(pong.length),
+        'x-amzn-RequestId': requestId,
+        'x-amz-apigw-id': requestId.slice(0, 16),
+      });
+      res.end(method === 'HEAD' ? undefined : pong);
+      return;
+    }
+
     // The proxy event: every media type is binary (`*/*`), so a body travels base64.
     const event: APIGatewayProxyEvent = {
       resource,
@@ -376,6 +396,7 @@ function emptyStats(): SimulatorStats {
     handlerInvocations: 0,
     authorizerInvocations: 0,
     authorizerCacheHits: 0,
+    mockResponses: 0,
     gatewayResponses: {},
     handlerRequestBodyBytes: 0,
     handlerResponseBodyBytes: 0,

@@ -53,6 +53,48 @@ describe('RegistryApi', () => {
     template.hasResourceProperties('AWS::ApiGateway::Method', { HttpMethod: 'POST', AuthorizationType: 'AWS_IAM' });
   });
 
+  test('GIVEN the default stack WHEN synthesized THEN GET and HEAD /v2 are answered by API Gateway (MOCK, 200 {} with the registry version header), still behind the authorizer, and /v2/{proxy+} stays on Lambda', () => {
+    const { template } = synthesizeOnce();
+    const authorizer = logicalIdOf(template, 'AWS::ApiGateway::Authorizer', '/Api/Authorizer/Resource');
+    const v2 = { Ref: Match.stringLikeRegexp('Apiv2[0-9A-F]{8}$') };
+    for (const method of ['GET', 'HEAD']) {
+      template.hasResourceProperties('AWS::ApiGateway::Method', {
+        HttpMethod: method,
+        ResourceId: v2,
+        AuthorizationType: 'CUSTOM',
+        AuthorizerId: { Ref: authorizer },
+        Integration: {
+          Type: 'MOCK',
+          ContentHandling: 'CONVERT_TO_TEXT',
+          RequestTemplates: { 'application/json': '{"statusCode": 200}' },
+          IntegrationResponses: [
+            {
+              StatusCode: '200',
+              ContentHandling: 'CONVERT_TO_TEXT',
+              ResponseParameters: {
+                'method.response.header.Docker-Distribution-Api-Version': "'registry/2.0'",
+                'method.response.header.Content-Type': "'application/json'",
+              },
+              ResponseTemplates: { 'application/json': '{}' },
+            },
+          ],
+        },
+        MethodResponses: [
+          {
+            StatusCode: '200',
+            ResponseParameters: { 'method.response.header.Docker-Distribution-Api-Version': true, 'method.response.header.Content-Type': true },
+          },
+        ],
+      });
+    }
+    const proxyMethods = template.findResources('AWS::ApiGateway::Method', { Properties: { ResourceId: { Ref: Match.stringLikeRegexp('Apiv2proxy') } } });
+    expect(Object.values(proxyMethods).map((m) => (m as { Properties: { HttpMethod: string; Integration: { Type: string } } }).Properties)).toEqual([
+      expect.objectContaining({ HttpMethod: 'ANY', Integration: expect.objectContaining({ Type: 'AWS_PROXY' }) }),
+    ]);
+    // Nothing else on /v2 is mocked: other methods reach the handler.
+    template.hasResourceProperties('AWS::ApiGateway::Method', { HttpMethod: 'ANY', ResourceId: v2, Integration: Match.objectLike({ Type: 'AWS_PROXY' }) });
+  });
+
   test('GIVEN the default stack WHEN synthesized THEN both functions run nodejs22.x on arm64 with the documented environment', () => {
     const { template } = synthesizeOnce();
     template.hasResourceProperties('AWS::Lambda::Function', {

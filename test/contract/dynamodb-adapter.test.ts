@@ -135,6 +135,48 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       expect(await store.resolveTag('team/app', 'v1')).toBeNull();
     });
 
+    test('GIVEN a tagged manifest WHEN read by tag THEN it is one GetItem of the tag item, which carries the record and body', async () => {
+      await store.linkBlob('team/app', blob('c'), { size: 1 });
+      const m = manifest('one-read', [blob('c')], { annotations: { 'org.example': 'yes' } });
+      expect(await store.putManifest('team/app', m, 'v1')).toEqual({ ok: true });
+      const raw = (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: 'repo#team/app', sk: 'tag#v1' }, ConsistentRead: true }))).Item!;
+      expect(raw).toMatchObject({ digest: m.digest, mediaType: m.mediaType, size: m.size, blobs: m.blobs, pushedAt: m.pushedAt, annotations: m.annotations });
+      expect(Buffer.from(raw.body as Uint8Array).equals(m.body!)).toBe(true);
+      expect(raw).not.toHaveProperty('rev');
+
+      const counted = DynamoDBDocumentClient.from(local().client);
+      const sent: string[] = [];
+      const send = counted.send.bind(counted);
+      counted.send = ((command: { constructor: { name: string } }, ...rest: unknown[]) => {
+        sent.push(command.constructor.name);
+        return (send as (...args: unknown[]) => unknown)(command, ...rest);
+      }) as typeof counted.send;
+      const reader = new DynamoDbMetadataStore({ client: counted, tableName });
+      expect((await reader.getTaggedManifest('team/app', 'v1'))?.digest).toBe(m.digest);
+      expect(sent).toEqual(['GetCommand']);
+      sent.length = 0;
+      await reader.getManifest('team/app', m.digest);
+      expect(sent).toEqual(['GetCommand']);
+      sent.length = 0;
+      expect(await reader.getTaggedManifest('team/app', 'none')).toBeNull();
+      expect(sent).toEqual(['GetCommand']);
+    });
+
+    test('GIVEN a tag item without a copy of the record (written by an earlier build) WHEN read by tag THEN the manifest item answers', async () => {
+      await store.linkBlob('team/app', blob('c'), { size: 1 });
+      const m = manifest('legacy-tag', [blob('c')]);
+      expect(await store.putManifest('team/app', m)).toEqual({ ok: true });
+      await doc.send(new PutCommand({ TableName: tableName, Item: { pk: 'repo#team/app', sk: 'tag#old', digest: m.digest } }));
+      await doc.send(new PutCommand({ TableName: tableName, Item: { pk: 'repo#team/app', sk: `tagged#${m.digest}#old` } }));
+      expect(await store.getTaggedManifest('team/app', 'old')).toEqual(await store.getManifest('team/app', m.digest));
+      // Moving it onto another manifest writes the copy; deleting the manifest removes the tag.
+      const n = manifest('legacy-tag-next', [blob('c')]);
+      expect(await store.putManifest('team/app', n, 'old')).toEqual({ ok: true });
+      expect((await doc.send(new GetCommand({ TableName: tableName, Key: { pk: 'repo#team/app', sk: 'tag#old' }, ConsistentRead: true }))).Item?.mediaType).toBe(n.mediaType);
+      expect(await store.deleteManifest('team/app', n.digest)).toEqual({ ok: true });
+      expect(await store.getTaggedManifest('team/app', 'old')).toBeNull();
+    });
+
     test('GIVEN a manifest at the transaction limit WHEN put THEN it is stored; one reference more is refused before anything is written', async () => {
       const repo = 'team/wide';
       const layers = Array.from({ length: 48 }, (_, i) => blob(`layer-${i}`));

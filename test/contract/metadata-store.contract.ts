@@ -252,6 +252,69 @@ export function describeMetadataStoreContract(adapterName: string, open: () => P
         expect(await store.resolveTag('team/app', 'latest')).toBe(v2.digest);
       });
 
+      test('GIVEN a tagged manifest WHEN it is read by tag THEN the whole record comes back, body equal to the manifest\'s own', async () => {
+        const m = manifest('by-tag', { blobs: [blob('c'), blob('l')], artifactType: 'application/vnd.example+json', annotations: { 'org.example': 'yes' } });
+        await push('team/app', m, 'v1');
+        const byTag = await store.getTaggedManifest('team/app', 'v1');
+        const byDigest = await store.getManifest('team/app', m.digest);
+        expect(byTag).not.toBeNull();
+        const { body, ...rest } = byTag!;
+        const { body: sent, ...expected } = m;
+        expect(rest).toEqual(expected);
+        expect(Buffer.from(body!).equals(sent!)).toBe(true);
+        expect(Buffer.from(body!).equals(Buffer.from(byDigest!.body!))).toBe(true);
+        expect(await store.getTaggedManifest('team/app', 'v2')).toBeNull();
+        expect(await store.getTaggedManifest('team/other', 'v1')).toBeNull();
+      });
+
+      test('GIVEN a manifest stored without a body WHEN it is read by tag THEN its record comes back without one', async () => {
+        const { body: _omitted, ...m } = manifest('by-tag-external', { blobs: [blob('c')] });
+        await push('team/app', m, 'big');
+        const got = await store.getTaggedManifest('team/app', 'big');
+        expect(got).toEqual(await store.getManifest('team/app', m.digest));
+        expect(got?.digest).toBe(m.digest);
+        expect(got?.body).toBeUndefined();
+      });
+
+      test('GIVEN a tag WHEN it moves to a new manifest, and then onto a manifest stored earlier THEN a read by tag follows it each time', async () => {
+        const v1 = manifest('move-1', { blobs: [blob('c1')] });
+        const v2 = manifest('move-2', { blobs: [blob('c2')], annotations: { 'org.example.v': '2' } });
+        await push('team/app', v1, 'latest');
+        expect((await store.getTaggedManifest('team/app', 'latest'))?.digest).toBe(v1.digest);
+        await push('team/app', v2, 'latest');
+        expect(await store.getTaggedManifest('team/app', 'latest')).toEqual(await store.getManifest('team/app', v2.digest));
+        // Back onto v1, which is stored already (tagging an existing manifest).
+        await push('team/app', v1, 'latest');
+        const back = await store.getTaggedManifest('team/app', 'latest');
+        expect(back).toEqual(await store.getManifest('team/app', v1.digest));
+        expect(Buffer.from(back!.body!).equals(v1.body!)).toBe(true);
+        // A second tag onto a stored manifest carries its record too.
+        await push('team/app', v2, 'stable');
+        expect(await store.getTaggedManifest('team/app', 'stable')).toEqual(await store.getManifest('team/app', v2.digest));
+      });
+
+      test('GIVEN a tagged manifest WHEN the manifest is deleted, or the tag is THEN a read by tag finds nothing', async () => {
+        const m = manifest('gone-by-tag', { blobs: [blob('c')] });
+        await push('team/app', m, 'one');
+        await push('team/app', m, 'two');
+        expect(await store.deleteTag('team/app', 'two')).toBe(true);
+        expect(await store.getTaggedManifest('team/app', 'two')).toBeNull();
+        expect((await store.getTaggedManifest('team/app', 'one'))?.digest).toBe(m.digest);
+        expect(await store.deleteManifest('team/app', m.digest)).toEqual({ ok: true });
+        expect(await store.getTaggedManifest('team/app', 'one')).toBeNull();
+        // Pushed again, it is found by tag again.
+        await push('team/app', m, 'one');
+        expect((await store.getTaggedManifest('team/app', 'one'))?.digest).toBe(m.digest);
+      });
+
+      test('GIVEN a tagged manifest WHEN the store is reopened THEN a read by tag still finds it', async () => {
+        if (!opened.reopen) return;
+        const m = manifest('durable-by-tag', { blobs: [blob('c')] });
+        await push('team/app', m, 'v1');
+        store = await opened.reopen();
+        expect(await store.getTaggedManifest('team/app', 'v1')).toEqual(await store.getManifest('team/app', m.digest));
+      });
+
       test('GIVEN a tagged manifest WHEN the tag is deleted THEN the tag is gone, the manifest stays, and a second delete answers false', async () => {
         const m = manifest('tagged', { blobs: [blob('c')] });
         await push('team/app', m, 'v1');
@@ -331,6 +394,7 @@ export function describeMetadataStoreContract(adapterName: string, open: () => P
 
         const winner = await store.resolveTag('team/race', 'latest');
         expect(contenders.map((m) => m.digest)).toContain(winner);
+        expect((await store.getTaggedManifest('team/race', 'latest'))?.digest).toBe(winner);
         expect((await store.getManifest('team/race', winner!))?.digest).toBe(winner);
         expect(await store.listTags('team/race', { limit: 100 })).toEqual({ items: ['latest'], more: false });
         // Only the winner owns the tag: deleting every loser leaves it, deleting the winner removes it.

@@ -197,9 +197,28 @@ describe('API Gateway simulator', () => {
     simulator.resetStats();
     simulator.flushAuthorizerCache();
     const first = (await (await call('/v2/team/app/tags/list?n=1&n=2', { headers: auth })).json()) as Record<string, unknown>;
-    await call('/v2/', { headers: auth });
+    await call('/v2/team/app/tags/list', { headers: auth });
     expect(first).toMatchObject({ path: '/v2/team/app/tags/list', stagePath: '/local/v2/team/app/tags/list', identity: { subject: 'ci', method: 'basic' }, q: { n: ['1', '2'] } });
     expect(simulator.stats()).toMatchObject({ authorizerInvocations: 1, authorizerCacheHits: 1, handlerInvocations: 2 });
+  });
+
+  test('GIVEN valid credentials WHEN GET and HEAD /v2/ are asked THEN the gateway answers 200 {} with the version header itself (the MOCK integration), without the handler', async () => {
+    simulator.resetStats();
+    simulator.flushAuthorizerCache();
+    for (const path of ['/v2/', '/v2']) {
+      const res = await call(path, { headers: auth });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
+      expect(res.headers.get('content-type')).toBe('application/json');
+      expect(await res.json()).toEqual({});
+    }
+    const head = await call('/v2/', { method: 'HEAD', headers: auth });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
+    expect(simulator.stats()).toMatchObject({ authorizerInvocations: 1, authorizerCacheHits: 2, handlerInvocations: 0, mockResponses: 3 });
+    // Other methods on /v2 still reach the handler, as the stack's ANY method does.
+    await call('/v2/', { method: 'DELETE', headers: auth });
+    expect(simulator.stats()).toMatchObject({ handlerInvocations: 1, mockResponses: 3 });
   });
 
   test('GIVEN a handler that returns WWW-Authenticate WHEN answered THEN API Gateway renames it to x-amzn-Remapped-WWW-Authenticate', async () => {
