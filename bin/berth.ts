@@ -10,19 +10,29 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { jsonLogger } from '../lambdas/core/log';
 import { createRouter } from '../lambdas/http/router';
+import { createRegistryAccess, deferredCanPull } from '../lambdas/http/registry-access';
 import { startNodeServer } from '../lambdas/server/node-server';
 import { openLocalRegistry } from '../lambdas/server/local-registry';
 import { StorageLayoutError } from '../lambdas/storage/errors';
 import { DataDirInUseError } from '../lambdas/server/data-dir-lock';
+import { IdentityConfigError, loadIdentities, loadOrCreateTokenSigner, readIdentityConfig, type LocalIdentities } from '../lambdas/server/identities';
+import { localControlPlane } from '../lambdas/server/local-control-plane';
+import { RegistryTokens } from '../lambdas/core/registry-tokens';
 
 const HELP = `Usage: berth serve [options]      (npm start -- [options])
        berth ingest [--port N] [--host ADDR]
+       berth ecr get-login-password --endpoint-url URL [--region R] [--execute-api]
 
 Runs the Berth registry on this machine, with its data in a local directory.
 
 Options:
   --host ADDR        address to listen on (default 127.0.0.1; loopback only until
                      identities exist: an open registry on a network is nobody's intent)
+  --config FILE      identities (access keys, their ARNs and identity policies) and the
+                     registry's account and regions: see docs/local-identities.md. The
+                     environment variables BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY
+                     add an admin identity (every ecr: action). With identities, the ECR
+                     API (POST /, SigV4) answers: aws ecr get-login-password --endpoint-url
   --port N           port to listen on (default 5000; 0 picks a free port)
   --data-dir DIR     where blobs and metadata live (default ./data)
   --tls-cert FILE    PEM certificate: serve HTTPS (needs --tls-key)
@@ -39,6 +49,11 @@ Options:
 berth ingest: the ingest service (upload bytes, authorized by upload tokens) on
 DynamoDB and S3, configured by TABLE_NAME, BUCKET_NAME and UPLOAD_TOKEN_SECRET_ARN;
 --port (default 8080), --host (default 0.0.0.0); GET /healthz answers 200.
+
+berth ecr get-login-password: the password of an ECR login token (GetAuthorizationToken with
+the default AWS credential chain), for docker login -u AWS --password-stdin. --region defaults
+to AWS_REGION, AWS_DEFAULT_REGION, then us-east-1; --execute-api signs for API Gateway's IAM
+authorization (the deployed stack), which the AWS CLI cannot do.
 `;
 
 function fail(message: string): never {
@@ -67,6 +82,7 @@ async function serve(argv: string[]): Promise<void> {
         'emulate-aws': { type: 'boolean', default: false },
         'ingest-port': { type: 'string' },
         'basic-auth': { type: 'string' },
+        config: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -82,10 +98,18 @@ async function serve(argv: string[]): Promise<void> {
   if (!/^\d+$/.test(values.port) || port > 65535) fail(`--port must be a number from 0 to 65535, got "${values.port}"`);
   if (values['emulate-aws']) return emulateAws(values, port);
   if (values['ingest-port'] !== undefined || values['basic-auth'] !== undefined) fail('--ingest-port and --basic-auth go with --emulate-aws');
-  if (!isLoopback(values.host)) {
+  let identities: LocalIdentities;
+  try {
+    identities = loadIdentities(values.config !== undefined ? readIdentityConfig(values.config) : undefined);
+  } catch (err) {
+    if (err instanceof IdentityConfigError) fail(values.config !== undefined ? `${values.config}: ${err.message}` : err.message);
+    throw err;
+  }
+  if (!isLoopback(values.host) && identities.identities.length === 0) {
     fail(
-      `refusing to listen on ${values.host}: this registry has no authentication yet, so anyone who can reach the address could push and delete images. ` +
-        'Listen on 127.0.0.1 (the default) or ::1 and reach it through an SSH tunnel or a reverse proxy that authenticates.',
+      `refusing to listen on ${values.host}: no authentication is configured, so anyone who can reach the address could push and delete images. ` +
+        'Configure identities with --config FILE (see docs/local-identities.md) or the admin key in BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY; ' +
+        'or listen on 127.0.0.1 (the default) or ::1 and reach it through an SSH tunnel or a reverse proxy that authenticates.',
     );
   }
   if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) fail('--tls-cert and --tls-key go together');
@@ -99,14 +123,44 @@ async function serve(argv: string[]): Promise<void> {
   }
 
   const log = jsonLogger();
+  // With identities, a cross-repository mount needs pull permission on the source (checked by the data plane's access control).
+  const mountCheck = deferredCanPull();
   let local;
   try {
-    local = await openLocalRegistry(values['data-dir'], log);
+    local = await openLocalRegistry(values['data-dir'], log, identities.identities.length > 0 ? { canPull: mountCheck.canPull } : {});
   } catch (err) {
     if (err instanceof StorageLayoutError || err instanceof DataDirInUseError) fail(err.message);
     throw err;
   }
-  const running = await startNodeServer({ handler: createRouter({ registry: local.registry, log }), host: values.host, port, tls, log });
+  // The ECR JSON API answers once there is someone to authenticate; the token key lives in the data directory.
+  const tokens = new RegistryTokens(loadOrCreateTokenSigner(local.dataDir));
+  const controlPlane =
+    identities.identities.length > 0 ? localControlPlane({ identities, store: local.metadata, tokens, tls: tls !== undefined, log }) : undefined;
+  // The data plane: login tokens (Basic AWS:<token>), the token flow at /v2/token, and policies on every request.
+  // Without identities, everyone stays anonymous and allowed (loopback only), as before.
+  const access =
+    identities.identities.length > 0
+      ? createRegistryAccess({ tokens, metadata: local.metadata, registryAccount: identities.account, region: identities.regions[0], identityPolicies: identities.policies, scheme: tls ? 'https' : 'http', log })
+      : undefined;
+  if (access) mountCheck.bind(access.accessControl);
+  // One process: a policy changed through the ECR API applies to the next request.
+  const policyAwareControlPlane =
+    controlPlane && access
+      ? async (request: Parameters<typeof controlPlane>[0]) => {
+          const response = await controlPlane(request);
+          access.accessControl.invalidatePolicies();
+          return response;
+        }
+      : controlPlane;
+  const router = createRouter({
+    registry: local.registry,
+    log,
+    controlPlane: policyAwareControlPlane,
+    authenticator: access?.authenticator,
+    accessControl: access?.accessControl,
+    tokenService: access?.tokenService,
+  });
+  const running = await startNodeServer({ handler: router, host: values.host, port, tls, log });
   process.stdout.write(`Berth registry listening on ${running.url} (data in ${local.dataDir})\n`);
 
   const stop = async () => {
@@ -208,6 +262,44 @@ async function ingest(argv: string[]): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
+/** `berth ecr get-login-password`: what `aws ecr get-login-password` does, plus signing for the deployed stack. */
+async function ecr(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'get-login-password') fail(`unknown ecr command ${JSON.stringify(sub ?? '')}; available: get-login-password\n\n${HELP}`);
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        'endpoint-url': { type: 'string' },
+        region: { type: 'string' },
+        'execute-api': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const endpointUrl = values['endpoint-url'];
+  if (!endpointUrl) fail('--endpoint-url is required: the URL of the Berth registry (the deployed API, or http://127.0.0.1:5000 locally)');
+  const region = values.region || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1';
+  const { getLoginPassword } = await import('../lambdas/server/ecr-login');
+  let password: string;
+  try {
+    password = await getLoginPassword({ endpointUrl, region, executeApi: values['execute-api'] });
+  } catch (err) {
+    const e = err as Error;
+    process.stderr.write(`berth: GetAuthorizationToken failed: ${e.name}: ${e.message}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`${password}\n`);
+}
+
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -216,6 +308,7 @@ async function main(): Promise<void> {
   }
   if (command === 'serve') return serve(rest);
   if (command === 'ingest') return ingest(rest);
+  if (command === 'ecr') return ecr(rest);
   if (command.startsWith('-')) return serve([command, ...rest]);
   fail(`unknown command "${command}"\n\n${HELP}`);
 }

@@ -90,6 +90,8 @@ export interface AwsRegistryOptions {
   role: 'registry' | 'ingest';
   /** Overrides of registry settings (tests). */
   registryOptions?: Omit<RegistryOptions, 'blobs' | 'metadata' | 'log'>;
+  /** The ECR JSON API on `POST /` (aws-control-plane.ts), built on the registry's metadata store. */
+  controlPlane?: (metadata: DynamoDbMetadataStore) => Handler;
 }
 
 export interface AwsRegistry {
@@ -117,6 +119,7 @@ export async function buildAwsRegistry(options: AwsRegistryOptions): Promise<Aws
   if (role === 'ingest' && !settings.uploadTokenSecretId) throw new Error('the ingest service needs UPLOAD_TOKEN_SECRET_ARN');
   if (settings.ingestUrl && !settings.uploadTokenSecretId) throw new Error('INGEST_URL needs UPLOAD_TOKEN_SECRET_ARN to sign upload tokens');
 
+  const controlPlane = role === 'registry' ? options.controlPlane?.(metadata) : undefined;
   let current: { key: string | undefined; router: Handler } | undefined;
   const router = async (): Promise<Handler> => {
     const key = settings.uploadTokenSecretId ? await options.secrets.getSecret(settings.uploadTokenSecretId) : undefined;
@@ -129,6 +132,7 @@ export async function buildAwsRegistry(options: AwsRegistryOptions): Promise<Aws
             registry,
             log,
             authenticator: noIdentityWithoutAuthorizer,
+            controlPlane,
             uploadTokens,
             ingestUrl: settings.ingestUrl,
             // Without an ingest service, upload bytes pass through Lambda: advertise what fits.

@@ -41,8 +41,20 @@ export function toHttpRequest(event: APIGatewayProxyEvent): HttpRequest {
     headers,
     body: bytes && bytes.length > 0 ? oneChunk(bytes) : null,
     sourceIp: event.requestContext?.identity?.sourceIp ?? undefined,
-    identity: identityFromAuthorizer(event.requestContext?.authorizer),
+    identity: identityFromAuthorizer(event.requestContext?.authorizer) ?? iamIdentity(event),
   };
+}
+
+/**
+ * The caller API Gateway's IAM authorization verified, on the ECR JSON API's `POST /` (the only
+ * IAM-authorized route: elsewhere requestContext.identity carries no userArn).
+ */
+export function iamIdentity(event: APIGatewayProxyEvent): Identity | undefined {
+  if (event.httpMethod?.toUpperCase() !== 'POST' || event.path !== '/') return undefined;
+  const arn = event.requestContext?.identity?.userArn;
+  const account = event.requestContext?.identity?.accountId;
+  if (!arn || !account) return undefined;
+  return { subject: arn, method: 'iam', principal: { arn, account } };
 }
 
 function encodePath(path: string): string {

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { HttpRequest } from './types';
 
 /** Who is calling, as established by a transport (a Lambda authorizer) or by an Authenticator. */
 export interface Identity {
@@ -19,6 +20,8 @@ export interface Authenticator {
   authenticate(authorization: string | undefined): Promise<Identity | null>;
   /** The `WWW-Authenticate` value of a 401. */
   readonly challenge: string;
+  /** The challenge for one request, when it depends on the request (a Bearer realm on the request's host). */
+  challengeFor?(request: HttpRequest): string;
 }
 
 /** A fixed user name and password (local mode's --basic-auth; a Secrets Manager secret on AWS). */

@@ -11,6 +11,8 @@ import { API_VERSION_HEADER, json, renderError } from './render';
 import { readBody, limitBody } from './body';
 import { anonymousAuthenticator, type Authenticator } from './auth';
 import type { UploadTokens } from '../core/upload-tokens';
+import type { OciRouteKind } from '../core/policy/ecr-actions';
+import type { AccessControl } from './access-control';
 import type { Handler, HttpRequest, HttpResponse } from './types';
 
 export interface RouterOptions {
@@ -37,11 +39,26 @@ export interface RouterOptions {
    * get 413 and the limit is advertised as `OCI-Chunk-Max-Length`. @default no limit
    */
   maxChunkBytes?: number;
+  /**
+   * The ECR JSON API (lambdas/http/ecr-api.ts): `POST /` with an `X-Amz-Target` header is handed to
+   * it before /v2 authentication, since it authenticates its own callers (SigV4, or the IAM principal
+   * API Gateway verified) and answers in the AWS JSON protocol. @default no control plane (404)
+   */
+  controlPlane?: Handler;
+  /**
+   * Authorizes each request against the policies (lambdas/http/access-control.ts); its
+   * `canPull` must be the Registry's. @default none: whoever is authenticated may do everything
+   */
+  accessControl?: AccessControl;
+  /** The Docker token flow's endpoint at `/v2/token` (lambdas/http/token-service.ts), served before authentication. */
+  tokenService?: Handler;
 }
 
 type RouteHandler = (request: HttpRequest, params: Record<string, string>) => Promise<HttpResponse>;
 
 interface Route {
+  /** Which row of OCI_ENDPOINT_PERMISSIONS the route's requests are authorized by. */
+  kind: OciRouteKind;
   pattern: RegExp;
   methods: Record<string, RouteHandler>;
 }
@@ -107,6 +124,7 @@ export function createRouter(options: RouterOptions): Handler {
 
   const routes: Route[] = [
     {
+      kind: 'base',
       pattern: /^\/v2\/?$/,
       methods: {
         GET: async () => json(200, {}),
@@ -114,15 +132,18 @@ export function createRouter(options: RouterOptions): Handler {
       },
     },
     {
+      kind: 'catalog',
       pattern: /^\/v2\/_catalog$/,
       methods: {
         GET: async (request) => {
           const page = await registry.listRepositories(request.query.get('n') ?? undefined, request.query.get('last') ?? undefined);
-          return json(200, { repositories: page.items }, nextLink('/v2/_catalog', page));
+          const repositories = options.accessControl ? await options.accessControl.filterCatalog(request, page.items) : page.items;
+          return json(200, { repositories }, nextLink('/v2/_catalog', page));
         },
       },
     },
     {
+      kind: 'tags-list',
       pattern: /^\/v2\/(?<name>.+)\/tags\/list$/,
       methods: {
         GET: async (request, { name }) => {
@@ -132,6 +153,7 @@ export function createRouter(options: RouterOptions): Handler {
       },
     },
     {
+      kind: 'manifest',
       pattern: /^\/v2\/(?<name>.+)\/manifests\/(?<reference>[^/]+)$/,
       methods: {
         GET: async (_request, { name, reference }) => {
@@ -164,6 +186,7 @@ export function createRouter(options: RouterOptions): Handler {
       },
     },
     {
+      kind: 'upload-start',
       pattern: /^\/v2\/(?<name>.+)\/blobs\/uploads\/?$/,
       methods: {
         POST: async (request, { name }) => {
@@ -183,6 +206,7 @@ export function createRouter(options: RouterOptions): Handler {
       },
     },
     {
+      kind: 'upload',
       pattern: /^\/v2\/(?<name>.+)\/blobs\/uploads\/(?<id>[^/]+)$/,
       methods: {
         GET: async (request, { name, id }) => {
@@ -206,6 +230,7 @@ export function createRouter(options: RouterOptions): Handler {
       },
     },
     {
+      kind: 'blob',
       pattern: /^\/v2\/(?<name>.+)\/blobs\/(?<digest>[^/]+)$/,
       methods: {
         GET: async (request, { name, digest }) => {
@@ -247,6 +272,7 @@ export function createRouter(options: RouterOptions): Handler {
       },
     },
     {
+      kind: 'referrers',
       pattern: /^\/v2\/(?<name>.+)\/referrers\/(?<digest>[^/]+)$/,
       methods: {
         GET: async (request, { name, digest }) => {
@@ -287,13 +313,21 @@ export function createRouter(options: RouterOptions): Handler {
     try {
       if (role === 'ingest') {
         response = await dispatchIngest(request);
+      } else if (options.controlPlane && request.method === 'POST' && request.path === '/' && request.headers['x-amz-target'] !== undefined) {
+        // Not an OCI request: its answer carries no OCI headers.
+        return await options.controlPlane(request);
+      } else if (options.tokenService && request.path === '/v2/token') {
+        response = await options.tokenService(request);
       } else {
         if (!request.identity) {
           const identity = await authenticator.authenticate(request.headers['authorization']);
-          if (!identity) throw new RegistryError('UNAUTHORIZED', undefined, undefined, { 'WWW-Authenticate': authenticator.challenge });
+          if (!identity) throw new RegistryError('UNAUTHORIZED', undefined, undefined, { 'WWW-Authenticate': authenticator.challengeFor?.(request) ?? authenticator.challenge });
           request.identity = identity;
         }
-        response = await dispatch(routes, request);
+        const access = options.accessControl;
+        response = access
+          ? await access.run(request, () => dispatch(routes, request, (kind, params) => access.authorize(request, kind, params)))
+          : await dispatch(routes, request);
       }
     } catch (err) {
       response = renderError(err, request, log);
@@ -304,7 +338,11 @@ export function createRouter(options: RouterOptions): Handler {
   };
 }
 
-async function dispatch(routes: Route[], request: HttpRequest): Promise<HttpResponse> {
+async function dispatch(
+  routes: Route[],
+  request: HttpRequest,
+  authorize?: (kind: OciRouteKind, params: Record<string, string>) => Promise<void>,
+): Promise<HttpResponse> {
   for (const route of routes) {
     const match = route.pattern.exec(request.path);
     if (!match) continue;
@@ -314,7 +352,9 @@ async function dispatch(routes: Route[], request: HttpRequest): Promise<HttpResp
         Allow: Object.keys(route.methods).join(', '),
       });
     }
-    return handler(request, decodeParams(match.groups ?? {}));
+    const params = decodeParams(match.groups ?? {});
+    if (authorize) await authorize(route.kind, params);
+    return handler(request, params);
   }
   throw new RegistryError('NOT_FOUND', `no registry endpoint at ${request.path.slice(0, 200)}`);
 }

@@ -4,9 +4,12 @@ import type { Logger } from '../core/log';
 import { FilesystemBlobStore } from '../storage/local/filesystem-blob-store';
 import { LmdbMetadataStore } from '../storage/local/lmdb-metadata-store';
 import { lockDataDir } from './data-dir-lock';
+import type { MetadataStore } from '../storage/ports';
 
 export interface LocalRegistry {
   registry: Registry;
+  /** The metadata store under the registry (the ECR API's policies live there). */
+  metadata: MetadataStore;
   dataDir: string;
   close(): Promise<void>;
 }
@@ -43,6 +46,7 @@ export async function openLocalRegistry(
 
   return {
     registry,
+    metadata,
     dataDir: root,
     close: async () => {
       clearInterval(timer);

@@ -22,11 +22,42 @@ describe('berth serve options', () => {
     expect(result.stdout).toMatch(/default \.\/data/);
   });
 
-  test('GIVEN a non-loopback --host WHEN started THEN it refuses with the reason', () => {
-    const result = berth(['serve', '--host', '0.0.0.0', '--port', '0', '--data-dir', '/nonexistent-never-created']);
+  test('GIVEN a non-loopback --host and no identities WHEN started THEN it refuses with the reason and how to configure identities', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bin', 'berth.ts'), 'serve', '--host', '0.0.0.0', '--port', '0', '--data-dir', '/nonexistent-never-created'], {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, BERTH_ACCESS_KEY_ID: '', BERTH_SECRET_ACCESS_KEY: '' },
+    });
     expect(result.status).not.toBe(0);
     expect(result.stderr).toMatch(/refusing to listen on 0\.0\.0\.0/);
     expect(result.stderr).toMatch(/no authentication/);
+    expect(result.stderr).toContain('--config FILE');
+    expect(result.stderr).toContain('BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY');
+  });
+
+  test('GIVEN a non-loopback --host and the environment admin WHEN started THEN it listens', async () => {
+    const work = scratchDir('cli-host');
+    const proc = await startRegistryProcess(join(work.path, 'data'), 0, ['--host', '0.0.0.0'], {
+      BERTH_ACCESS_KEY_ID: 'AKIACLIHOSTEXAMPLE01',
+      BERTH_SECRET_ACCESS_KEY: 'cli-host-secret-access-key-example',
+    });
+    try {
+      expect(proc.url).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/);
+    } finally {
+      await proc.stop();
+      work.remove();
+    }
+  });
+
+  test('GIVEN a malformed --config WHEN started THEN it refuses, naming the file and the mistake', () => {
+    const work = scratchDir('cli-config');
+    const config = join(work.path, 'identities.json');
+    writeFileSync(config, JSON.stringify({ identities: [{ accessKeyId: 'AKIAEXAMPLEEXAMPLE01', secretAccessKey: 'short', arn: 'arn:aws:iam::111122223333:user/x' }] }));
+    const result = berth(['serve', '--port', '0', '--data-dir', join(work.path, 'data'), '--config', config]);
+    work.remove();
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(`${config}: identities[0].secretAccessKey must be a string of at least 16 characters`);
   });
 
   test('GIVEN an unknown option WHEN started THEN it fails with usage, not a stack trace', () => {

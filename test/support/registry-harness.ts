@@ -61,9 +61,11 @@ export interface RegistryProcess extends TestRegistry {
 }
 
 /** Runs `berth serve` exactly as `npm start` does, on a free port unless one is given. */
-export async function startRegistryProcess(dataDir: string, port = 0, extraArgs: string[] = []): Promise<RegistryProcess> {
+export async function startRegistryProcess(dataDir: string, port = 0, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RegistryProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bin', 'berth.ts'), 'serve', '--port', String(port), '--data-dir', dataDir, ...extraArgs], {
     cwd: PROJECT_ROOT,
+    // Jest gives each test file its own copy of process.env: pass what the child needs explicitly.
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

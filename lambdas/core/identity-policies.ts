@@ -1,0 +1,121 @@
+/**
+ * The caller's identity policies: the half of a decision that belongs to the identity, not
+ * to the registry. Local mode knows them (each configured access key may carry a policy);
+ * on AWS they are attached in IAM, and IAM's policy simulator (SimulatePrincipalPolicy)
+ * evaluates them, cached for minutes so that pulls cost no IAM call.
+ */
+import { evaluate, type EvaluationInput, type IdentityDecision, type NamedPolicy, type Principal } from './policy/evaluate';
+
+/** What evaluate() needs about the caller's identity policies for one action on one resource. */
+export type IdentityInput = Pick<EvaluationInput, 'identityPolicies' | 'identityDecision'>;
+
+export interface IdentityPolicySource {
+  /**
+   * The identity side for `action` on `resourceArn`: the policies themselves, or a decision
+   * made elsewhere; `{}` when unknown (another account's: evaluate() then trusts
+   * `crossAccountIdentityAllowed`).
+   */
+  identityInput(principal: Principal, action: string, resourceArn: string, context: { sourceIp?: string }): Promise<IdentityInput>;
+}
+
+/**
+ * Identity policies held in memory, by principal ARN (local mode: the identities of the
+ * `--config` file). A principal of the registry's account that is not listed has no
+ * policies (implicit deny); one of another account is unknown here.
+ */
+export class StaticIdentityPolicies implements IdentityPolicySource {
+  private readonly byArn: Map<string, NamedPolicy[]>;
+
+  constructor(
+    identities: Iterable<{ arn: string; policies: NamedPolicy[] }>,
+    private readonly registryAccount: string,
+  ) {
+    this.byArn = new Map([...identities].map((identity) => [identity.arn, identity.policies]));
+  }
+
+  async identityInput(principal: Principal): Promise<IdentityInput> {
+    const policies = this.byArn.get(principal.arn);
+    if (policies) return { identityPolicies: policies };
+    return principal.account === this.registryAccount ? { identityPolicies: [] } : {};
+  }
+}
+
+/** IAM's SimulatePrincipalPolicy, as far as the registry uses it (the AWS adapter implements it with @aws-sdk/client-iam). */
+export interface PrincipalPolicySimulator {
+  /** EvalDecision per action for the principal's identity policies on the resource. */
+  simulate(request: { principalArn: string; actions: string[]; resourceArn: string; sourceIp?: string }): Promise<Record<string, IdentityDecision>>;
+}
+
+/**
+ * Asks a PrincipalPolicySimulator and caches each answer (by principal, action, resource
+ * and source address) for `ttlMs`, bounded to `maxEntries`. A failed simulation is not
+ * cached and counts as an implicit deny (fail closed).
+ */
+export class SimulatedIdentityPolicies implements IdentityPolicySource {
+  private readonly cache = new Map<string, { decision: IdentityDecision; until: number }>();
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+
+  constructor(
+    private readonly simulator: PrincipalPolicySimulator,
+    options: { ttlMs?: number; maxEntries?: number; now?: () => number; onError?: (error: unknown) => void } = {},
+  ) {
+    this.ttlMs = options.ttlMs ?? 5 * 60 * 1000;
+    this.maxEntries = options.maxEntries ?? 10_000;
+    this.now = options.now ?? Date.now;
+    this.onError = options.onError ?? (() => {});
+  }
+
+  private readonly now: () => number;
+  private readonly onError: (error: unknown) => void;
+
+  async identityInput(principal: Principal, action: string, resourceArn: string, context: { sourceIp?: string }): Promise<IdentityInput> {
+    const arn = principal.roleArn ?? principal.arn;
+    const key = `${arn}\n${action}\n${resourceArn}\n${context.sourceIp ?? ''}`;
+    const now = this.now();
+    const cached = this.cache.get(key);
+    if (cached && cached.until > now) return { identityDecision: cached.decision };
+    let decision: IdentityDecision;
+    try {
+      const answer = await this.simulator.simulate({ principalArn: arn, actions: [action], resourceArn, sourceIp: context.sourceIp });
+      decision = answer[action] ?? 'implicitDeny';
+    } catch (error) {
+      this.onError(error);
+      return { identityDecision: 'implicitDeny' };
+    }
+    if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.delete(key);
+    this.cache.set(key, { decision, until: now + this.ttlMs });
+    return { identityDecision: decision };
+  }
+}
+
+/**
+ * A LOCAL STAND-IN for IAM's SimulatePrincipalPolicy: evaluates identity policies held in
+ * memory with the registry's own engine, for tests and the emulated AWS mode. It is not IAM:
+ * no permission boundaries, SCPs, session policies or groups.
+ */
+export class LocalPolicySimulatorStandIn implements PrincipalPolicySimulator {
+  /** How many simulations were asked for: tests check that the cache spares them. */
+  calls = 0;
+
+  /** `policies`: identity policies by principal ARN (a role's ARN for its sessions). */
+  constructor(private readonly policies: Map<string, NamedPolicy[]>) {}
+
+  async simulate(request: { principalArn: string; actions: string[]; resourceArn: string; sourceIp?: string }): Promise<Record<string, IdentityDecision>> {
+    this.calls++;
+    const identityPolicies = this.policies.get(request.principalArn) ?? [];
+    // Evaluated as the principal's own account would: identity policies only, no resource policies.
+    const principal = { arn: request.principalArn, account: request.principalArn.split(':')[4] ?? '' };
+    return Object.fromEntries(
+      request.actions.map((action) => {
+        const result = evaluate(
+          { action, resourceArn: request.resourceArn, principal, context: { sourceIp: request.sourceIp } },
+          { identityPolicies, resourcePolicies: [], registryAccount: principal.account },
+        );
+        const decision: IdentityDecision = result.decision === 'allow' ? 'allowed' : result.reason === 'explicit-deny' ? 'explicitDeny' : 'implicitDeny';
+        return [action, decision];
+      }),
+    );
+  }
+}

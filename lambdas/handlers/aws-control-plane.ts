@@ -1,0 +1,58 @@
+/**
+ * The ECR JSON API in the deployed stack. `POST /` sits behind the REST API's IAM authorization:
+ * API Gateway has checked the SigV4 signature (service `execute-api`) and puts the caller in
+ * `requestContext.identity` (userArn, accountId), which proxy-event.ts turns into an `iam` identity.
+ * No signature is checked here. Tokens are signed with the KMS key TOKEN_KEY_ID (KmsTokenSigner).
+ *
+ * Environment: TOKEN_KEY_ID (the KMS key), REGISTRY_ACCOUNT_ID (the registry's account, the stack's),
+ * AWS_REGION (set by Lambda), PROXY_ENDPOINT (optional: the registry URL clients log in to; default
+ * https://<Host of the request>).
+ */
+import type { Logger } from '../core/log';
+import type { IdentityPolicySource } from '../core/identity-policies';
+import { RegistryTokens } from '../core/registry-tokens';
+import { createEcrApi, type EcrApiStore } from '../http/ecr-api';
+import type { Handler } from '../http/types';
+import { KmsTokenSigner, type KmsSigningApi } from './kms-token-signer';
+
+export interface AwsControlPlaneSettings {
+  tokenKeyId: string;
+  registryAccount: string;
+  region: string;
+  proxyEndpoint?: string;
+}
+
+/** The control plane's settings, or undefined when TOKEN_KEY_ID is not set (no control plane). */
+export function controlPlaneSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsControlPlaneSettings | undefined {
+  if (!env.TOKEN_KEY_ID) return undefined;
+  if (!env.REGISTRY_ACCOUNT_ID || !/^\d{12}$/.test(env.REGISTRY_ACCOUNT_ID)) throw new Error('TOKEN_KEY_ID needs REGISTRY_ACCOUNT_ID (12 digits)');
+  if (!env.AWS_REGION) throw new Error('TOKEN_KEY_ID needs AWS_REGION');
+  return { tokenKeyId: env.TOKEN_KEY_ID, registryAccount: env.REGISTRY_ACCOUNT_ID, region: env.AWS_REGION, proxyEndpoint: env.PROXY_ENDPOINT || undefined };
+}
+
+export function awsControlPlane(options: {
+  settings: AwsControlPlaneSettings;
+  kms: KmsSigningApi;
+  store: EcrApiStore;
+  identityPolicies: IdentityPolicySource;
+  log: Logger;
+}): Handler {
+  const { settings } = options;
+  return createEcrApi({
+    store: options.store,
+    tokens: new RegistryTokens(new KmsTokenSigner(options.kms, settings.tokenKeyId)),
+    registryAccount: settings.registryAccount,
+    region: settings.region,
+    identityPolicies: options.identityPolicies,
+    log: options.log,
+    proxyEndpoint: (request) => settings.proxyEndpoint ?? `https://${request.headers.host ?? 'localhost'}`,
+    async authenticate(request) {
+      const identity = request.identity;
+      if (identity?.method !== 'iam' || !identity.principal) {
+        // Only reachable if the route lost its IAM authorization: refuse rather than trust anyone.
+        return { ok: false, status: 403, code: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' };
+      }
+      return { ok: true, caller: { principal: identity.principal } };
+    },
+  });
+}
