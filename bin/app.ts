@@ -42,6 +42,13 @@ function endpointType(): apigateway.EndpointType | undefined {
   throw new Error(`context endpointType must be regional or private, got "${value}"`);
 }
 
+function challenge(): 'bearer' | 'basic' | undefined {
+  const value = context('challenge');
+  if (value === undefined) return undefined;
+  if (value !== 'bearer' && value !== 'basic') throw new Error(`context challenge must be bearer or basic, got "${value}"`);
+  return value;
+}
+
 new RegistryStack(app, context('stackName') ?? 'BerthRegistry', {
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   description: 'Berth container registry (OCI Distribution v1.1 and the ECR control plane)',
@@ -55,8 +62,9 @@ new RegistryStack(app, context('stackName') ?? 'BerthRegistry', {
   presignTtl: seconds('presignTtlSeconds'),
   endpointType: endpointType(),
   vpcEndpointId: context('vpcEndpointId'),
-  challenge: context('challenge'),
-  credentialsSecretArn: context('credentialsSecretArn'),
+  challenge: challenge(),
+  publicRepositories: flag('publicRepositories', false),
+  tokenSigningKeyArn: context('tokenSigningKeyArn'),
   authorizerCacheTtl: seconds('authorizerCacheTtlSeconds'),
 });
 

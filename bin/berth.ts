@@ -43,7 +43,14 @@ Options:
   --ingest-port N    with --emulate-aws: port of the ingest server (default: a free one)
   --basic-auth USER:PASSWORD
                      with --emulate-aws: the credential the authorizer accepts
-                     (default: anonymous, loopback only)
+                     (default: anonymous, loopback only; not with identities)
+                     With --emulate-aws, --config and BERTH_ACCESS_KEY_ID work as for
+                     serve: POST / takes SigV4 for execute-api (API Gateway's IAM
+                     authorization; berth ecr get-login-password --execute-api), tokens
+                     are signed by a KMS stand-in (a P-256 key in the data directory)
+  --public-repositories
+                     with --emulate-aws and identities: the stack's publicRepositories
+                     (anonymous pulls of repositories whose policy allows Principal "*")
   -h, --help         show this help
 
 berth ingest: the ingest service (upload bytes, authorized by upload tokens) on
@@ -82,6 +89,7 @@ async function serve(argv: string[]): Promise<void> {
         'emulate-aws': { type: 'boolean', default: false },
         'ingest-port': { type: 'string' },
         'basic-auth': { type: 'string' },
+        'public-repositories': { type: 'boolean', default: false },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -97,7 +105,9 @@ async function serve(argv: string[]): Promise<void> {
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port) || port > 65535) fail(`--port must be a number from 0 to 65535, got "${values.port}"`);
   if (values['emulate-aws']) return emulateAws(values, port);
-  if (values['ingest-port'] !== undefined || values['basic-auth'] !== undefined) fail('--ingest-port and --basic-auth go with --emulate-aws');
+  if (values['ingest-port'] !== undefined || values['basic-auth'] !== undefined || values['public-repositories']) {
+    fail('--ingest-port, --basic-auth and --public-repositories go with --emulate-aws (in local mode a repository is public when its policy allows Principal "*")');
+  }
   let identities: LocalIdentities;
   try {
     identities = loadIdentities(values.config !== undefined ? readIdentityConfig(values.config) : undefined);
@@ -179,18 +189,38 @@ function parsePort(text: string, option: string): number {
 }
 
 async function emulateAws(
-  values: { host: string; 'data-dir': string; 'tls-cert'?: string; 'tls-key'?: string; 'ingest-port'?: string; 'basic-auth'?: string },
+  values: {
+    host: string;
+    'data-dir': string;
+    'tls-cert'?: string;
+    'tls-key'?: string;
+    'ingest-port'?: string;
+    'basic-auth'?: string;
+    'public-repositories'?: boolean;
+    config?: string;
+  },
   port: number,
 ): Promise<void> {
   if (values['tls-cert'] || values['tls-key']) fail('--emulate-aws serves plain HTTP (API Gateway terminates TLS on AWS); drop --tls-cert/--tls-key');
+  // Identities as for `berth serve`: the emulated IAM (SigV4 on POST /) and the callers' identity policies.
+  let identities: LocalIdentities;
+  try {
+    identities = loadIdentities(values.config !== undefined ? readIdentityConfig(values.config) : undefined);
+  } catch (err) {
+    if (err instanceof IdentityConfigError) fail(values.config !== undefined ? `${values.config}: ${err.message}` : err.message);
+    throw err;
+  }
+  const withIdentities = identities.identities.length > 0;
+  if (withIdentities && values['basic-auth'] !== undefined) fail('--basic-auth does not go with identities (--config, BERTH_ACCESS_KEY_ID): the authorizer then verifies login tokens');
+  if (values['public-repositories'] && !withIdentities) fail('--public-repositories needs identities (--config FILE or BERTH_ACCESS_KEY_ID/BERTH_SECRET_ACCESS_KEY)');
   let basicAuth: { username: string; password: string } | undefined;
   if (values['basic-auth'] !== undefined) {
     const colon = values['basic-auth'].indexOf(':');
     if (colon <= 0 || colon === values['basic-auth'].length - 1) fail('--basic-auth takes USER:PASSWORD');
     basicAuth = { username: values['basic-auth'].slice(0, colon), password: values['basic-auth'].slice(colon + 1) };
   }
-  if (!basicAuth && !isLoopback(values.host)) {
-    fail(`refusing to listen on ${values.host} without --basic-auth: anonymous access is for loopback only`);
+  if (!basicAuth && !withIdentities && !isLoopback(values.host)) {
+    fail(`refusing to listen on ${values.host} without --basic-auth or identities (--config, BERTH_ACCESS_KEY_ID): anonymous access is for loopback only`);
   }
   const ingestPort = values['ingest-port'] !== undefined ? parsePort(values['ingest-port'], '--ingest-port') : 0;
   const log = jsonLogger();
@@ -200,13 +230,24 @@ async function emulateAws(
   if (uploadTokenKey !== undefined && uploadTokenKey.length < 32) fail('BERTH_EMULATOR_UPLOAD_TOKEN_KEY must have at least 32 characters');
   let emulated;
   try {
-    emulated = await startEmulatedAws({ host: values.host, port, ingestPort, dataDir: values['data-dir'], basicAuth, uploadTokenKey, log });
+    emulated = await startEmulatedAws({
+      host: values.host,
+      port,
+      ingestPort,
+      dataDir: values['data-dir'],
+      basicAuth,
+      identities: withIdentities ? identities : undefined,
+      publicRepositories: values['public-repositories'],
+      uploadTokenKey,
+      log,
+    });
   } catch (err) {
     fail(`cannot start the emulated AWS mode: ${(err as Error).message}`);
   }
   process.stdout.write(
     `Berth registry (emulated AWS) listening on ${emulated.url} (ingest on ${emulated.ingestUrl}; ` +
-      `DynamoDB Local ${emulated.dynamodbEndpoint}, S3 stand-in ${emulated.s3Endpoint}; ${basicAuth ? 'Basic authentication' : 'anonymous'}; ` +
+      `DynamoDB Local ${emulated.dynamodbEndpoint}, S3 stand-in ${emulated.s3Endpoint}; ` +
+      `${withIdentities ? `registry tokens, ${identities.identities.length} identities, KMS stand-in ${emulated.kms?.keyId}${values['public-repositories'] ? ', public repositories' : ''}` : basicAuth ? 'Basic authentication' : 'anonymous'}; ` +
       `stats at ${emulated.url}/__berth/stats)\n`,
   );
   const stop = async () => {
@@ -265,6 +306,10 @@ async function ingest(argv: string[]): Promise<void> {
 /** `berth ecr get-login-password`: what `aws ecr get-login-password` does, plus signing for the deployed stack. */
 async function ecr(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
+  if (sub !== undefined && sub !== 'get-login-password' && !sub.startsWith('-')) {
+    const { runEcrCommand } = await import('../lambdas/server/ecr-cli');
+    process.exit(await runEcrCommand(argv, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) }));
+  }
   if (sub !== 'get-login-password') fail(`unknown ecr command ${JSON.stringify(sub ?? '')}; available: get-login-password\n\n${HELP}`);
   let values;
   try {

@@ -1,18 +1,18 @@
 import * as path from 'node:path';
-import { Aws, Duration, Fn, Token } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { BASIC_CHALLENGE } from '../lambdas/http/auth';
 import { VERSION_CHECK_HEADERS } from '../lambdas/http/render';
 import { RegistryStorage } from './registry-storage';
 
@@ -22,8 +22,22 @@ export const PROJECT_ROOT = path.resolve(__dirname, '..');
 export const REGISTRY_HANDLER_ENTRY = 'lambdas/handlers/registry-api.ts';
 export const AUTHORIZER_ENTRY = 'lambdas/handlers/authorizer.ts';
 
-/** Placeholder in {@link RegistryApiProps.challenge} replaced by the registry's public host name. */
+/** Placeholder in a challenge template, replaced by the registry's public host name. */
 export const REGISTRY_HOST_PLACEHOLDER = '{registryHost}';
+
+/**
+ * The `WWW-Authenticate` value of each challenge scheme, with the host as a placeholder. Bearer
+ * sends docker, podman and containerd to the token endpoint (`/v2/token`, served by the handler);
+ * Basic is what ECR presents (clients then send `AWS:<login token>` on every request).
+ */
+export const CHALLENGE_TEMPLATES = {
+  bearer: `Bearer realm="https://${REGISTRY_HOST_PLACEHOLDER}/v2/token",service="${REGISTRY_HOST_PLACEHOLDER}"`,
+  basic: `Basic realm="${REGISTRY_HOST_PLACEHOLDER}"`,
+} as const;
+
+/** The IAM actions each function may call on the token-signing key (and nothing else on it). */
+export const TOKEN_KEY_API_ACTIONS = ['kms:Sign', 'kms:GetPublicKey'];
+export const TOKEN_KEY_AUTHORIZER_ACTIONS = ['kms:GetPublicKey'];
 
 /**
  * The CloudFront path pattern of the requests that carry upload bytes, for the ingest behaviour.
@@ -64,32 +78,54 @@ export interface RegistryApiProps {
   readonly stageName?: string;
 
   /**
-   * The `WWW-Authenticate` challenge of every 401. API Gateway returns it as a static gateway
-   * response header, because it renames a `WWW-Authenticate` header that the handler returns.
-   * `{registryHost}` is replaced by the registry's public host (custom domain or CloudFront
-   * domain), e.g. `Bearer realm="https://{registryHost}/token",service="{registryHost}"`.
+   * The `WWW-Authenticate` challenge of every 401, sent by the UNAUTHORIZED gateway response (API
+   * Gateway renames a `WWW-Authenticate` header that the handler returns):
+   * - `bearer`: `Bearer realm="https://<registry host>/v2/token",service="<registry host>"`, the
+   *   Docker token flow; the only challenge with which docker pulls a public repository without
+   *   login, and `docker login` works with it too;
+   * - `basic`: `Basic realm="<registry host>"`, as ECR presents it.
    *
-   * @default 'Basic realm="Berth registry"' (until ECR-style tokens exist)
+   * @default 'bearer'
    */
-  readonly challenge?: string;
+  readonly challenge?: 'bearer' | 'basic';
 
   /**
-   * How long API Gateway caches the authorizer's answer for one `Authorization` value.
-   * Short, because a cached Allow outlives a revoked credential by up to this long (the handler
-   * re-checks the expiry of tokens, which costs no call); not zero, because docker sends the same
-   * credentials on every request of a pull and each authorizer call costs a Lambda invocation and
-   * a Secrets Manager read. At most 5 minutes.
+   * Whether repositories whose policy allows `Principal: "*"` may be pulled without credentials.
+   * It changes the authorizer: without an identity source (API Gateway refuses a request without
+   * the identity source's header before the authorizer runs, so an anonymous pull could never reach
+   * it) and therefore without a result cache (one authorizer invocation per request); the authorizer
+   * reads repository policies from the table (`dynamodb:GetItem`, cached for 10 s per container).
+   *
+   * @default false
+   */
+  readonly publicRepositories?: boolean;
+
+  /**
+   * How long API Gateway caches the authorizer's answer for one `Authorization` value (only
+   * without {@link publicRepositories}, which turns the cache off). Short, because a cached Allow
+   * outlives a revoked credential by up to this long; the handler re-checks each token's expiry
+   * (`expiresAt` in the authorizer's context) on every request, so the cache never extends a token.
+   * Not zero, because docker sends the same credentials on every request of a pull. At most 5 minutes.
    *
    * @default Duration.seconds(60)
    */
   readonly authorizerCacheTtl?: Duration;
 
   /**
-   * Basic credentials (`{"username": ..., "password": ...}`) the authorizer accepts.
+   * The asymmetric KMS key (key spec ECC_NIST_P256, usage SIGN_VERIFY) that signs login and access
+   * tokens. The API function may Sign and GetPublicKey with it, the authorizer GetPublicKey only.
    *
-   * @default - a secret generated by this construct, user name `berth`
+   * @default - a key created by this construct, retained when the stack is deleted ({@link tokenKeyRemovalPolicy})
    */
-  readonly credentialsSecret?: secretsmanager.ISecret;
+  readonly tokenSigningKey?: kms.IKey;
+
+  /**
+   * Removal policy of the token-signing key this construct creates. Deleting it invalidates every
+   * login token in circulation (and KMS waits 7 to 30 days before it is gone).
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly tokenKeyRemovalPolicy?: RemovalPolicy;
 
   /**
    * Lifetime of the presigned S3 URLs a blob GET redirects to. Between 1 second and 12 hours
@@ -139,7 +175,10 @@ export class RegistryApi extends Construct {
   public readonly api: apigateway.RestApi;
   public readonly registryHandler: nodejs.NodejsFunction;
   public readonly authorizerHandler: nodejs.NodejsFunction;
-  public readonly credentialsSecret: secretsmanager.ISecret;
+  /** The key that signs login and access tokens. */
+  public readonly tokenSigningKey: kms.IKey;
+  /** Whether anonymous pulls of public repositories are possible (the authorizer has no identity source). */
+  public readonly publicRepositories: boolean;
   /** HMAC key of the upload tokens; the ingest service verifies with the same key. */
   public readonly uploadTokenSecret: secretsmanager.Secret;
   /** The CloudFront distribution, when there is no custom domain. */
@@ -158,23 +197,22 @@ export class RegistryApi extends Construct {
     super(scope, id);
     const endpointType = props.endpointType ?? apigateway.EndpointType.REGIONAL;
     const stageName = props.stageName ?? 'registry';
-    const challenge = props.challenge ?? BASIC_CHALLENGE;
+    const challenge = props.challenge ?? 'bearer';
+    const publicRepositories = props.publicRepositories ?? false;
     const cacheTtl = props.authorizerCacheTtl ?? Duration.seconds(60);
     const presignTtl = props.presignTtl ?? Duration.minutes(5);
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     validate(props, { endpointType, stageName, challenge, cacheTtl, presignTtl });
     this.stageName = stageName;
+    this.publicRepositories = publicRepositories;
 
-    this.credentialsSecret =
-      props.credentialsSecret ??
-      new secretsmanager.Secret(this, 'Credentials', {
-        description: 'Berth registry: Basic credentials (username, password) that docker login uses until ECR-style tokens exist',
-        generateSecretString: {
-          secretStringTemplate: JSON.stringify({ username: 'berth' }),
-          generateStringKey: 'password',
-          passwordLength: 40,
-          excludePunctuation: true,
-        },
+    this.tokenSigningKey =
+      props.tokenSigningKey ??
+      new kms.Key(this, 'TokenSigningKey', {
+        description: 'Berth registry: signs login tokens (GetAuthorizationToken) and Docker token-flow access tokens',
+        keySpec: kms.KeySpec.ECC_NIST_P256,
+        keyUsage: kms.KeyUsage.SIGN_VERIFY,
+        removalPolicy: props.tokenKeyRemovalPolicy ?? RemovalPolicy.RETAIN,
       });
     this.uploadTokenSecret = new secretsmanager.Secret(this, 'UploadTokenKey', {
       description: 'Berth registry: HMAC key that signs upload tokens (64 characters, used as bytes)',
@@ -191,30 +229,45 @@ export class RegistryApi extends Construct {
       environment: {
         TABLE_NAME: props.storage.table.tableName,
         BUCKET_NAME: props.storage.bucket.bucketName,
+        ...(props.storage.encryptionKey ? { BLOB_KMS_KEY_ARN: props.storage.encryptionKey.keyArn } : {}),
         PRESIGN_TTL_SECONDS: String(presignTtl.toSeconds()),
-        CREDENTIALS_SECRET_ARN: this.credentialsSecret.secretArn,
         UPLOAD_TOKEN_SECRET_ARN: this.uploadTokenSecret.secretArn,
+        TOKEN_KEY_ID: this.tokenSigningKey.keyArn,
+        REGISTRY_ACCOUNT_ID: Aws.ACCOUNT_ID,
+        CHALLENGE: challenge,
         POWERTOOLS_SERVICE_NAME: 'berth-registry',
         POWERTOOLS_METRICS_NAMESPACE: 'Berth',
       },
     });
     this.authorizerHandler = this.nodeFunction('AuthorizerHandler', {
       entry: AUTHORIZER_ENTRY,
-      description: 'Berth registry: REQUEST authorizer (Basic credentials from Secrets Manager)',
+      description: 'Berth registry: REQUEST authorizer (login and access tokens, verified with the KMS public key)',
       memorySize: 256,
       timeout: Duration.seconds(10),
       logRetention,
       environment: {
-        CREDENTIALS_SECRET_ARN: this.credentialsSecret.secretArn,
+        TOKEN_KEY_ID: this.tokenSigningKey.keyArn,
         POWERTOOLS_SERVICE_NAME: 'berth-authorizer',
+        ...(publicRepositories
+          ? { PUBLIC_REPOSITORIES: 'true', TABLE_NAME: props.storage.table.tableName, REGISTRY_ACCOUNT_ID: Aws.ACCOUNT_ID }
+          : {}),
       },
     });
-    // Least privilege: the handler reads and writes its table and bucket and reads its two
-    // secrets; the authorizer reads the credentials secret and nothing else.
+    // Least privilege. The handler: its table and bucket, the upload-token secret, Sign and
+    // GetPublicKey on the token key, and IAM's policy simulator on the account's users and roles
+    // (the callers' identity policies). The authorizer: GetPublicKey on the token key and, only
+    // with public repositories, GetItem on the table (repository and registry policies).
     props.storage.grantReadWrite(this.registryHandler);
-    this.credentialsSecret.grantRead(this.registryHandler);
     this.uploadTokenSecret.grantRead(this.registryHandler);
-    this.credentialsSecret.grantRead(this.authorizerHandler);
+    this.tokenSigningKey.grant(this.registryHandler, ...TOKEN_KEY_API_ACTIONS);
+    this.tokenSigningKey.grant(this.authorizerHandler, ...TOKEN_KEY_AUTHORIZER_ACTIONS);
+    this.registryHandler.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:SimulatePrincipalPolicy'],
+        resources: SIMULATED_PRINCIPAL_ARNS.map((pattern) => `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:${pattern}`),
+      }),
+    );
+    if (publicRepositories) props.storage.grantPolicyRead(this.authorizerHandler);
 
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention });
     this.api = new apigateway.RestApi(this, 'Api', {
@@ -240,10 +293,14 @@ export class RegistryApi extends Construct {
       },
     });
 
+    // With an identity source, API Gateway answers a request without Authorization itself (the
+    // UNAUTHORIZED gateway response, with the challenge) and caches answers per header value. Public
+    // repositories need anonymous requests to reach the authorizer: no identity source, which
+    // API Gateway only accepts without a cache.
     const authorizer = new apigateway.RequestAuthorizer(this, 'Authorizer', {
       handler: this.authorizerHandler,
-      identitySources: [apigateway.IdentitySource.header('Authorization')],
-      resultsCacheTtl: cacheTtl,
+      identitySources: publicRepositories ? [] : [apigateway.IdentitySource.header('Authorization')],
+      resultsCacheTtl: publicRepositories ? Duration.seconds(0) : cacheTtl,
     });
     const integration = new apigateway.LambdaIntegration(this.registryHandler, { proxy: true, allowTestInvoke: false });
     const v2 = this.api.root.addResource('v2');
@@ -266,6 +323,11 @@ export class RegistryApi extends Construct {
     }
     v2.addMethod('ANY', integration, { authorizer });
     v2.addProxy({ anyMethod: true, defaultIntegration: integration, defaultMethodOptions: { authorizer } });
+    // The token endpoint of the Docker token flow authenticates its callers itself (Basic
+    // AWS:<login token>, or containerd's POST form, which carries the login token in its body and
+    // no Authorization header: behind the authorizer's identity source it would never arrive).
+    // Anonymous callers get a token with what the policies grant `Principal: "*"`, often nothing.
+    v2.addResource('token').addMethod('ANY', integration, { authorizationType: apigateway.AuthorizationType.NONE });
     // The ECR JSON protocol: POST / with X-Amz-Target, SigV4-signed for the API (IAM authorization).
     this.api.root.addMethod('POST', integration, { authorizationType: apigateway.AuthorizationType.IAM });
 
@@ -290,12 +352,15 @@ export class RegistryApi extends Construct {
       this.controlPlaneEndpoint = this.api.url;
     }
     this.registryEndpoint = `https://${this.registryHost}`;
+    // GetAuthorizationToken's proxyEndpoint and the realm of the handler's own challenges: the
+    // control plane is called on the API's host, docker uses the registry host.
+    this.registryHandler.addEnvironment('PROXY_ENDPOINT', this.registryEndpoint);
 
     // The challenge may name the public host. The gateway responses depend on the distribution
     // (through its domain name) and the API's deployment depends on the gateway responses, so the
     // distribution must not depend on the deployment or the stage: its origin is built from the
     // REST API's id and the literal stage name (see frontDistribution), which breaks the cycle.
-    const challengeValue = challenge.split(REGISTRY_HOST_PLACEHOLDER).join(this.registryHost);
+    const challengeValue = CHALLENGE_TEMPLATES[challenge].split(REGISTRY_HOST_PLACEHOLDER).join(this.registryHost);
     const ociHeaders = {
       'Content-Type': "'application/json'",
       'Docker-Distribution-API-Version': "'registry/2.0'",
@@ -446,6 +511,9 @@ function privateApiPolicy(vpcEndpoint: ec2.IInterfaceVpcEndpoint): iam.PolicyDoc
   });
 }
 
+/** The principals whose identity policies the handler may simulate: the account's users and roles (a role session is simulated as its role). */
+export const SIMULATED_PRINCIPAL_ARNS = ['user/*', 'role/*'];
+
 function validate(
   props: RegistryApiProps,
   v: { endpointType: apigateway.EndpointType; stageName: string; challenge: string; cacheTtl: Duration; presignTtl: Duration },
@@ -469,8 +537,11 @@ function validate(
   if (Token.isUnresolved(v.stageName) || !/^[A-Za-z0-9_]{1,128}$/.test(v.stageName)) {
     errors.push(`stageName must be a literal of letters, digits and underscores (it becomes the CloudFront origin path), got "${v.stageName}".`);
   }
-  if (v.challenge.includes("'") || v.challenge.trim() === '') {
-    errors.push(`challenge must be a non-empty WWW-Authenticate value without single quotes (API Gateway quotes static header values with them), got ${JSON.stringify(v.challenge)}.`);
+  if (v.challenge !== 'bearer' && v.challenge !== 'basic') {
+    errors.push(`challenge must be 'bearer' or 'basic', got ${JSON.stringify(v.challenge)}.`);
+  }
+  if (props.publicRepositories && props.authorizerCacheTtl !== undefined && props.authorizerCacheTtl.toSeconds() !== 0) {
+    errors.push('authorizerCacheTtl cannot be set with publicRepositories: the authorizer then has no identity source, and API Gateway caches nothing without one.');
   }
   const ttl = v.cacheTtl.toSeconds();
   if (ttl < 0 || ttl > 300) {

@@ -5,7 +5,6 @@ import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { IngestService } from './ingest-service';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
@@ -91,19 +90,28 @@ export interface RegistryStackProps extends StackProps {
   readonly vpcEndpointId?: string;
 
   /**
-   * `WWW-Authenticate` challenge of a 401; `{registryHost}` is replaced by the public host.
+   * `WWW-Authenticate` challenge of a 401: `bearer` (the Docker token flow, realm
+   * `https://<registry host>/v2/token`) or `basic` (as ECR presents it).
    *
-   * @default 'Basic realm="Berth registry"'
+   * @default 'bearer'
    */
-  readonly challenge?: string;
+  readonly challenge?: 'bearer' | 'basic';
 
   /**
-   * ARN of an existing Secrets Manager secret with the Basic credentials
-   * (`{"username": ..., "password": ...}`), instead of a generated one.
+   * Anonymous pulls of repositories whose policy allows `Principal: "*"` (the authorizer then has
+   * no identity source and no cache; see RegistryApiProps.publicRepositories).
    *
-   * @default - generated, user name `berth`
+   * @default false
    */
-  readonly credentialsSecretArn?: string;
+  readonly publicRepositories?: boolean;
+
+  /**
+   * ARN of an existing asymmetric KMS key (ECC_NIST_P256, SIGN_VERIFY) that signs registry tokens,
+   * instead of a created one. Its key policy must let the account's IAM policies grant its use.
+   *
+   * @default - a key created by the stack, retained when the stack is deleted
+   */
+  readonly tokenSigningKeyArn?: string;
 
   /**
    * Authorizer result cache TTL.
@@ -142,9 +150,7 @@ export class RegistryStack extends Stack {
     }
     const certificate = props.certificateArn ? acm.Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn) : undefined;
     const encryptionKey = props.encryptionKeyArn ? kms.Key.fromKeyArn(this, 'EncryptionKey', props.encryptionKeyArn) : undefined;
-    const credentialsSecret = props.credentialsSecretArn
-      ? secretsmanager.Secret.fromSecretCompleteArn(this, 'CredentialsSecret', props.credentialsSecretArn)
-      : undefined;
+    const tokenSigningKey = props.tokenSigningKeyArn ? kms.Key.fromKeyArn(this, 'TokenSigningKey', props.tokenSigningKeyArn) : undefined;
     const vpcEndpoint = props.vpcEndpointId
       ? ec2.InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(this, 'VpcEndpoint', { vpcEndpointId: props.vpcEndpointId, port: 443 })
       : undefined;
@@ -172,8 +178,9 @@ export class RegistryStack extends Stack {
       endpointType: props.endpointType,
       vpcEndpoint,
       challenge: props.challenge,
+      publicRepositories: props.publicRepositories,
       authorizerCacheTtl: props.authorizerCacheTtl,
-      credentialsSecret,
+      tokenSigningKey,
       presignTtl: props.presignTtl,
       domainName: props.domainName,
       certificate,
@@ -238,9 +245,9 @@ export class RegistryStack extends Stack {
         value: this.registryApi.customDomain.domainNameAliasDomainName,
       });
     }
-    new CfnOutput(this, 'CredentialsSecretArn', {
-      description: 'Secrets Manager secret with the Basic credentials for docker login',
-      value: this.registryApi.credentialsSecret.secretArn,
+    new CfnOutput(this, 'TokenSigningKeyArn', {
+      description: 'KMS key that signs login and access tokens (TOKEN_KEY_ID of both functions)',
+      value: this.registryApi.tokenSigningKey.keyArn,
     });
     new CfnOutput(this, 'TableName', { value: this.storage.table.tableName });
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });

@@ -162,6 +162,17 @@ export class RegistryStorage extends Construct {
     return grant;
   }
 
+  /**
+   * Grants reading single items of the table (GetItem on the table itself, no index, no bucket):
+   * what the authorizer of a registry with public repositories needs to read repository and
+   * registry policies. With a customer managed key, Decrypt and DescribeKey on it too.
+   */
+  public grantPolicyRead(grantee: iam.IGrantable): iam.Grant {
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:GetItem'], resourceArns: [this.table.tableArn] });
+    if (this.encryptionKey) iam.Grant.addToPrincipal({ grantee, actions: KEY_READ_ACTIONS, resourceArns: [this.encryptionKey.keyArn] });
+    return grant;
+  }
+
   /** Grants what a pull needs: read the table and the objects. */
   public grantRead(grantee: iam.IGrantable): iam.Grant {
     return this.grant(grantee, 'read');

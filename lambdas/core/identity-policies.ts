@@ -58,35 +58,60 @@ export class SimulatedIdentityPolicies implements IdentityPolicySource {
 
   constructor(
     private readonly simulator: PrincipalPolicySimulator,
-    options: { ttlMs?: number; maxEntries?: number; now?: () => number; onError?: (error: unknown) => void } = {},
+    options: {
+      ttlMs?: number;
+      maxEntries?: number;
+      now?: () => number;
+      onError?: (error: unknown) => void;
+      /**
+       * The registry's account. A principal of another account is not simulated (IAM would refuse:
+       * its policies live in its own account); its identity side is unknown (`{}`), which evaluate()
+       * settles with `crossAccountIdentityAllowed`. @default - every principal is simulated
+       */
+      registryAccount?: string;
+      /**
+       * Actions simulated together: asked for one of them, the simulator is asked for all in one
+       * call and each answer is cached, so a cold pull or push costs one IAM call, not one per action.
+       */
+      batch?: readonly string[];
+    } = {},
   ) {
     this.ttlMs = options.ttlMs ?? 5 * 60 * 1000;
     this.maxEntries = options.maxEntries ?? 10_000;
     this.now = options.now ?? Date.now;
     this.onError = options.onError ?? (() => {});
+    this.registryAccount = options.registryAccount;
+    this.batch = options.batch ? new Set(options.batch) : undefined;
   }
 
+  private readonly registryAccount: string | undefined;
+  private readonly batch: Set<string> | undefined;
   private readonly now: () => number;
   private readonly onError: (error: unknown) => void;
 
   async identityInput(principal: Principal, action: string, resourceArn: string, context: { sourceIp?: string }): Promise<IdentityInput> {
+    if (this.registryAccount !== undefined && principal.account !== this.registryAccount) return {};
     const arn = principal.roleArn ?? principal.arn;
-    const key = `${arn}\n${action}\n${resourceArn}\n${context.sourceIp ?? ''}`;
+    const keyOf = (a: string) => `${arn}\n${a}\n${resourceArn}\n${context.sourceIp ?? ''}`;
+    const key = keyOf(action);
     const now = this.now();
     const cached = this.cache.get(key);
     if (cached && cached.until > now) return { identityDecision: cached.decision };
-    let decision: IdentityDecision;
+    const actions = this.batch?.has(action) ? [action, ...[...this.batch].filter((a) => a !== action)] : [action];
+    let answer: Record<string, IdentityDecision>;
     try {
-      const answer = await this.simulator.simulate({ principalArn: arn, actions: [action], resourceArn, sourceIp: context.sourceIp });
-      decision = answer[action] ?? 'implicitDeny';
+      answer = await this.simulator.simulate({ principalArn: arn, actions, resourceArn, sourceIp: context.sourceIp });
     } catch (error) {
       this.onError(error);
       return { identityDecision: 'implicitDeny' };
     }
-    if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.delete(key);
-    this.cache.set(key, { decision, until: now + this.ttlMs });
-    return { identityDecision: decision };
+    for (const asked of actions) {
+      const k = keyOf(asked);
+      if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.delete(k);
+      this.cache.set(k, { decision: answer[asked] ?? 'implicitDeny', until: now + this.ttlMs });
+    }
+    return { identityDecision: answer[action] ?? 'implicitDeny' };
   }
 }
 

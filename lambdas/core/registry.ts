@@ -4,7 +4,7 @@
  * visible before it is complete and nothing referenced is ever removed.
  */
 import { randomUUID, type Hash } from 'node:crypto';
-import type { BlobStore, ByteStream, MetadataStore, StoredManifest, UploadState } from '../storage/ports';
+import type { BlobStore, ByteStream, MetadataStore, RepositorySettings, StoredManifest, UploadState } from '../storage/ports';
 import { ContentNotFoundError, StorageLimitError } from '../storage/errors';
 import { RegistryError } from './errors';
 import { createDigester, parseDigest, tryParseDigest, type Digest, type DigestAlgorithm } from './digest';
@@ -19,6 +19,16 @@ import { silentLogger, type Logger } from './log';
 
 /** Largest page a list answers with; a larger `n` is cut to this and the rest follows a `Link`. */
 export const MAX_PAGE_SIZE = 1000;
+
+/**
+ * What a push to a repository that does not exist may do: `false` refuses it (NAME_UNKNOWN),
+ * `true` creates the repository with the default settings (by its first link, as always), and
+ * `{ settings, policy }` creates it with those (a repository creation template's).
+ */
+export type CreateOnPushDecision = boolean | { settings: RepositorySettings; policy?: string };
+
+/** How often at most a pull of one image is recorded (ECR's `lastRecordedPullTime` granularity). */
+export const PULL_RECORD_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface RegistryOptions {
   blobs: BlobStore;
@@ -42,6 +52,18 @@ export interface RegistryOptions {
   /** Most referrers in one answer; more follow a `Link`. @default 1000 */
   referrersPageSize?: number;
   log?: Logger;
+  /**
+   * Consulted when a push (upload start, mount, manifest) names a repository that does not
+   * exist. @default () => true (create on push, with the defaults)
+   */
+  mayCreateOnPush?: (repository: string) => CreateOnPushDecision | Promise<CreateOnPushDecision>;
+  /**
+   * Record manifest pulls (GET) for `lastRecordedPullTime`, at most once per image per
+   * PULL_RECORD_INTERVAL_MS. @default true
+   */
+  recordPulls?: boolean;
+  /** The clock (tests). @default Date.now */
+  now?: () => number;
   /**
    * Whether the caller may read a repository, consulted before a cross-repository mount.
    * Until identities exist, everyone may read everything. @default () => true
@@ -96,6 +118,11 @@ export class Registry {
   private readonly metadata: MetadataStore;
   private readonly log: Logger;
   private readonly canPull: (repository: string) => boolean | Promise<boolean>;
+  private readonly mayCreateOnPush?: (repository: string) => CreateOnPushDecision | Promise<CreateOnPushDecision>;
+  private readonly recordPulls: boolean;
+  private readonly now: () => number;
+  /** Pulls recorded (or found recorded) by this process: `<repo>\0<digest>` -> epoch ms. */
+  private readonly pullsNoted = new Map<string, number>();
   private readonly hashes = new UploadHashes();
   private readonly uploadLocks = new KeyedLock();
 
@@ -111,6 +138,30 @@ export class Registry {
     this.isTagImmutable = options.isTagImmutable ?? (() => false);
     this.log = options.log ?? silentLogger;
     this.canPull = options.canPull ?? (() => true);
+    this.mayCreateOnPush = options.mayCreateOnPush;
+    this.recordPulls = options.recordPulls ?? true;
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Makes sure a push may write to `repository`: it exists, or `mayCreateOnPush` lets the push
+   * create it (with a template's settings, created here before anything is linked).
+   */
+  async ensurePushTarget(repository: string): Promise<void> {
+    if (!this.mayCreateOnPush) return;
+    if (await this.metadata.getRepository(repository)) return;
+    const decision = await this.mayCreateOnPush(repository);
+    if (decision === false) {
+      throw new RegistryError(
+        'NAME_UNKNOWN',
+        `repository ${repository} does not exist and this registry does not create repositories on push: create it first (CreateRepository) or add a CREATE_ON_PUSH repository creation template matching it`,
+        { name: repository },
+      );
+    }
+    if (decision === true) return;
+    // null: a racing push created it first, which is as good.
+    const created = await this.metadata.createRepository(repository, decision.settings);
+    if (created && decision.policy !== undefined) await this.metadata.setRepositoryPolicy(repository, decision.policy);
   }
 
   // ---- blobs -------------------------------------------------------------------------
@@ -140,6 +191,13 @@ export class Registry {
     }
   }
 
+  /** The blob store's direct URL for a linked blob (a presigned S3 URL), or null when the registry serves it itself. */
+  async blobDownloadUrl(repository: string, digestText: string): Promise<BlobInfo & { url: string | null }> {
+    const info = await this.statBlob(repository, digestText);
+    const url = this.blobs.blobRedirectUrl ? await this.blobs.blobRedirectUrl(info.digest) : null;
+    return { ...info, url };
+  }
+
   async deleteBlob(repository: string, digestText: string): Promise<void> {
     validateRepositoryName(repository);
     const digest = parseDigest(digestText);
@@ -157,6 +215,7 @@ export class Registry {
 
   async startUpload(repository: string): Promise<UploadState> {
     validateRepositoryName(repository);
+    await this.ensurePushTarget(repository);
     const state: UploadState = { id: randomUUID(), repository, offset: 0, startedAt: new Date().toISOString() };
     // Record first: bytes without a record could never be found again to be cleaned up.
     await this.metadata.createUpload(state);
@@ -178,6 +237,7 @@ export class Registry {
     for (const source of candidates) {
       const link = await this.metadata.statBlobLink(source, digest.value);
       if (!link || !(await this.canPull(source))) continue;
+      await this.ensurePushTarget(repository);
       await this.metadata.linkBlob(repository, digest.value, link);
       return { digest: digest.value, size: link.size };
     }
@@ -373,6 +433,8 @@ export class Registry {
       ...(inline ? { body } : {}),
     };
     const tag = ref.kind === 'tag' ? ref.tag : undefined;
+    // A manifest needing no blobs (an empty index, an artifact) could otherwise create the repository.
+    if (parsed.blobs.length === 0 && parsed.children.length === 0) await this.ensurePushTarget(repository);
     const immutableTag = tag !== undefined && (await this.isTagImmutable(repository, tag));
     const result = await this.metadata.putManifest(repository, record, tag, { immutableTag }).catch((err) => {
       if (err instanceof StorageLimitError) throw new RegistryError('MANIFEST_INVALID', `this registry cannot store the manifest: ${err.message}`);
@@ -407,6 +469,7 @@ export class Registry {
 
   async getManifest(repository: string, reference: string): Promise<ManifestContent> {
     const manifest = await this.statManifest(repository, reference);
+    if (this.recordPulls) await this.notePull(repository, manifest);
     const body = manifest.body ?? (await this.readContent(manifest.digest));
     return { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.size, body: body };
   }
@@ -426,6 +489,30 @@ export class Registry {
       `manifest ${ref.digest.value} is still referenced by image index(es) ${result.by.join(', ')}: delete the index first`,
       { digest: ref.digest.value, indexes: result.by },
     );
+  }
+
+  /**
+   * Records a pull for `lastRecordedPullTime`, at most once per image per PULL_RECORD_INTERVAL_MS:
+   * skipped when the record read for the pull (or this process's memory) shows a recent one, and
+   * otherwise a conditional update that only writes when the stored time is older than that. A
+   * failure is logged, never the pull's failure.
+   */
+  private async notePull(repository: string, manifest: StoredManifest): Promise<void> {
+    const now = this.now();
+    const since = now - PULL_RECORD_INTERVAL_MS;
+    if (manifest.lastPulledAt !== undefined && Date.parse(manifest.lastPulledAt) > since) return;
+    const key = `${repository}\u0000${manifest.digest}`;
+    const noted = this.pullsNoted.get(key);
+    if (noted !== undefined && noted > since) return;
+    this.pullsNoted.delete(key);
+    this.pullsNoted.set(key, now);
+    if (this.pullsNoted.size > 10_000) this.pullsNoted.delete(this.pullsNoted.keys().next().value as string);
+    try {
+      await this.metadata.recordImagePull(repository, manifest.digest, new Date(now).toISOString(), new Date(since + 1).toISOString());
+    } catch (error) {
+      this.pullsNoted.delete(key);
+      this.log.warn('recording a pull failed', { repository, digest: manifest.digest, error });
+    }
   }
 
   private async unknownManifest(repository: string, reference: string): Promise<RegistryError> {

@@ -6,11 +6,17 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { IAMClient } from '@aws-sdk/client-iam';
 
 export interface AwsClients {
   dynamodb: DynamoDBClient;
   s3: S3Client;
   secretsManager: SecretsManagerClient;
+  /** Signs tokens (Sign) and gives the public key that verifies them (GetPublicKey). */
+  kms: KMSClient;
+  /** SimulatePrincipalPolicy: the callers' identity policies. */
+  iam: IAMClient;
 }
 
 export interface AwsClientOptions {
@@ -32,6 +38,9 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
       ...(options.s3Endpoint ? { endpoint: options.s3Endpoint, forcePathStyle: true } : {}),
     }),
     secretsManager: new SecretsManagerClient(common),
+    kms: new KMSClient(common),
+    // IAM is a global service: the client's region only picks the endpoint's partition.
+    iam: new IAMClient(common),
   };
 }
 

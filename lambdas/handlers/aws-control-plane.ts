@@ -6,12 +6,14 @@
  *
  * Environment: TOKEN_KEY_ID (the KMS key), REGISTRY_ACCOUNT_ID (the registry's account, the stack's),
  * AWS_REGION (set by Lambda), PROXY_ENDPOINT (optional: the registry URL clients log in to; default
- * https://<Host of the request>).
+ * https://<Host of the request>; the stack sets it, since the control plane is called on the API's own
+ * host while docker uses the registry host), CHALLENGE (`bearer`, the default, or `basic`).
  */
 import type { Logger } from '../core/log';
 import type { IdentityPolicySource } from '../core/identity-policies';
 import { RegistryTokens } from '../core/registry-tokens';
 import { createEcrApi, type EcrApiStore } from '../http/ecr-api';
+import type { Registry } from '../core/registry';
 import type { Handler } from '../http/types';
 import { KmsTokenSigner, type KmsSigningApi } from './kms-token-signer';
 
@@ -20,6 +22,10 @@ export interface AwsControlPlaneSettings {
   registryAccount: string;
   region: string;
   proxyEndpoint?: string;
+  /** Which challenge the data plane presents (the stack's gateway response presents the same). */
+  challenge: 'bearer' | 'basic';
+  /** The bucket's KMS key (BLOB_KMS_KEY_ARN); absent: SSE-S3. Every repository reports it. */
+  blobKmsKeyArn?: string;
 }
 
 /** The control plane's settings, or undefined when TOKEN_KEY_ID is not set (no control plane). */
@@ -27,22 +33,44 @@ export function controlPlaneSettingsFromEnv(env: NodeJS.ProcessEnv = process.env
   if (!env.TOKEN_KEY_ID) return undefined;
   if (!env.REGISTRY_ACCOUNT_ID || !/^\d{12}$/.test(env.REGISTRY_ACCOUNT_ID)) throw new Error('TOKEN_KEY_ID needs REGISTRY_ACCOUNT_ID (12 digits)');
   if (!env.AWS_REGION) throw new Error('TOKEN_KEY_ID needs AWS_REGION');
-  return { tokenKeyId: env.TOKEN_KEY_ID, registryAccount: env.REGISTRY_ACCOUNT_ID, region: env.AWS_REGION, proxyEndpoint: env.PROXY_ENDPOINT || undefined };
+  const blobKmsKeyArn = env.BLOB_KMS_KEY_ARN || undefined;
+  const challenge = env.CHALLENGE || 'bearer';
+  if (challenge !== 'bearer' && challenge !== 'basic') throw new Error(`CHALLENGE must be bearer or basic, got ${challenge}`);
+  return {
+    tokenKeyId: env.TOKEN_KEY_ID,
+    registryAccount: env.REGISTRY_ACCOUNT_ID,
+    region: env.AWS_REGION,
+    proxyEndpoint: env.PROXY_ENDPOINT || undefined,
+    challenge,
+    ...(blobKmsKeyArn ? { blobKmsKeyArn } : {}),
+  };
 }
 
 export function awsControlPlane(options: {
   settings: AwsControlPlaneSettings;
-  kms: KmsSigningApi;
+  /** KMS, for a signer of this control plane's own; or `tokens`, shared with the data plane. */
+  kms?: KmsSigningApi;
+  tokens?: RegistryTokens;
   store: EcrApiStore;
   identityPolicies: IdentityPolicySource;
   log: Logger;
+  /** Reads a manifest body kept in the blob store (too large for its item). */
+  readManifestBody?: (digest: string) => Promise<Uint8Array>;
+  /** The data plane's registry: the layer actions and PutImage go through its rules. */
+  registry?: Registry;
 }): Handler {
   const { settings } = options;
+  if (!options.tokens && !options.kms) throw new Error('awsControlPlane needs kms or tokens');
   return createEcrApi({
     store: options.store,
-    tokens: new RegistryTokens(new KmsTokenSigner(options.kms, settings.tokenKeyId)),
+    tokens: options.tokens ?? new RegistryTokens(new KmsTokenSigner(options.kms!, settings.tokenKeyId)),
     registryAccount: settings.registryAccount,
     region: settings.region,
+    encryption: settings.blobKmsKeyArn ? { encryptionType: 'KMS', kmsKey: settings.blobKmsKeyArn } : { encryptionType: 'AES256' },
+    ...(options.readManifestBody ? { readManifestBody: options.readManifestBody } : {}),
+    ...(options.registry ? { registry: options.registry } : {}),
+    // API Gateway takes 10 MB per request and a part travels base64-encoded in JSON.
+    layerPartSize: 6 * 1024 * 1024,
     identityPolicies: options.identityPolicies,
     log: options.log,
     proxyEndpoint: (request) => settings.proxyEndpoint ?? `https://${request.headers.host ?? 'localhost'}`,

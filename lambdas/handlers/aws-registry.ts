@@ -5,8 +5,10 @@
  *
  *   TABLE_NAME, BUCKET_NAME        the registry's table and bucket
  *   PRESIGN_TTL_SECONDS            lifetime of presigned blob GET URLs (default 300)
- *   CREDENTIALS_SECRET_ARN         {"username","password"}: Basic credentials (authorizer)
+ *   CREDENTIALS_SECRET_ARN         {"username","password"}: Basic credentials (the emulator's authorizer only)
  *   UPLOAD_TOKEN_SECRET_ARN        HMAC key of upload tokens (API and ingest)
+ *   TOKEN_KEY_ID, REGISTRY_ACCOUNT_ID, PROXY_ENDPOINT, CHALLENGE
+ *                                  identity and access (registry-api.ts, aws-control-plane.ts)
  *   INGEST_URL                     base URL of the ingest service; unset: uploads go through Lambda in chunks
  *   POWERTOOLS_SERVICE_NAME        service name in logs and metrics
  *
@@ -21,6 +23,12 @@ import type { Handler } from '../http/types';
 import { createRouter } from '../http/router';
 import type { Authenticator } from '../http/auth';
 import { BASIC_CHALLENGE } from '../http/auth';
+import type { IdentityPolicySource } from '../core/identity-policies';
+import type { RegistryTokens } from '../core/registry-tokens';
+import type { ChallengeOptions } from '../http/registry-auth';
+import { createRegistryAccess, deferredCanPull } from '../http/registry-access';
+import { tagImmutabilityFromSettings } from '../core/tag-immutability';
+import { createOnPushFromSettings } from '../core/create-on-push';
 import { DynamoDbMetadataStore } from '../storage/dynamodb/dynamodb-metadata-store';
 import { S3BlobStore } from '../storage/s3/s3-blob-store';
 import { createAwsClients, type AwsClients } from './aws-clients';
@@ -91,7 +99,28 @@ export interface AwsRegistryOptions {
   /** Overrides of registry settings (tests). */
   registryOptions?: Omit<RegistryOptions, 'blobs' | 'metadata' | 'log'>;
   /** The ECR JSON API on `POST /` (aws-control-plane.ts), built on the registry's metadata store. */
-  controlPlane?: (metadata: DynamoDbMetadataStore) => Handler;
+  controlPlane?: (metadata: DynamoDbMetadataStore, readContent: (digest: string) => Promise<Uint8Array>, registry: Registry) => Handler;
+  /**
+   * The data plane's identity and access, as in local mode: registry tokens (verified again here
+   * when a request did not come through the authorizer), per-request policy evaluation (403 DENIED,
+   * repository and registry policies, public repositories, mount source checks) and the token
+   * endpoint `/v2/token`. Without it the router only requires the authorizer's identity.
+   */
+  access?: AwsAccessOptions;
+}
+
+export interface AwsAccessOptions {
+  tokens: RegistryTokens;
+  /** The callers' identity policies: IAM's policy simulator on AWS (SimulatedIdentityPolicies over IamPolicySimulator). */
+  identityPolicies: IdentityPolicySource;
+  registryAccount: string;
+  region: string;
+  /** @default { scheme: 'bearer' } with realm `<publicUrl>/v2/token` */
+  challenge?: ChallengeOptions;
+  /** The registry's public base URL (`https://<registry host>`): realm and service of the challenge. */
+  publicUrl?: string;
+  /** How long policies read from the table are reused by a container. @default 5 s */
+  policyCacheMs?: number;
 }
 
 export interface AwsRegistry {
@@ -114,12 +143,54 @@ export async function buildAwsRegistry(options: AwsRegistryOptions): Promise<Aws
   // Lambda: the requests of one upload land on different containers, so the running hash
   // lives in the upload's item. The ingest service runs several tasks behind a load
   // balancer without stickiness: same reason.
-  const registry = new ObservedRegistry({ ...options.registryOptions, blobs, metadata, log, shareHashState: true });
+  // With access control, a cross-repository mount needs pull permission on the source.
+  const mountCheck = options.access && role === 'registry' ? deferredCanPull() : undefined;
+  const registry = new ObservedRegistry({
+    ...options.registryOptions,
+    ...(mountCheck ? { canPull: mountCheck.canPull } : {}),
+    blobs,
+    metadata,
+    log,
+    shareHashState: true,
+    isTagImmutable: tagImmutabilityFromSettings(metadata),
+    mayCreateOnPush: createOnPushFromSettings(metadata),
+  });
 
   if (role === 'ingest' && !settings.uploadTokenSecretId) throw new Error('the ingest service needs UPLOAD_TOKEN_SECRET_ARN');
   if (settings.ingestUrl && !settings.uploadTokenSecretId) throw new Error('INGEST_URL needs UPLOAD_TOKEN_SECRET_ARN to sign upload tokens');
 
-  const controlPlane = role === 'registry' ? options.controlPlane?.(metadata) : undefined;
+  const access =
+    options.access && role === 'registry'
+      ? createRegistryAccess({
+          tokens: options.access.tokens,
+          metadata,
+          registryAccount: options.access.registryAccount,
+          region: options.access.region,
+          identityPolicies: options.access.identityPolicies,
+          challenge: options.access.challenge,
+          publicUrl: options.access.publicUrl,
+          scheme: 'https',
+          policyCacheMs: options.access.policyCacheMs,
+          log,
+        })
+      : undefined;
+  if (access) mountCheck?.bind(access.accessControl);
+  // Manifest bodies too large for a DynamoDB item live in S3 under their digest.
+  const readContent = async (digest: string) => {
+    const parts: Uint8Array[] = [];
+    for await (const chunk of await blobs.readBlob(digest)) parts.push(chunk);
+    return Buffer.concat(parts);
+  };
+  const plainControlPlane = role === 'registry' ? options.controlPlane?.(metadata, readContent, registry) : undefined;
+  // A policy changed through this container applies here at once; other containers see it within policyCacheMs.
+  const controlPlane: Handler | undefined =
+    plainControlPlane && access
+      ? async (request) => {
+          const response = await plainControlPlane(request);
+          access.accessControl.invalidatePolicies();
+          return response;
+        }
+      : plainControlPlane;
   let current: { key: string | undefined; router: Handler } | undefined;
   const router = async (): Promise<Handler> => {
     const key = settings.uploadTokenSecretId ? await options.secrets.getSecret(settings.uploadTokenSecretId) : undefined;
@@ -131,7 +202,11 @@ export async function buildAwsRegistry(options: AwsRegistryOptions): Promise<Aws
         : createRouter({
             registry,
             log,
-            authenticator: noIdentityWithoutAuthorizer,
+            // With access: a request that did not come through the authorizer (the token endpoint) is
+            // authenticated here with the same token checks; without: it is refused.
+            authenticator: access?.authenticator ?? noIdentityWithoutAuthorizer,
+            accessControl: access?.accessControl,
+            tokenService: access?.tokenService,
             controlPlane,
             uploadTokens,
             ingestUrl: settings.ingestUrl,

@@ -4,19 +4,41 @@
  * verified here with the public key, fetched once per container with GetPublicKey and cached, so the
  * data path (the authorizer, every pull) never calls KMS.
  *
- * `@aws-sdk/client-kms` is not among the project's dependencies, so this is written against the two
- * calls it needs (KmsSigningApi); `new KMSClient()` from that package fits with a two-line adapter
- * (`sign: (i) => client.send(new SignCommand(i))`, same for GetPublicKeyCommand).
+ * KmsTokenSigner is written against the two calls it needs (KmsSigningApi), so that tests can stand a
+ * local P-256 key in for KMS; KmsClientSigner is the real adapter on `@aws-sdk/client-kms`.
  *
  * JWT's ES256 wants the signature as r||s (32 bytes each, IEEE P1363); KMS answers DER, which is
  * converted here.
  */
-import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import type { TokenSigner } from '../core/registry-tokens';
 
+/** KMS's Sign takes a RAW message of at most 4,096 bytes; a longer one is sent as its SHA-256 (DIGEST). */
+export const KMS_MAX_RAW_MESSAGE_BYTES = 4096;
+
 export interface KmsSigningApi {
-  sign(input: { KeyId: string; Message: Uint8Array; MessageType: 'RAW'; SigningAlgorithm: 'ECDSA_SHA_256' }): Promise<{ Signature?: Uint8Array }>;
+  sign(input: { KeyId: string; Message: Uint8Array; MessageType: 'RAW' | 'DIGEST'; SigningAlgorithm: 'ECDSA_SHA_256' }): Promise<{ Signature?: Uint8Array }>;
   getPublicKey(input: { KeyId: string }): Promise<{ PublicKey?: Uint8Array; KeySpec?: string }>;
+}
+
+/**
+ * KmsSigningApi on the real KMS (`@aws-sdk/client-kms`): Sign (ECDSA_SHA_256, RAW message) and
+ * GetPublicKey. Only issuing a token calls Sign; GetPublicKey is called once per KmsTokenSigner
+ * (one per container), which caches the key.
+ */
+export class KmsClientSigner implements KmsSigningApi {
+  constructor(private readonly client: KMSClient = new KMSClient({})) {}
+
+  async sign(input: { KeyId: string; Message: Uint8Array; MessageType: 'RAW' | 'DIGEST'; SigningAlgorithm: 'ECDSA_SHA_256' }): Promise<{ Signature?: Uint8Array }> {
+    const out = await this.client.send(new SignCommand(input));
+    return { Signature: out.Signature };
+  }
+
+  async getPublicKey(input: { KeyId: string }): Promise<{ PublicKey?: Uint8Array; KeySpec?: string }> {
+    const out = await this.client.send(new GetPublicKeyCommand(input));
+    return { PublicKey: out.PublicKey, KeySpec: out.KeySpec };
+  }
 }
 
 export class KmsTokenSigner implements TokenSigner {
@@ -30,7 +52,15 @@ export class KmsTokenSigner implements TokenSigner {
   ) {}
 
   async sign(data: Uint8Array): Promise<Uint8Array> {
-    const out = await this.kms.sign({ KeyId: this.keyId, Message: data, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' });
+    // The same signature either way (ECDSA_SHA_256 signs the SHA-256 of the message); DIGEST lifts
+    // KMS's 4 KB limit on RAW messages (an access token with many scopes).
+    const raw = data.length <= KMS_MAX_RAW_MESSAGE_BYTES;
+    const out = await this.kms.sign({
+      KeyId: this.keyId,
+      Message: raw ? data : createHash('sha256').update(data).digest(),
+      MessageType: raw ? 'RAW' : 'DIGEST',
+      SigningAlgorithm: 'ECDSA_SHA_256',
+    });
     if (!out.Signature) throw new Error('KMS Sign answered without a signature');
     return derToP1363(out.Signature, 32);
   }

@@ -69,20 +69,63 @@ async function* oneChunk(bytes: Uint8Array): ByteStream {
 }
 
 /**
- * The identity the authorizer verified (its `context`, which API Gateway passes as strings),
- * or undefined when the request did not come through the authorizer.
+ * The identity the authorizer verified (its `context`, which API Gateway passes as strings: see
+ * identityContext in authorizer.ts), or undefined when the request did not come through the
+ * authorizer or the context does not hold together (then the router authenticates the request
+ * itself, or refuses it).
  */
 export function identityFromAuthorizer(authorizer: Record<string, unknown> | null | undefined): Identity | undefined {
   if (!authorizer || typeof authorizer.subject !== 'string' || authorizer.subject === '') return undefined;
   const method = authorizer.method;
-  if (method !== 'basic' && method !== 'anonymous') return undefined;
-  return { subject: authorizer.subject, method };
+  if (method === 'basic' || method === 'anonymous') return { subject: authorizer.subject, method };
+  if (method !== 'login-token' && method !== 'access-token') return undefined;
+  const identity: Identity = { subject: authorizer.subject, method };
+  const { principalArn, account } = authorizer;
+  if (principalArn !== undefined || account !== undefined) {
+    if (typeof principalArn !== 'string' || typeof account !== 'string' || principalArn === '' || !/^\d{12}$/.test(account)) return undefined;
+    identity.principal = { arn: principalArn, account };
+  } else if (authorizer.subject !== 'anonymous') {
+    return undefined;
+  }
+  if (authorizer.expiresAt !== undefined && authorizer.expiresAt !== null && authorizer.expiresAt !== '') {
+    const expiresAt = Number(authorizer.expiresAt);
+    if (!Number.isFinite(expiresAt)) return undefined;
+    identity.expiresAt = expiresAt;
+  }
+  if (authorizer.access !== undefined && authorizer.access !== null && authorizer.access !== '') {
+    const access = parseAccess(authorizer.access);
+    if (!access) return undefined;
+    identity.access = access;
+  } else if (method === 'access-token') {
+    // An access token always has scopes (possibly none): without them it would pass as unscoped.
+    return undefined;
+  }
+  return identity;
+}
+
+function parseAccess(value: unknown): { name: string; actions: string[] }[] | undefined {
+  if (typeof value !== 'string') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(parsed)) return undefined;
+  const out: { name: string; actions: string[] }[] = [];
+  for (const entry of parsed) {
+    if (typeof entry !== 'object' || entry === null) return undefined;
+    const { name, actions } = entry as { name?: unknown; actions?: unknown };
+    if (typeof name !== 'string' || !Array.isArray(actions) || !actions.every((a) => typeof a === 'string')) return undefined;
+    out.push({ name, actions: actions as string[] });
+  }
+  return out;
 }
 
 /**
  * The authorizer's answer is cached by API Gateway for its TTL: anything time-bound it vouched
- * for (a token's `expiresAt`, Unix seconds) is checked again here, which costs no call. Basic
- * credentials carry no expiry, so today this only guards future token kinds.
+ * for (a token's `expiresAt`, Unix seconds) is checked again here, which costs no call: a login
+ * token that expires while its Allow is cached stops working at its expiry, not at the cache's.
  */
 export function authorizerContextExpired(authorizer: Record<string, unknown> | null | undefined, now = Date.now()): boolean {
   if (!authorizer || authorizer.expiresAt === undefined || authorizer.expiresAt === null || authorizer.expiresAt === '') return false;

@@ -3,12 +3,15 @@
  * proxy event -> the transport-neutral router -> proxy result. Thin on purpose: the rules are
  * in lambdas/core, the routes in lambdas/http, the composition in ./aws-registry.
  *
- * Identity comes from the REQUEST authorizer (`requestContext.authorizer`: subject, method);
- * authorization per repository and action stays in the router. Blob GETs answer 307 to a
+ * Identity comes from the REQUEST authorizer (`requestContext.authorizer`: subject, method,
+ * principalArn, account, expiresAt, access), or for `POST /` from API Gateway's IAM authorization
+ * (`requestContext.identity`); the expiry is re-checked here, and authorization per repository and
+ * action (policies, IAM's policy simulator for identity policies) runs in the router, as locally. Blob GETs answer 307 to a
  * presigned S3 URL, so no layer byte passes through this function; upload bytes go to the
  * ingest service when INGEST_URL is set, otherwise through here in chunks of at most
  * LAMBDA_MAX_CHUNK_BYTES.
  */
+import type { Registry } from '../core/registry';
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
@@ -26,7 +29,16 @@ import {
   settingsFromEnv,
   type RequestObservation,
 } from './aws-registry';
-import { createObservability } from './observability';
+import { createObservability, coreLogger } from './observability';
+import { awsControlPlane, controlPlaneSettingsFromEnv, type AwsControlPlaneSettings } from './aws-control-plane';
+import { IamPolicySimulator } from './iam-policy-simulator';
+import { KmsClientSigner, KmsTokenSigner } from './kms-token-signer';
+import { SimulatedIdentityPolicies } from '../core/identity-policies';
+import { RegistryTokens } from '../core/registry-tokens';
+import { OCI_ENDPOINT_PERMISSIONS } from '../core/policy/ecr-actions';
+import type { AwsClients } from './aws-clients';
+import type { AwsAccessOptions } from './aws-registry';
+import type { DynamoDbMetadataStore } from '../storage/dynamodb/dynamodb-metadata-store';
 import { authorizerContextExpired, describeRequest, toHttpRequest, toProxyResult } from './proxy-event';
 
 export interface RegistryApiDependencies {
@@ -90,10 +102,56 @@ export function createRegistryApiHandler(deps: () => Promise<RegistryApiDependen
 
 const observability = createObservability(process.env.POWERTOOLS_SERVICE_NAME || 'berth-registry');
 
+/** Every action a data-plane endpoint needs: simulated together, so a cold pull or push costs one IAM call. */
+export const DATA_PLANE_ACTIONS: readonly string[] = [...new Set(OCI_ENDPOINT_PERMISSIONS.flatMap((entry) => [...entry.actions, ...(entry.sourceActions ?? [])]))];
+
+/**
+ * Identity and access of the deployed handler: tokens signed with the KMS key (one signer per
+ * container, so the public key is fetched once), identity policies from IAM's policy simulator
+ * (cached for 5 minutes per principal, action, repository and client address), the control plane on
+ * `POST /` and the data plane's access control, sharing both.
+ */
+export function awsIdentityAndAccess(
+  settings: AwsControlPlaneSettings,
+  clients: Pick<AwsClients, 'kms' | 'iam'>,
+  logger: PowertoolsLogger,
+): { access: AwsAccessOptions; controlPlane: (metadata: DynamoDbMetadataStore, readManifestBody: (digest: string) => Promise<Uint8Array>, registry: Registry) => Handler } {
+  const tokens = new RegistryTokens(new KmsTokenSigner(new KmsClientSigner(clients.kms), settings.tokenKeyId));
+  const identityPolicies = new SimulatedIdentityPolicies(new IamPolicySimulator(clients.iam), {
+    registryAccount: settings.registryAccount,
+    batch: DATA_PLANE_ACTIONS,
+    // Fails closed (an implicit deny, not cached); the error says why (throttling, a missing permission).
+    onError: (error) => logger.warn('SimulatePrincipalPolicy failed: counted as an implicit deny', { error }),
+  });
+  const publicUrl = settings.proxyEndpoint?.replace(/\/+$/, '');
+  return {
+    access: {
+      tokens,
+      identityPolicies,
+      registryAccount: settings.registryAccount,
+      region: settings.region,
+      challenge: settings.challenge === 'basic' ? { scheme: 'basic' } : { scheme: 'bearer' },
+      publicUrl,
+    },
+    controlPlane: (metadata, readManifestBody, registry) =>
+      awsControlPlane({ settings, tokens, store: metadata, identityPolicies, readManifestBody, registry, log: coreLogger(logger) }),
+  };
+}
+
 /** Built on the first invocation of a container, reused by the next ones. */
 const fromEnvironment = once(async (): Promise<RegistryApiDependencies> => {
   const { clients, secrets } = containerDependencies();
-  const app = await buildAwsRegistry({ settings: settingsFromEnv(), clients, secrets, logger: observability.logger, role: 'registry' });
+  const identity = controlPlaneSettingsFromEnv();
+  const wiring = identity ? awsIdentityAndAccess(identity, clients, observability.logger) : undefined;
+  const app = await buildAwsRegistry({
+    settings: settingsFromEnv(),
+    clients,
+    secrets,
+    logger: observability.logger,
+    role: 'registry',
+    access: wiring?.access,
+    controlPlane: wiring?.controlPlane,
+  });
   return { router: app.router, ...observability };
 });
 

@@ -28,7 +28,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../core/log';
 import { silentLogger } from '../core/log';
-import { isValidRepositoryName } from '../core/names';
 import type { RegistryTokens } from '../core/registry-tokens';
 import { ECR_ACTIONS, resourceArnFor, type EcrAction } from '../core/policy/ecr-actions';
 import { evaluate, type Decision, type NamedPolicy, type Principal } from '../core/policy/evaluate';
@@ -36,24 +35,25 @@ import type { IdentityPolicySource } from '../core/identity-policies';
 import { parsePolicyDocument, PolicyValidationError } from '../core/policy/policy-document';
 import type { MetadataStore } from '../storage/ports';
 import type { HttpRequest, HttpResponse } from './types';
+import { checkRegistryId, EcrApiError, repositoryNameOf, repositoryNotFound, requiredString } from './ecr-actions/common';
+import { REPOSITORY_ACTIONS } from './ecr-actions/repositories';
+import { IMAGE_ACTIONS } from './ecr-actions/images';
+import { LAYER_ACTIONS, MAX_LAYER_PART_BYTES } from './ecr-actions/layers';
+import { REGISTRY_ACTIONS } from './ecr-actions/registry';
+import type { Registry } from '../core/registry';
+
+export { EcrApiError } from './ecr-actions/common';
 
 export const ECR_TARGET_PREFIX = 'AmazonEC2ContainerRegistry_V20150921.';
 export const AMZ_JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
 
 /** Largest request body the endpoint reads: policies are at most 10,240 characters (JSON-escaped inside the body). */
 export const MAX_ECR_REQUEST_BYTES = 256 * 1024;
-
-/** An AWS JSON protocol error: the name is what the SDK turns into an exception class. */
-export class EcrApiError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-    this.name = type;
-  }
-}
+/** Except for the actions that carry content: a layer part (base64) and a manifest (JSON-escaped, 4 MiB at most). */
+const MAX_BODY_BYTES_OF: Record<string, number> = {
+  UploadLayerPart: Math.ceil(MAX_LAYER_PART_BYTES / 3) * 4 + 64 * 1024,
+  PutImage: 9 * 1024 * 1024,
+};
 
 /** The caller of an ECR API action, as the transport established it (SigV4 locally, IAM on AWS). */
 export interface EcrCaller {
@@ -63,7 +63,40 @@ export interface EcrCaller {
 export type EcrAuthentication = { ok: true; caller: EcrCaller } | { ok: false; status: number; code: string; message: string };
 
 /** The subset of the metadata store the control plane uses. */
-export type EcrApiStore = Pick<MetadataStore, 'getRepository' | 'getRepositoryPolicy' | 'setRepositoryPolicy' | 'getRegistryPolicy' | 'setRegistryPolicy'>;
+export type EcrApiStore = Pick<
+  MetadataStore,
+  | 'getRepository'
+  | 'listRepositories'
+  | 'getRepositoryPolicy'
+  | 'setRepositoryPolicy'
+  | 'getRegistryPolicy'
+  | 'setRegistryPolicy'
+  | 'createRepository'
+  | 'getRepositorySettings'
+  | 'updateRepositorySettings'
+  | 'deleteRepository'
+  | 'listManifests'
+  | 'getManifestTags'
+  | 'getManifest'
+  | 'resolveTag'
+  | 'statBlobLink'
+  | 'deleteManifest'
+  | 'deleteTag'
+  | 'listReferrers'
+  | 'getRegistrySettings'
+  | 'setRegistrySettings'
+  | 'createRepositoryCreationTemplate'
+  | 'listRepositoryCreationTemplates'
+  | 'updateRepositoryCreationTemplate'
+  | 'deleteRepositoryCreationTemplate'
+>;
+
+/** How the deployment encrypts blobs: what every repository reports, and the only encryption CreateRepository accepts. */
+export interface EcrEncryption {
+  encryptionType: 'AES256' | 'KMS';
+  /** The KMS key's ARN (encryptionType KMS). */
+  kmsKey?: string;
+}
 
 export interface EcrApiOptions {
   store: EcrApiStore;
@@ -78,6 +111,26 @@ export interface EcrApiOptions {
   authenticate(request: HttpRequest, body: Uint8Array): Promise<EcrAuthentication>;
   /** The registry URL clients log in to (GetAuthorizationToken's proxyEndpoint). */
   proxyEndpoint(request: HttpRequest): string;
+  /** The deployment's blob encryption (local mode: AES256, the files are not encrypted by Berth). @default { encryptionType: 'AES256' } */
+  encryption?: EcrEncryption;
+  /**
+   * Reads a manifest body the metadata store does not keep inline (the DynamoDB store keeps bodies
+   * over 160 KiB in the blob store): BatchGetImage needs it. Without it such a manifest is a failure.
+   */
+  readManifestBody?: (digest: string) => Promise<Uint8Array>;
+  /**
+   * The registry whose upload and manifest rules the layer actions and PutImage go through (the
+   * same rules as an OCI push). Without it those actions answer ServerException "not available".
+   */
+  registry?: Registry;
+  /**
+   * GetDownloadUrlForLayer's URL when the blob store has no redirect (local mode): by default the
+   * data plane's blob URL, `<proxyEndpoint>/v2/<name>/blobs/<digest>`, fetched with the caller's
+   * registry credentials.
+   */
+  layerDownloadUrl?: (request: HttpRequest, repository: string, digest: string) => string | Promise<string>;
+  /** InitiateLayerUpload's partSize. @default 20,971,520 (ECR's, also the largest part taken) */
+  layerPartSize?: number;
   log?: Logger;
   now?: () => number;
 }
@@ -95,7 +148,7 @@ export interface EcrActionDefinition {
   /** The IAM action the caller needs. */
   iamAction: EcrAction;
   /** The repository the action concerns (validated), for repository-scoped actions. */
-  repository?: (input: Record<string, unknown>) => string;
+  repository?: (input: Record<string, unknown>) => string | undefined;
   /**
    * Whose account a registry-scoped action is evaluated in: `caller` for GetAuthorizationToken (ECR
    * issues a login token to any principal its own account allows; what it may then pull or push is
@@ -106,40 +159,6 @@ export interface EcrActionDefinition {
 }
 
 // ---- input helpers ---------------------------------------------------------------------------
-
-function validationError(member: string, value: unknown, constraint: string): EcrApiError {
-  const shown = typeof value === 'string' ? value.slice(0, 300) : JSON.stringify(value)?.slice(0, 300);
-  return new EcrApiError('ValidationException', `1 validation error detected: Value '${shown}' at '${member}' failed to satisfy constraint: ${constraint}`);
-}
-
-function requiredString(input: Record<string, unknown>, member: string): string {
-  const value = input[member];
-  if (value === undefined || value === null) throw validationError(member, null, 'Member must not be null');
-  if (typeof value !== 'string') throw new EcrApiError('SerializationException', `${member} must be a string`);
-  return value;
-}
-
-function repositoryNameOf(input: Record<string, unknown>): string {
-  const name = requiredString(input, 'repositoryName');
-  if (name.length < 2 || name.length > 256 || !isValidRepositoryName(name)) {
-    throw validationError(
-      'repositoryName',
-      name,
-      'Member must satisfy regular expression pattern: (?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)* and have length between 2 and 256',
-    );
-  }
-  return name;
-}
-
-/** `registryId`, when given, must be this registry's account: there is one registry per server. */
-function checkRegistryId(input: Record<string, unknown>, account: string): void {
-  const id = input.registryId;
-  if (id === undefined || id === null) return;
-  if (typeof id !== 'string' || !/^[0-9]{12}$/.test(id)) throw validationError('registryId', id, 'Member must satisfy regular expression pattern: [0-9]{12}');
-  if (id !== account) {
-    throw new EcrApiError('InvalidParameterException', `Invalid parameter at 'registryId' failed to satisfy constraint: 'this registry is ${account}, not ${id}'`);
-  }
-}
 
 function policyTextOf(input: Record<string, unknown>, kind: 'repository' | 'registry'): string {
   const text = requiredString(input, 'policyText');
@@ -153,9 +172,6 @@ function policyTextOf(input: Record<string, unknown>, kind: 'repository' | 'regi
   }
   return text;
 }
-
-const repositoryNotFound = (name: string, account: string) =>
-  new EcrApiError('RepositoryNotFoundException', `The repository with name '${name}' does not exist in the registry with id '${account}'`);
 
 async function existingRepository(context: EcrActionContext): Promise<string> {
   const name = repositoryNameOf(context.input);
@@ -257,6 +273,13 @@ export const ECR_API_ACTIONS: Record<string, EcrActionDefinition> = {
       return { registryId: options.registryAccount, policyText };
     },
   },
+
+  // Repositories (ecr-actions/repositories.ts) and images (ecr-actions/images.ts).
+  ...REPOSITORY_ACTIONS,
+  ...IMAGE_ACTIONS,
+  // Layers, PutImage, ListImageReferrers (ecr-actions/layers.ts); DescribeRegistry, creation templates, account settings (ecr-actions/registry.ts).
+  ...LAYER_ACTIONS,
+  ...REGISTRY_ACTIONS,
 };
 
 function repositoryPolicyNotFound(name: string, account: string): EcrApiError {
@@ -286,7 +309,7 @@ export function createEcrApi(options: EcrApiOptions): (request: HttpRequest) => 
     const target = request.headers['x-amz-target'] ?? '';
     const actionName = target.startsWith(ECR_TARGET_PREFIX) ? target.slice(ECR_TARGET_PREFIX.length) : undefined;
     try {
-      const body = await readEcrBody(request);
+      const body = await readEcrBody(request, (actionName !== undefined && MAX_BODY_BYTES_OF[actionName]) || MAX_ECR_REQUEST_BYTES);
       // Authentication comes first: an unauthenticated caller learns nothing, not even which actions exist.
       const authenticated = await options.authenticate(request, body);
       if (!authenticated.ok) throw new EcrApiError(authenticated.code, authenticated.message, authenticated.status);
@@ -304,7 +327,7 @@ export function createEcrApi(options: EcrApiOptions): (request: HttpRequest) => 
     } catch (err) {
       if (err instanceof EcrApiError) {
         log.info('ecr api', { requestId, action: actionName ?? target.slice(0, 200), status: err.status, error: err.type });
-        return amzJson(err.status, { __type: err.type, message: err.message }, requestId, { 'x-amzn-ErrorType': err.type });
+        return amzJson(err.status, { ...err.fields, __type: err.type, message: err.message }, requestId, { 'x-amzn-ErrorType': err.type });
       }
       log.error('ecr api failed', { requestId, action: actionName, error: err });
       return amzJson(500, { __type: 'ServerException', message: 'An internal error occurred.' }, requestId, { 'x-amzn-ErrorType': 'ServerException' });
@@ -312,13 +335,13 @@ export function createEcrApi(options: EcrApiOptions): (request: HttpRequest) => 
   };
 }
 
-async function readEcrBody(request: HttpRequest): Promise<Uint8Array> {
+async function readEcrBody(request: HttpRequest, limit: number): Promise<Uint8Array> {
   if (!request.body) return new Uint8Array(0);
   const parts: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of request.body) {
     size += chunk.length;
-    if (size > MAX_ECR_REQUEST_BYTES) throw new EcrApiError('SerializationException', `request body is larger than ${MAX_ECR_REQUEST_BYTES} bytes`);
+    if (size > limit) throw new EcrApiError('SerializationException', `request body is larger than ${limit} bytes`);
     parts.push(chunk);
   }
   return Buffer.concat(parts);

@@ -97,6 +97,11 @@ export interface SigV4Options<P> {
   now?: Date;
   /** When given, a signature seen before inside its window is refused (see the header comment). */
   replayCache?: ReplayCache;
+  /**
+   * The allowed clock skew. @default SIGV4_MAX_SKEW_MS (15 minutes, what ECR and most services allow);
+   * API Gateway's IAM authorization allows 5 minutes (api-gateway-simulator.ts).
+   */
+  maxSkewMs?: number;
 }
 
 export type SigV4ErrorCode =
@@ -337,14 +342,16 @@ export async function verifySigV4<P>(request: SigV4Request, options: SigV4Option
   }
 
   // Clock skew: AWS's wording, with the bound and the server's clock in the same basic ISO-8601 form.
+  const maxSkew = options.maxSkewMs ?? SIGV4_MAX_SKEW_MS;
+  const minutes = `${Math.round(maxSkew / 60_000)} min.`;
   const skew = now.getTime() - signedAt.getTime();
-  if (skew > SIGV4_MAX_SKEW_MS) {
-    const bound = amzDate(new Date(now.getTime() - SIGV4_MAX_SKEW_MS));
-    return fail('InvalidSignatureException', `Signature expired: ${longDate} is now earlier than ${bound} (${amzDate(now)} - 15 min.)`);
+  if (skew > maxSkew) {
+    const bound = amzDate(new Date(now.getTime() - maxSkew));
+    return fail('InvalidSignatureException', `Signature expired: ${longDate} is now earlier than ${bound} (${amzDate(now)} - ${minutes})`);
   }
-  if (-skew > SIGV4_MAX_SKEW_MS) {
-    const bound = amzDate(new Date(now.getTime() + SIGV4_MAX_SKEW_MS));
-    return fail('InvalidSignatureException', `Signature not yet current: ${longDate} is still later than ${bound} (${amzDate(now)} + 15 min.)`);
+  if (-skew > maxSkew) {
+    const bound = amzDate(new Date(now.getTime() + maxSkew));
+    return fail('InvalidSignatureException', `Signature not yet current: ${longDate} is still later than ${bound} (${amzDate(now)} + ${minutes})`);
   }
 
   // Signed headers: lower case, each present, host always, and the x-amz-* / content headers that steer the call.
@@ -411,7 +418,7 @@ export async function verifySigV4<P>(request: SigV4Request, options: SigV4Option
   }
 
   if (options.replayCache) {
-    const windowEnd = signedAt.getTime() + SIGV4_MAX_SKEW_MS;
+    const windowEnd = signedAt.getTime() + (options.maxSkewMs ?? SIGV4_MAX_SKEW_MS);
     if (!options.replayCache.checkAndRemember(parsed.signature, windowEnd, now.getTime())) {
       return fail(
         'InvalidSignatureException',

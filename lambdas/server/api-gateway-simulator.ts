@@ -25,9 +25,19 @@
  * - the handler's `WWW-Authenticate` (and the other headers API Gateway reserves) is renamed to
  *   `x-amzn-Remapped-WWW-Authenticate`, as API Gateway does for a Lambda proxy response.
  *
- * It is not API Gateway: no SigV4/IAM (the `POST /` control plane route answers 403), no
- * throttling, no custom domain or CloudFront, and whether API Gateway keeps a handler's
- * Content-Length on HEAD is a check for a real account (docs/deploy.md); here it is kept.
+ * - with `iam`: the control plane route `POST /` with IAM authorization: SigV4 for `execute-api`
+ *   verified against the callers' secrets (an IAM stand-in: the local identities), API Gateway's
+ *   5-minute skew and its 403 `{"message": ...}` refusals, a caller of another account refused (no
+ *   resource policy on the API), and the caller in requestContext.identity (userArn, accountId,
+ *   accessKey, caller, user, sourceIp); without `iam`, `POST /` answers 403 "Missing Authentication
+ *   Token" like any resource the API lacks;
+ * - with `tokenResource`: `/v2/token` without authorizer (the stack's authorization NONE), straight
+ *   to the handler;
+ * - X-Forwarded-For/Port/Proto on the event's headers, as API Gateway adds them.
+ *
+ * It is not API Gateway: IAM's evaluation of execute-api:Invoke is not run (a same-account caller is
+ * taken to hold it), no throttling, no custom domain or CloudFront, and whether API Gateway keeps a
+ * handler's Content-Length on HEAD is a check for a real account (docs/deploy.md); here it is kept.
  *
  * It counts what a bill would: handler and authorizer invocations, and the body bytes that
  * passed through the handler (GET /__berth/stats, or `stats()` in-process; DELETE resets them;
@@ -45,6 +55,7 @@ import type {
 } from 'aws-lambda';
 import type { Logger } from '../core/log';
 import { VERSION_CHECK_HEADERS } from '../http/render';
+import { verifySigV4, type SigV4Secret } from '../http/sigv4';
 
 /** API Gateway's request payload quota (REST APIs): 10 MB. */
 export const API_GATEWAY_MAX_REQUEST_BYTES = 10 * 1024 * 1024;
@@ -99,14 +110,51 @@ export interface ApiGatewaySimulatorOptions {
   identitySourceRequired?: boolean;
   /** @default 60 (the stack's default) */
   authorizerCacheTtlSeconds?: number;
-  /** The static `WWW-Authenticate` value of the UNAUTHORIZED gateway response. */
-  challenge: string;
+  /**
+   * The static `WWW-Authenticate` value of the UNAUTHORIZED gateway response, or a function of the
+   * simulator's URL (the stack's `{registryHost}` placeholder, resolved once the port is known).
+   */
+  challenge: string | ((url: string) => string);
+  /**
+   * The control plane route `POST /` with IAM authorization (SigV4 for `execute-api`) emulated:
+   * the callers' secrets (the IAM stand-in: local identities). Without it `POST /` answers 403
+   * "Missing Authentication Token", as for any resource the API does not have.
+   */
+  iam?: {
+    lookupSecret(accessKeyId: string, sessionToken?: string): Promise<SigV4Secret<IamCaller> | null>;
+  };
+  /**
+   * A `/v2/token` resource without authorizer (authorization NONE), straight to the handler: the token
+   * endpoint checks the credentials itself, and containerd POSTs them in a form, without the
+   * Authorization header an authorizer's identity source needs. @default false
+   */
+  tokenResource?: boolean;
+  /** The API's region (IAM signatures must be scoped to it) and account. @default 'us-east-1', '000000000000' */
+  region?: string;
+  account?: string;
   /** More figures for the stats (SDK calls of the handler). */
   extraStats?: () => Record<string, unknown>;
   /** Called when the stats are reset (to reset the extra figures). */
   onResetStats?: () => void;
   log: Logger;
 }
+
+/** A caller IAM knows: what API Gateway puts in requestContext.identity after IAM authorization. */
+export interface IamCaller {
+  arn: string;
+  account: string;
+  /** IAM's unique id of the principal (`AIDA...` for a user), requestContext.identity.caller/user. @default the access key id */
+  principalId?: string;
+}
+
+/**
+ * API Gateway's IAM authorization accepts signatures within 5 minutes of its clock, not the 15 of most
+ * AWS services: `{"message":"Signature expired: 20170212T175938Z is now earlier than 20170215T145534Z
+ * (20170215T150034Z - 5 min.)"}`, 403, from an API Gateway IAM-authorized method
+ * (https://github.com/aws-amplify/aws-sdk-android/issues/253; the same window on execute-api's
+ * @connections API: https://github.com/cognitect-labs/aws-api/issues/255).
+ */
+export const API_GATEWAY_SIGV4_SKEW_MS = 5 * 60 * 1000;
 
 export interface HandledRequest {
   method: string;
@@ -126,6 +174,8 @@ export interface SimulatorStats {
   mockResponses: number;
   /** Gateway responses by type (UNAUTHORIZED, ACCESS_DENIED, REQUEST_TOO_LARGE, ...). */
   gatewayResponses: Record<string, number>;
+  /** `POST /` requests API Gateway's IAM authorization refused (also in gatewayResponses as `IAM:<code>`). */
+  iamRefusals: number;
   handlerRequestBodyBytes: number;
   handlerResponseBodyBytes: number;
   /** Every request that reached the handler, oldest first (the last 10,000). */
@@ -149,6 +199,9 @@ const REGION = 'us-east-1';
 
 export async function startApiGatewaySimulator(options: ApiGatewaySimulatorOptions): Promise<RunningSimulator> {
   const stage = options.stage ?? 'local';
+  const region = options.region ?? REGION;
+  const apiAccount = options.account ?? ACCOUNT;
+  let challenge = typeof options.challenge === 'string' ? options.challenge : '';
   const ttlMs = (options.authorizerCacheTtlSeconds ?? 60) * 1000;
   const identitySourceRequired = options.identitySourceRequired ?? true;
   const cache = new Map<string, { result: APIGatewayAuthorizerResult; until: number }>();
@@ -202,36 +255,102 @@ export async function startApiGatewaySimulator(options: ApiGatewaySimulatorOptio
     }
 
     const path = decodePath(url.pathname);
-    if (path === null || !(path === '/v2' || path.startsWith('/v2/'))) {
-      // No such resource (or `POST /`, whose IAM authorization is not emulated).
+    const controlPlane = path === '/' && method === 'POST' && options.iam !== undefined;
+    const tokenRoute = path === '/v2/token' && options.tokenResource === true;
+    if (path === null || !(controlPlane || path === '/v2' || path.startsWith('/v2/'))) {
+      // No such resource: API Gateway answers 403 "Missing Authentication Token", not 404.
       gateway(res, 'MISSING_AUTHENTICATION_TOKEN', 403, '{"message":"Missing Authentication Token"}');
       return;
     }
-    const resource = path === '/v2' || path === '/v2/' ? '/v2' : '/v2/{proxy+}';
-    const headers = singleHeaders(req);
-    const multiValueHeaders = multiHeaders(req);
+    const resource = controlPlane ? '/' : tokenRoute ? '/v2/token' : path === '/v2' || path === '/v2/' ? '/v2' : '/v2/{proxy+}';
+    const pathParameters = resource === '/v2/{proxy+}' ? { proxy: path.slice('/v2/'.length) } : null;
+    const sourceIpEarly = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+    // API Gateway adds X-Forwarded-For (appending the client), X-Forwarded-Port and X-Forwarded-Proto
+    // to what the integration sees; here the scheme is http.
+    const forwarded = {
+      'X-Forwarded-For': [headerOf(req, 'x-forwarded-for'), sourceIpEarly].filter(Boolean).join(', '),
+      'X-Forwarded-Port': String(req.socket.localPort ?? ''),
+      'X-Forwarded-Proto': 'http',
+    };
+    const headers: Record<string, string> = { ...withoutForwarded(singleHeaders(req)), ...forwarded };
+    const multiValueHeaders = { ...withoutForwarded(multiHeaders(req)), ...Object.fromEntries(Object.entries(forwarded).map(([k, v]) => [k, [v]])) };
     const query = queryParameters(url.searchParams);
     const requestId = randomUUID();
     const sourceIp = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
-    const methodArn = `arn:aws:execute-api:${REGION}:${ACCOUNT}:${API_ID}/${stage}/${method}${path}`;
+    const methodArn = `arn:aws:execute-api:${region}:${apiAccount}:${API_ID}/${stage}/${method}${path}`;
     const requestContext = {
-      accountId: ACCOUNT,
+      accountId: apiAccount,
       apiId: API_ID,
       httpMethod: method,
       path: `/${stage}${path}`,
       protocol: `HTTP/${req.httpVersion}`,
       requestId,
       requestTimeEpoch: Date.now(),
-      resourceId: resource === '/v2' ? 'v2root' : 'v2proxy',
+      resourceId: { '/': 'root', '/v2': 'v2root', '/v2/token': 'v2token', '/v2/{proxy+}': 'v2proxy' }[resource],
       resourcePath: resource,
       stage,
       identity: identityOf(sourceIp, headers['User-Agent'] ?? headers['user-agent']),
     };
+    const parts: RequestParts = { method, path, resource, pathParameters, headers, multiValueHeaders, query, body, requestId };
+
+    if (controlPlane) {
+      // IAM authorization: API Gateway verifies the SigV4 signature (service execute-api, the API's region,
+      // 5 minutes of skew) and refuses with 403 and `{"message": ...}` before any integration runs. The
+      // bodies and x-amzn-ErrorType as API Gateway sends them:
+      // - no signature: `{"message":"Missing Authentication Token"}`, MissingAuthenticationTokenException
+      //   (https://repost.aws/knowledge-center/api-gateway-authentication-token-errors: "The API request isn't
+      //   signed when the API method has IAM authentication turned on");
+      // - wrong secret or tampered request: `{"message":"The request signature we calculated does not match
+      //   the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service
+      //   documentation for details.\n\nThe Canonical String for this request should have been ..."}`,
+      //   InvalidSignatureException, 403 (https://github.com/rpgreen/apigateway-generic-java-sdk/issues/11,
+      //   https://github.com/mhart/aws4/issues/33; the canonical string and string-to-sign that API Gateway
+      //   appends are left out here);
+      // - stale date: `{"message":"Signature expired: ... (... - 5 min.)"}` (see API_GATEWAY_SIGV4_SKEW_MS);
+      // - unknown key: `{"message":"The security token included in the request is invalid."}`,
+      //   UnrecognizedClientException;
+      // - a caller IAM does not allow to invoke the method: `{"Message":"User: <arn> is not authorized to
+      //   perform: execute-api:Invoke on resource: <method ARN>"}` (capital M, AccessDeniedException;
+      //   https://github.com/guardian/manage-frontend/pull/483, https://github.com/ASFHyP3/hyp3/issues/2283).
+      const verdict = await verifySigV4(
+        { method, path: url.pathname, query: url.search, headers: lowerHeaders(req), body },
+        { lookupSecret: options.iam!.lookupSecret, service: 'execute-api', regions: [region], maxSkewMs: API_GATEWAY_SIGV4_SKEW_MS },
+      );
+      if (!verdict.ok) {
+        stats.iamRefusals++;
+        gateway(res, 'IAM:' + verdict.code, 403, JSON.stringify({ message: verdict.message }), { 'x-amzn-ErrorType': verdict.code });
+        return;
+      }
+      // Who may invoke: the API has no resource policy (the stack sets one on PRIVATE APIs only), so IAM allows
+      // callers of the API's own account whose identity policy grants execute-api:Invoke, and no one else.
+      // STAND-IN: the local identities' policies are written in ECR's vocabulary, so an identity of the API's
+      // account is taken to hold execute-api:Invoke on it (grant it in IAM on AWS: docs/deploy.md); one of
+      // another account is refused, as IAM refuses a cross-account caller without a resource policy.
+      const caller = verdict.principal;
+      if (caller.account !== apiAccount) {
+        stats.iamRefusals++;
+        gateway(res, 'IAM:AccessDeniedException', 403, JSON.stringify({ Message: `User: ${caller.arn} is not authorized to perform: execute-api:Invoke on resource: ${methodArn}` }), {
+          'x-amzn-ErrorType': 'AccessDeniedException',
+        });
+        return;
+      }
+      const principalId = caller.principalId ?? verdict.accessKeyId;
+      requestContext.identity = {
+        ...requestContext.identity,
+        accessKey: verdict.accessKeyId,
+        accountId: caller.account,
+        caller: principalId,
+        user: principalId,
+        userArn: caller.arn,
+      };
+      return invoke(res, parts, requestContext, null);
+    }
+    if (tokenRoute) return invoke(res, parts, requestContext, null);
 
     // The authorizer.
     const authorization = headerOf(req, 'authorization');
     if (identitySourceRequired && !authorization) {
-      gateway(res, 'UNAUTHORIZED', 401, OCI_UNAUTHORIZED_BODY, { ...ociHeaders, 'WWW-Authenticate': options.challenge });
+      gateway(res, 'UNAUTHORIZED', 401, OCI_UNAUTHORIZED_BODY, { ...ociHeaders, 'WWW-Authenticate': challenge });
       return;
     }
     const cacheKey = authorization ?? '';
@@ -249,7 +368,7 @@ export async function startApiGatewaySimulator(options: ApiGatewaySimulatorOptio
         httpMethod: method,
         headers,
         multiValueHeaders,
-        pathParameters: resource === '/v2' ? null : { proxy: path.slice('/v2/'.length) },
+        pathParameters,
         queryStringParameters: query.single,
         multiValueQueryStringParameters: query.multi,
         stageVariables: null,
@@ -261,7 +380,7 @@ export async function startApiGatewaySimulator(options: ApiGatewaySimulatorOptio
         if (ttlMs > 0) cache.set(cacheKey, decision);
       } catch (err) {
         if ((err as Error)?.message === 'Unauthorized') {
-          gateway(res, 'UNAUTHORIZED', 401, OCI_UNAUTHORIZED_BODY, { ...ociHeaders, 'WWW-Authenticate': options.challenge });
+          gateway(res, 'UNAUTHORIZED', 401, OCI_UNAUTHORIZED_BODY, { ...ociHeaders, 'WWW-Authenticate': challenge });
         } else {
           options.log.error('authorizer failed', { requestId, error: err });
           gateway(res, 'AUTHORIZER_FAILURE', 500, '{"message":null}');
@@ -288,6 +407,12 @@ export async function startApiGatewaySimulator(options: ApiGatewaySimulatorOptio
       return;
     }
 
+    return invoke(res, parts, requestContext, { ...(decision.result.context ?? {}), principalId: decision.result.principalId });
+  }
+
+  /** The Lambda proxy integration: the event, the payload limits, the handler, the proxy result. */
+  async function invoke(res: ServerResponse, parts: RequestParts, requestContext: Record<string, unknown>, authorizer: Record<string, unknown> | null): Promise<void> {
+    const { method, path, resource, pathParameters, headers, multiValueHeaders, query, body, requestId } = parts;
     // The proxy event: every media type is binary (`*/*`), so a body travels base64.
     const event: APIGatewayProxyEvent = {
       resource,
@@ -297,11 +422,11 @@ export async function startApiGatewaySimulator(options: ApiGatewaySimulatorOptio
       multiValueHeaders,
       queryStringParameters: query.single,
       multiValueQueryStringParameters: query.multi,
-      pathParameters: resource === '/v2' ? null : { proxy: path.slice('/v2/'.length) },
+      pathParameters,
       stageVariables: null,
       requestContext: {
         ...requestContext,
-        authorizer: { ...(decision.result.context ?? {}), principalId: decision.result.principalId },
+        ...(authorizer ? { authorizer } : {}),
       } as unknown as APIGatewayProxyEvent['requestContext'],
       body: body.length > 0 ? body.toString('base64') : null,
       isBase64Encoded: body.length > 0,
@@ -374,8 +499,10 @@ export async function startApiGatewaySimulator(options: ApiGatewaySimulatorOptio
   });
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const url = `http://${hostForUrl}:${port}`;
+  if (typeof options.challenge === 'function') challenge = options.challenge(url);
   return {
-    url: `http://${hostForUrl}:${port}`,
+    url,
     port,
     stats: () => ({ ...structuredClone(stats), ...(options.extraStats?.() ?? {}) }),
     resetStats: () => {
@@ -398,6 +525,7 @@ function emptyStats(): SimulatorStats {
     authorizerCacheHits: 0,
     mockResponses: 0,
     gatewayResponses: {},
+    iamRefusals: 0,
     handlerRequestBodyBytes: 0,
     handlerResponseBodyBytes: 0,
     handled: [],
@@ -473,7 +601,30 @@ function queryParameters(params: URLSearchParams): { single: Record<string, stri
   return Object.keys(single).length === 0 ? { single: null, multi: null } : { single, multi };
 }
 
-function identityOf(sourceIp: string, userAgent: string | undefined) {
+interface RequestParts {
+  method: string;
+  path: string;
+  resource: string;
+  pathParameters: Record<string, string> | null;
+  headers: Record<string, string>;
+  multiValueHeaders: Record<string, string[]>;
+  query: { single: Record<string, string> | null; multi: Record<string, string[]> | null };
+  body: Buffer;
+  requestId: string;
+}
+
+function withoutForwarded<T>(headers: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !/^x-forwarded-(for|port|proto)$/i.test(name)));
+}
+
+/** Header names in lower case, repeated values joined with `,` (what verifySigV4 expects). */
+function lowerHeaders(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) out[name] = Array.isArray(value) ? value.join(',') : value;
+  return out;
+}
+
+function identityOf(sourceIp: string, userAgent: string | undefined): Record<string, string | null> {
   return {
     accessKey: null,
     accountId: null,

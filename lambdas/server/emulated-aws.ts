@@ -6,10 +6,20 @@
  *
  * What cannot run here is a port with a local implementation, named as such: Secrets
  * Manager is a LocalSecretSource (the --basic-auth credential and a random upload-token key).
+ *
+ * With identities (`--config FILE` or BERTH_ACCESS_KEY_ID/BERTH_SECRET_ACCESS_KEY, as for `berth
+ * serve`), identity and access run as in the stack: `POST /` (the ECR JSON API) behind API Gateway's
+ * IAM authorization, emulated by the simulator (SigV4 for `execute-api` against the identities'
+ * secrets, the caller in requestContext.identity); the authorizer in its 'tokens' mode verifying login
+ * and access tokens; `/v2/token` straight to the handler. Stand-ins, named as such: KMS is a
+ * LocalKmsStandIn (a P-256 key in `<data-dir>/keys/`), IAM's SimulatePrincipalPolicy is
+ * LocalPolicySimulatorStandIn fed with the identities' policies, and IAM's authentication is the
+ * simulator's SigV4 check against the identities' secrets.
  * Everything lives in memory: the S3 stand-in keeps no files, and a table that outlived its
  * blobs would point at nothing, so DynamoDB Local runs in memory too. The data directory
  * receives `emulated-aws.json` (endpoints, table, bucket) for tools and tests.
  */
+import type { Registry } from '../core/registry';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -28,6 +38,15 @@ import { startLocalS3, type LocalS3 } from './s3-local';
 import { startApiGatewaySimulator, type RunningSimulator, type SimulatorStats } from './api-gateway-simulator';
 import { startNodeServer, type RunningServer } from './node-server';
 import { ingestHandler } from './ingest-handler';
+import type { LocalIdentities } from './identities';
+import { loadOrCreateKmsStandIn, type LocalKmsStandIn } from './kms-stand-in';
+import { RegistryTokens } from '../core/registry-tokens';
+import { LocalPolicySimulatorStandIn, SimulatedIdentityPolicies, type IdentityPolicySource } from '../core/identity-policies';
+import type { NamedPolicy } from '../core/policy/evaluate';
+import { KmsTokenSigner } from '../handlers/kms-token-signer';
+import { awsControlPlane, type AwsControlPlaneSettings } from '../handlers/aws-control-plane';
+import { AnonymousPullPolicy, type AuthorizerDependencies } from '../handlers/authorizer';
+import { DynamoDbMetadataStore } from '../storage/dynamodb/dynamodb-metadata-store';
 
 export interface EmulatedAwsOptions {
   host: string;
@@ -36,8 +55,18 @@ export interface EmulatedAwsOptions {
   /** Port of the ingest server. @default 0 (a free one) */
   ingestPort?: number;
   dataDir: string;
-  /** The credential the authorizer accepts; without one, everyone is anonymous. */
+  /** The credential the authorizer accepts; without one (and without identities), everyone is anonymous. */
   basicAuth?: BasicCredentials;
+  /**
+   * Identities (the IAM stand-in): `POST /` with IAM authorization, tokens signed by the KMS stand-in,
+   * the authorizer verifying them. Not with basicAuth.
+   */
+  identities?: LocalIdentities;
+  /**
+   * The stack's `publicRepositories`: the authorizer has no identity source (and so no cache) and lets
+   * anonymous pulls of repositories whose policies allow `Principal: "*"` through. Needs identities.
+   */
+  publicRepositories?: boolean;
   /** @default 60, the stack's default */
   authorizerCacheTtlSeconds?: number;
   /** @default 300, the stack's default */
@@ -69,6 +98,8 @@ export interface EmulatedAws {
   tableName: string;
   bucketName: string;
   simulator: RunningSimulator;
+  /** With identities: the KMS stand-in (its key id is the tokens' `kid`). */
+  kms?: LocalKmsStandIn;
   stats(): EmulatedAwsStats;
   resetStats(): void;
   close(): Promise<void>;
@@ -156,6 +187,25 @@ async function compose(
   });
   cleanup.push(() => ingest.close());
 
+  // Identity and access, as the stack composes them, on stand-ins for KMS and IAM.
+  const identities = options.identities && options.identities.identities.length > 0 ? options.identities : undefined;
+  if (identities && options.basicAuth) throw new Error('identities and --basic-auth do not go together: the authorizer verifies either tokens or one Basic credential');
+  if (options.publicRepositories && !identities) throw new Error('public repositories need identities (--config or BERTH_ACCESS_KEY_ID): someone must be able to make a repository public');
+  let kms: LocalKmsStandIn | undefined;
+  let tokens: RegistryTokens | undefined;
+  let identityPolicies: IdentityPolicySource | undefined;
+  let iamStandIn: LocalPolicySimulatorStandIn | undefined;
+  const controlPlaneSettings: AwsControlPlaneSettings | undefined = identities ? { tokenKeyId: '', registryAccount: identities.account, region: identities.regions[0], challenge: 'bearer' } : undefined;
+  if (identities && controlPlaneSettings) {
+    kms = loadOrCreateKmsStandIn(dataDir, { region: identities.regions[0], account: identities.account });
+    controlPlaneSettings.tokenKeyId = kms.keyId;
+    // The handler's and the authorizer's signers are separate, as in two Lambda functions: each fetches the public key once.
+    tokens = new RegistryTokens(new KmsTokenSigner(kms, kms.keyId));
+    const byArn = new Map<string, NamedPolicy[]>(identities.identities.map((identity) => [identity.principal.arn, identity.identityPolicies]));
+    iamStandIn = new LocalPolicySimulatorStandIn(byArn);
+    identityPolicies = new SimulatedIdentityPolicies(iamStandIn, { registryAccount: identities.account, onError: (error) => options.log.warn('IAM stand-in failed', { error }) });
+  }
+
   // The registry function and the authorizer, behind the simulator.
   const handlerSdkCalls: SdkCallCounts = {};
   const apiClients = createAwsClients(clientOptions);
@@ -163,14 +213,47 @@ async function compose(
   countSdkCalls(apiClients.s3, 'S3', handlerSdkCalls);
   const observability = createObservability('berth-registry');
   const settings: AwsSettings = { ...base, ingestUrl: ingest.url, serviceName: 'berth-registry' };
-  const apiApp = await buildAwsRegistry({ settings, clients: apiClients, secrets, logger: observability.logger, role: 'registry' });
+  const apiApp = await buildAwsRegistry({
+    settings,
+    clients: apiClients,
+    secrets,
+    logger: observability.logger,
+    role: 'registry',
+    ...(identities && kms && tokens && identityPolicies && controlPlaneSettings
+      ? {
+          controlPlane: (metadata: DynamoDbMetadataStore, readManifestBody: (digest: string) => Promise<Uint8Array>, registry: Registry) =>
+            awsControlPlane({
+              settings: controlPlaneSettings,
+              tokens: tokens!,
+              store: metadata,
+              identityPolicies: identityPolicies!,
+              readManifestBody,
+              registry,
+              log: coreLogger(observability.logger),
+            }),
+          // No publicUrl: the realm and service come from the request (Host, and X-Forwarded-Proto as API Gateway sets it).
+          access: { tokens, identityPolicies, registryAccount: identities.account, region: identities.regions[0], policyCacheMs: 0 },
+        }
+      : {}),
+  });
   const handler = createRegistryApiHandler(async () => ({ router: apiApp.router, ...observability }), observability);
   const authorizerLogger = new PowertoolsLogger({ serviceName: 'berth-authorizer' });
   const basicAuth = options.basicAuth;
-  const authorizer = createAuthorizerHandler(
-    basicAuth ? { mode: 'basic', credentials: () => loadBasicCredentials(secrets, LOCAL_CREDENTIALS_SECRET) } : { mode: 'anonymous' },
-    authorizerLogger,
-  );
+  let authorizerDeps: AuthorizerDependencies;
+  if (identities && kms) {
+    // The authorizer function: its own signer (public key fetched once) and, for public repositories, its own table client.
+    const authorizerTokens = new RegistryTokens(new KmsTokenSigner(kms, kms.keyId));
+    let publicRepositories: AnonymousPullPolicy | undefined;
+    if (options.publicRepositories) {
+      const authorizerClients = createAwsClients(clientOptions);
+      const metadata = await DynamoDbMetadataStore.open({ client: authorizerClients.dynamodb, tableName });
+      publicRepositories = new AnonymousPullPolicy({ metadata, registryAccount: identities.account, region: identities.regions[0], policyCacheMs: 0 });
+    }
+    authorizerDeps = { mode: 'tokens', tokens: authorizerTokens, publicRepositories };
+  } else {
+    authorizerDeps = basicAuth ? { mode: 'basic', credentials: () => loadBasicCredentials(secrets, LOCAL_CREDENTIALS_SECRET) } : { mode: 'anonymous' };
+  }
+  const authorizer = createAuthorizerHandler(authorizerDeps, authorizerLogger);
 
   const extraStats = () => {
     const summary = summarizeSdkCalls(handlerSdkCalls);
@@ -182,6 +265,7 @@ async function compose(
       ingestSdkCalls: { ...ingestSdkCalls },
       ingestRequests,
       ingestRequestBodyBytes,
+      ...(kms ? { kmsSignCalls: kms.calls.sign, kmsGetPublicKeyCalls: kms.calls.getPublicKey, iamSimulateCalls: iamStandIn?.calls ?? 0 } : {}),
     };
   };
   const simulator = await startApiGatewaySimulator({
@@ -189,9 +273,24 @@ async function compose(
     port: options.port,
     handler: (event, context) => handler(event, context),
     authorizer: (event, context) => authorizer(event, context),
-    identitySourceRequired: basicAuth !== undefined,
-    authorizerCacheTtlSeconds: options.authorizerCacheTtlSeconds ?? 60,
-    challenge: BASIC_CHALLENGE,
+    // publicRepositories: an authorizer without identity source, whose answers API Gateway cannot cache.
+    identitySourceRequired: basicAuth !== undefined || (identities !== undefined && !options.publicRepositories),
+    authorizerCacheTtlSeconds: options.publicRepositories ? 0 : (options.authorizerCacheTtlSeconds ?? 60),
+    // With identities, the stack's Bearer challenge (`{registryHost}` is the simulator's host).
+    challenge: identities ? (url) => `Bearer realm="${url}/v2/token",service="${new URL(url).host}"` : BASIC_CHALLENGE,
+    ...(identities
+      ? {
+          region: identities.regions[0],
+          account: identities.account,
+          tokenResource: true,
+          iam: {
+            lookupSecret: async (accessKeyId: string, sessionToken?: string) => {
+              const found = await identities.lookupSecret(accessKeyId, sessionToken);
+              return found ? { secretAccessKey: found.secretAccessKey, principal: { arn: found.principal.principal.arn, account: found.principal.principal.account } } : null;
+            },
+          },
+        }
+      : {}),
     extraStats,
     // `DELETE /__berth/stats` and resetStats() reset the SDK and ingest counts too.
     onResetStats: () => {
@@ -202,6 +301,8 @@ async function compose(
     log: options.log,
   });
   cleanup.push(() => simulator.close());
+  // GetAuthorizationToken's proxyEndpoint: the simulator's URL (http), not https://<Host>.
+  if (controlPlaneSettings) controlPlaneSettings.proxyEndpoint = simulator.url;
 
   const description = {
     registry: simulator.url,
@@ -210,7 +311,8 @@ async function compose(
     s3: s3.endpoint,
     table: tableName,
     bucket: bucketName,
-    authentication: basicAuth ? 'basic' : 'anonymous',
+    authentication: identities ? (options.publicRepositories ? 'tokens, public repositories' : 'tokens') : basicAuth ? 'basic' : 'anonymous',
+    ...(identities && kms ? { account: identities.account, region: identities.regions[0], kmsKeyId: kms.keyId, controlPlane: `${simulator.url}/` } : {}),
   };
   writeFileSync(join(dataDir, 'emulated-aws.json'), JSON.stringify(description, null, 2) + '\n');
 
@@ -222,6 +324,7 @@ async function compose(
     tableName,
     bucketName,
     simulator,
+    kms,
     stats: () => simulator.stats() as EmulatedAwsStats,
     resetStats: () => simulator.resetStats(),
     close: closeAll,

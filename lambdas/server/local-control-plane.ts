@@ -9,12 +9,16 @@ import { createEcrApi, type EcrApiStore } from '../http/ecr-api';
 import { verifySigV4 } from '../http/sigv4';
 import type { Handler } from '../http/types';
 import type { LocalIdentities } from './identities';
+import type { Registry } from '../core/registry';
+import { localRegistryOf } from './local-registry';
 
 export const ECR_SIGNING_SERVICE = 'ecr';
 
 export function localControlPlane(options: {
   identities: LocalIdentities;
   store: EcrApiStore;
+  /** The registry the layer actions and PutImage push through. @default the local registry opened over `store` */
+  registry?: Registry;
   tokens: RegistryTokens;
   /** Whether the server speaks HTTPS (the scheme of proxyEndpoint). */
   tls: boolean;
@@ -25,6 +29,7 @@ export function localControlPlane(options: {
   const now = options.now ?? Date.now;
   return createEcrApi({
     store: options.store,
+    registry: options.registry ?? localRegistryOf(options.store),
     tokens: options.tokens,
     registryAccount: identities.account,
     region: identities.regions[0],

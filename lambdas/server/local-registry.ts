@@ -4,6 +4,8 @@ import type { Logger } from '../core/log';
 import { FilesystemBlobStore } from '../storage/local/filesystem-blob-store';
 import { LmdbMetadataStore } from '../storage/local/lmdb-metadata-store';
 import { lockDataDir } from './data-dir-lock';
+import { tagImmutabilityFromSettings } from '../core/tag-immutability';
+import { createOnPushFromSettings } from '../core/create-on-push';
 import type { MetadataStore } from '../storage/ports';
 
 export interface LocalRegistry {
@@ -12,6 +14,14 @@ export interface LocalRegistry {
   metadata: MetadataStore;
   dataDir: string;
   close(): Promise<void>;
+}
+
+/** The registry over a metadata store opened here: the local ECR API finds it from the store it is given. */
+const registries = new WeakMap<object, Registry>();
+
+/** The local registry whose metadata store is `store`, if openLocalRegistry opened it. */
+export function localRegistryOf(store: object): Registry | undefined {
+  return registries.get(store);
 }
 
 /** How often abandoned uploads are looked for. */
@@ -34,7 +44,17 @@ export async function openLocalRegistry(
     unlock();
     throw err;
   }
-  const registry = new Registry({ ...settings, blobs, metadata, log });
+  // Tag immutability comes from the repository settings (ECR's PutImageTagMutability) unless the caller decides.
+  // Create-on-push follows the registry setting and the repository creation templates (ECR API) unless the caller decides.
+  const registry = new Registry({
+    isTagImmutable: tagImmutabilityFromSettings(metadata),
+    mayCreateOnPush: createOnPushFromSettings(metadata),
+    ...settings,
+    blobs,
+    metadata,
+    log,
+  });
+  registries.set(metadata, registry);
 
   const purge = () =>
     registry.purgeStaleUploads().then(

@@ -55,6 +55,56 @@ export interface RepositoryRecord {
   createdAt: string;
 }
 
+/** How tags may move in a repository (ECR's `imageTagMutability`). */
+export type ImageTagMutability = 'MUTABLE' | 'IMMUTABLE' | 'MUTABLE_WITH_EXCLUSION' | 'IMMUTABLE_WITH_EXCLUSION';
+
+/**
+ * A repository's settings, as ECR's CreateRepository takes them. Stored beside the repository
+ * record (never inside it: pulls read the repository record and must not carry 50 tags with it).
+ * A repository created by a push has no stored settings: the store answers DEFAULT_REPOSITORY_SETTINGS.
+ */
+export interface RepositorySettings {
+  imageTagMutability: ImageTagMutability;
+  /**
+   * Wildcard filters (`*` matches any run of characters) naming the tags that are the exception to
+   * the mode: mutable tags in an IMMUTABLE_WITH_EXCLUSION repository, immutable ones in a
+   * MUTABLE_WITH_EXCLUSION one. Empty for the other modes.
+   */
+  imageTagMutabilityExclusionFilters: Array<{ filterType: 'WILDCARD'; filter: string }>;
+  /** Stored and reported; scanning itself does not exist yet. */
+  imageScanningConfiguration: { scanOnPush: boolean };
+  /** What the repository reports; the blob store encrypts every blob with the deployment's own setting. */
+  encryptionConfiguration: { encryptionType: 'AES256' | 'KMS'; kmsKey?: string };
+  /** Resource tags (TagResource), at most 50, in the order they were first set. */
+  tags: Array<{ Key: string; Value: string }>;
+}
+
+/** Settings with the repository's creation time, as getRepositorySettings answers. */
+export interface RepositorySettingsRecord extends RepositorySettings {
+  createdAt: string;
+}
+
+export const DEFAULT_REPOSITORY_SETTINGS: RepositorySettings = Object.freeze({
+  imageTagMutability: 'MUTABLE',
+  imageTagMutabilityExclusionFilters: [],
+  imageScanningConfiguration: { scanOnPush: false },
+  encryptionConfiguration: { encryptionType: 'AES256' },
+  tags: [],
+}) as RepositorySettings;
+
+/** A manifest's record (no body) with the tags that name it now: one image, as ListImages and DescribeImages show it. */
+export interface ImageRecord extends ManifestRecord {
+  tags: string[];
+}
+
+export interface ImagePage {
+  items: ImageRecord[];
+  /** True when more images follow the last one returned. */
+  more: boolean;
+}
+
+export type DeleteRepositoryResult = { ok: true } | { ok: false; reason: 'unknown' | 'not-empty' };
+
 export interface BlobLink {
   size: number;
 }
@@ -72,6 +122,12 @@ export interface ManifestRecord {
   artifactType?: string;
   annotations?: Record<string, string>;
   pushedAt: string;
+  /**
+   * When the image was last pulled, as recorded by recordImagePull (ECR's `lastRecordedPullTime`):
+   * at most once an hour, so it may lag by up to an hour. Kept beside the record (never copied onto
+   * tags); a re-push of the same manifest keeps it.
+   */
+  lastPulledAt?: string;
 }
 
 export interface StoredManifest extends ManifestRecord {
@@ -120,6 +176,40 @@ export interface PutManifestOptions {
   immutableTag?: boolean;
 }
 
+/** Who may be given a repository that does not exist yet: ECR's repository creation templates. */
+export type RepositoryCreationTemplateUse = 'CREATE_ON_PUSH' | 'PULL_THROUGH_CACHE' | 'REPLICATION';
+
+/**
+ * A repository creation template (ECR's CreateRepositoryCreationTemplate): the settings a repository
+ * created through it gets. `prefix` is `ROOT` (every repository) or a name prefix ending in `/`-free
+ * text such as `team-a/`; the longest matching prefix wins.
+ */
+export interface RepositoryCreationTemplate {
+  prefix: string;
+  description?: string;
+  appliedFor: RepositoryCreationTemplateUse[];
+  imageTagMutability: ImageTagMutability;
+  imageTagMutabilityExclusionFilters: Array<{ filterType: 'WILDCARD'; filter: string }>;
+  encryptionConfiguration: { encryptionType: 'AES256' | 'KMS'; kmsKey?: string };
+  resourceTags: Array<{ Key: string; Value: string }>;
+  repositoryPolicy?: string;
+  lifecyclePolicy?: string;
+  customRoleArn?: string;
+}
+
+export interface RepositoryCreationTemplateRecord extends RepositoryCreationTemplate {
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Registry-wide settings. */
+export interface RegistrySettings {
+  /** Whether a push may create a repository that no CREATE_ON_PUSH template matches. */
+  createOnPush: boolean;
+}
+
+export const DEFAULT_REGISTRY_SETTINGS: RegistrySettings = Object.freeze({ createOnPush: true });
+
 export type DeleteResult<T extends string> = { ok: true } | { ok: false; reason: T; by: string[] };
 
 export interface MetadataStore {
@@ -128,6 +218,35 @@ export interface MetadataStore {
 
   getRepository(name: string): Promise<RepositoryRecord | null>;
   listRepositories(page: PageRequest): Promise<Page>;
+
+  /**
+   * Creates a repository explicitly (ECR's CreateRepository) with its settings, atomically; null
+   * when a repository of that name exists already (whether created explicitly or by a push).
+   */
+  createRepository(name: string, settings: RepositorySettings): Promise<RepositorySettingsRecord | null>;
+  /** The repository's settings (the defaults for a repository created by a push), or null when it does not exist. */
+  getRepositorySettings(name: string): Promise<RepositorySettingsRecord | null>;
+  /**
+   * Replaces the settings with `update(current)`, atomically with respect to other updates (a
+   * concurrent TagResource is never lost) and only while the repository exists; null when it does not.
+   * `update` may run more than once (optimistic adapters) and must not have side effects.
+   */
+  updateRepositorySettings(name: string, update: (current: RepositorySettings) => RepositorySettings): Promise<RepositorySettingsRecord | null>;
+  /**
+   * Deletes a repository: refused (`not-empty`) while it holds a manifest unless `force`; with
+   * `force` its manifests, tags, blob links, usage records, referrer entries, policy and settings
+   * go too. Blob content stays in the blob store (other repositories may link it). Uploads in
+   * progress are left to the purge; one that completes later creates the repository anew, as a push does.
+   * No state in between is one that reads could find inconsistent (see each adapter for how).
+   */
+  deleteRepository(name: string, force: boolean): Promise<DeleteRepositoryResult>;
+  /**
+   * The repository's manifests (records without bodies) with their tags, one page in byte order of
+   * digest; `last` is a digest (exclusive). An unknown repository has none.
+   */
+  listManifests(repository: string, page: PageRequest): Promise<ImagePage>;
+  /** The tags naming a manifest now, in byte order. */
+  getManifestTags(repository: string, digest: string): Promise<string[]>;
 
   /** Links content into a repository, creating the repository on its first link. */
   linkBlob(repository: string, digest: string, link: BlobLink): Promise<void>;
@@ -166,6 +285,29 @@ export interface MetadataStore {
   /** The registry-wide policy document, or null. */
   getRegistryPolicy(): Promise<string | null>;
   setRegistryPolicy(policy: string | null): Promise<void>;
+
+  /**
+   * Records a pull of a manifest at `at` (ISO time), only if none is recorded at or after
+   * `notBefore`: a conditional update, so a burst of pulls writes once. True when it wrote; false
+   * when a recent enough time is stored or the manifest does not exist.
+   */
+  recordImagePull(repository: string, digest: string, at: string, notBefore: string): Promise<boolean>;
+
+  /** Registry-wide settings (DEFAULT_REGISTRY_SETTINGS when none are stored). */
+  getRegistrySettings(): Promise<RegistrySettings>;
+  setRegistrySettings(settings: RegistrySettings): Promise<void>;
+
+  /** Creates a repository creation template; null when one with that prefix exists. */
+  createRepositoryCreationTemplate(template: RepositoryCreationTemplate): Promise<RepositoryCreationTemplateRecord | null>;
+  /** Every template, in byte order of prefix (ECR allows a few hundred at most). */
+  listRepositoryCreationTemplates(): Promise<RepositoryCreationTemplateRecord[]>;
+  /** Replaces a template with `update(current)` atomically; null when it does not exist. `update` may run more than once. */
+  updateRepositoryCreationTemplate(
+    prefix: string,
+    update: (current: RepositoryCreationTemplate) => RepositoryCreationTemplate,
+  ): Promise<RepositoryCreationTemplateRecord | null>;
+  /** Deletes a template and answers what it was; null when it did not exist. */
+  deleteRepositoryCreationTemplate(prefix: string): Promise<RepositoryCreationTemplateRecord | null>;
 
   createUpload(state: UploadState): Promise<void>;
   getUpload(id: string): Promise<UploadState | null>;

@@ -12,6 +12,7 @@ const VARIANTS = {
   'ingest off': { ingest: false },
   'a custom domain': { domainName: 'registry.example.com', certificateArn: CERTIFICATE_ARN },
   'a customer KMS key': { encryptionKeyArn: KEY_ARN, ingest: false },
+  'public repositories and the Basic challenge': { publicRepositories: true, challenge: 'basic' as const, encryptionKeyArn: KEY_ARN },
 };
 
 function acknowledgements(root: IConstruct): Array<{ path: string; id: string; reason: string }> {

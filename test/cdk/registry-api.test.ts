@@ -8,13 +8,15 @@ import { CERTIFICATE_ARN, findCycle, logicalIdOf, synthesizeOnce } from './fixtu
 const UNAUTHORIZED_BODY = '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}';
 
 describe('RegistryApi', () => {
-  test('GIVEN the default stack WHEN a request has no valid credentials THEN the UNAUTHORIZED gateway response carries the Basic challenge and the OCI error body', () => {
+  test('GIVEN the default stack WHEN a request has no valid credentials THEN the UNAUTHORIZED gateway response carries the Bearer challenge (realm /v2/token on the registry host) and the OCI error body', () => {
     const { template } = synthesizeOnce();
+    const distribution = logicalIdOf(template, 'AWS::CloudFront::Distribution', '/Api/Distribution/Resource');
+    const host = { 'Fn::GetAtt': [distribution, 'DomainName'] };
     template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
       ResponseType: 'UNAUTHORIZED',
       StatusCode: '401',
       ResponseParameters: Match.objectLike({
-        'gatewayresponse.header.WWW-Authenticate': '\'Basic realm="Berth registry"\'',
+        'gatewayresponse.header.WWW-Authenticate': { 'Fn::Join': ['', ["'Bearer realm=\"https://", host, '/v2/token",service="', host, '"\'']] },
         'gatewayresponse.header.Docker-Distribution-API-Version': "'registry/2.0'",
       }),
       ResponseTemplates: { 'application/json': UNAUTHORIZED_BODY },
@@ -51,6 +53,62 @@ describe('RegistryApi', () => {
       });
     }
     template.hasResourceProperties('AWS::ApiGateway::Method', { HttpMethod: 'POST', AuthorizationType: 'AWS_IAM' });
+  });
+
+  test('GIVEN the default stack WHEN synthesized THEN /v2/token reaches the handler without the authorizer (it checks login tokens itself; containerd POSTs them in a form, without Authorization)', () => {
+    const { template } = synthesizeOnce();
+    template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'token', ParentId: { Ref: Match.stringLikeRegexp('Apiv2[0-9A-F]{8}$') } });
+    template.hasResourceProperties('AWS::ApiGateway::Method', {
+      HttpMethod: 'ANY',
+      AuthorizationType: 'NONE',
+      ResourceId: { Ref: Match.stringLikeRegexp('Apiv2token') },
+      Integration: Match.objectLike({ Type: 'AWS_PROXY' }),
+    });
+  });
+
+  test('GIVEN publicRepositories WHEN synthesized THEN the authorizer has no identity source and no cache, reads the table with GetItem only, and knows the table and account', () => {
+    const { template } = synthesizeOnce({ publicRepositories: true, ingest: false });
+    template.hasResourceProperties('AWS::ApiGateway::Authorizer', { Type: 'REQUEST', IdentitySource: '', AuthorizerResultTtlInSeconds: 0 });
+    const table = logicalIdOf(template, 'AWS::DynamoDB::Table', '/Storage/Table/Resource');
+    const key = logicalIdOf(template, 'AWS::KMS::Key', '/Api/TokenSigningKey/Resource');
+    const authorizerPolicy = logicalIdOf(template, 'AWS::IAM::Policy', '/Api/AuthorizerHandler/ServiceRole/DefaultPolicy/Resource');
+    expect(template.toJSON().Resources[authorizerPolicy].Properties.PolicyDocument.Statement).toEqual([
+      { Effect: 'Allow', Action: 'kms:GetPublicKey', Resource: { 'Fn::GetAtt': [key, 'Arn'] } },
+      { Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: { 'Fn::GetAtt': [table, 'Arn'] } },
+    ]);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: {
+          TOKEN_KEY_ID: { 'Fn::GetAtt': [key, 'Arn'] },
+          PUBLIC_REPOSITORIES: 'true',
+          TABLE_NAME: { Ref: table },
+          REGISTRY_ACCOUNT_ID: { Ref: 'AWS::AccountId' },
+          POWERTOOLS_SERVICE_NAME: 'berth-authorizer',
+        },
+      },
+    });
+  });
+
+  test('GIVEN the default stack WHEN synthesized THEN tokens are signed by an ECC_NIST_P256 SIGN_VERIFY KMS key that is retained, named in both functions', () => {
+    const { template } = synthesizeOnce();
+    template.hasResource('AWS::KMS::Key', {
+      Properties: Match.objectLike({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }),
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+    const key = logicalIdOf(template, 'AWS::KMS::Key', '/Api/TokenSigningKey/Resource');
+    template.hasOutput('TokenSigningKeyArn', { Value: { 'Fn::GetAtt': [key, 'Arn'] } });
+  });
+
+  test('GIVEN an existing token key WHEN synthesized THEN no key is created and both functions are granted on that key', () => {
+    const keyArn = 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555';
+    const { template } = synthesizeOnce({ tokenSigningKeyArn: keyArn, ingest: false });
+    template.resourceCountIs('AWS::KMS::Key', 0);
+    const apiPolicy = logicalIdOf(template, 'AWS::IAM::Policy', '/Api/RegistryHandler/ServiceRole/DefaultPolicy/Resource');
+    expect(template.toJSON().Resources[apiPolicy].Properties.PolicyDocument.Statement).toEqual(
+      expect.arrayContaining([{ Effect: 'Allow', Action: ['kms:Sign', 'kms:GetPublicKey'], Resource: keyArn }]),
+    );
+    template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ TOKEN_KEY_ID: keyArn, POWERTOOLS_SERVICE_NAME: 'berth-authorizer' }) } });
   });
 
   test('GIVEN the default stack WHEN synthesized THEN GET and HEAD /v2 are answered by API Gateway (MOCK, 200 {} with the registry version header), still behind the authorizer, and /v2/{proxy+} stays on Lambda', () => {
@@ -97,6 +155,9 @@ describe('RegistryApi', () => {
 
   test('GIVEN the default stack WHEN synthesized THEN both functions run nodejs22.x on arm64 with the documented environment', () => {
     const { template } = synthesizeOnce();
+    const key = logicalIdOf(template, 'AWS::KMS::Key', '/Api/TokenSigningKey/Resource');
+    const distribution = logicalIdOf(template, 'AWS::CloudFront::Distribution', '/Api/Distribution/Resource');
+    const registryEndpoint = { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [distribution, 'DomainName'] }]] };
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
@@ -106,25 +167,30 @@ describe('RegistryApi', () => {
           TABLE_NAME: Match.anyValue(),
           BUCKET_NAME: Match.anyValue(),
           PRESIGN_TTL_SECONDS: '300',
-          CREDENTIALS_SECRET_ARN: Match.anyValue(),
           UPLOAD_TOKEN_SECRET_ARN: Match.anyValue(),
+          TOKEN_KEY_ID: { 'Fn::GetAtt': [key, 'Arn'] },
+          REGISTRY_ACCOUNT_ID: { Ref: 'AWS::AccountId' },
+          CHALLENGE: 'bearer',
+          PROXY_ENDPOINT: registryEndpoint,
           INGEST_URL: Match.anyValue(),
           POWERTOOLS_SERVICE_NAME: 'berth-registry',
+          POWERTOOLS_METRICS_NAMESPACE: 'Berth',
         },
       },
     });
+    // Without public repositories the authorizer knows only the key: no table, no secret.
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
-      Environment: { Variables: { CREDENTIALS_SECRET_ARN: Match.anyValue(), POWERTOOLS_SERVICE_NAME: 'berth-authorizer' } },
+      Environment: { Variables: { TOKEN_KEY_ID: { 'Fn::GetAtt': [key, 'Arn'] }, POWERTOOLS_SERVICE_NAME: 'berth-authorizer' } },
     });
   });
 
-  test('GIVEN the default stack WHEN synthesized THEN the API function may touch only its table, index, bucket and two secrets, with no * resource', () => {
+  test('GIVEN the default stack WHEN synthesized THEN the API function may touch only its table, index, bucket, upload-token secret, token key (Sign, GetPublicKey) and simulate the account\'s users and roles; the authorizer only GetPublicKey', () => {
     const { template } = synthesizeOnce();
     const table = logicalIdOf(template, 'AWS::DynamoDB::Table', '/Storage/Table/Resource');
     const bucket = logicalIdOf(template, 'AWS::S3::Bucket', '/Storage/Bucket/Resource');
-    const credentials = logicalIdOf(template, 'AWS::SecretsManager::Secret', '/Api/Credentials/Resource');
+    const key = logicalIdOf(template, 'AWS::KMS::Key', '/Api/TokenSigningKey/Resource');
     const uploadKey = logicalIdOf(template, 'AWS::SecretsManager::Secret', '/Api/UploadTokenKey/Resource');
     const policyId = logicalIdOf(template, 'AWS::IAM::Policy', '/Api/RegistryHandler/ServiceRole/DefaultPolicy/Resource');
     const statements = template.toJSON().Resources[policyId].Properties.PolicyDocument.Statement as Array<{ Resource: unknown; Action: string | string[] }>;
@@ -134,15 +200,26 @@ describe('RegistryApi', () => {
       { 'Fn::Join': ['', [{ 'Fn::GetAtt': [table, 'Arn'] }, '/index/gsi1']] },
       { 'Fn::GetAtt': [bucket, 'Arn'] },
       { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/*']] },
-      { Ref: credentials },
       { Ref: uploadKey },
+      { 'Fn::GetAtt': [key, 'Arn'] },
+      { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':user/*']] },
+      { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':role/*']] },
     ]);
     const actions = statements.flatMap((s) => [s.Action].flat());
     expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        { Effect: 'Allow', Action: ['kms:Sign', 'kms:GetPublicKey'], Resource: { 'Fn::GetAtt': [key, 'Arn'] } },
+        expect.objectContaining({ Effect: 'Allow', Action: 'iam:SimulatePrincipalPolicy' }),
+      ]),
+    );
+    // The key policy is the account default (IAM policies decide); nothing grants kms:* to a function.
+    const keyPolicy = JSON.stringify(template.toJSON().Resources[key].Properties.KeyPolicy);
+    expect(keyPolicy).not.toContain('ServiceRole');
 
     const authorizerPolicy = logicalIdOf(template, 'AWS::IAM::Policy', '/Api/AuthorizerHandler/ServiceRole/DefaultPolicy/Resource');
     expect(template.toJSON().Resources[authorizerPolicy].Properties.PolicyDocument.Statement).toEqual([
-      { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: { Ref: credentials } },
+      { Effect: 'Allow', Action: 'kms:GetPublicKey', Resource: { 'Fn::GetAtt': [key, 'Arn'] } },
     ]);
   });
 
@@ -185,18 +262,21 @@ describe('RegistryApi', () => {
     expect(controlPlane).not.toContain(distribution);
   });
 
-  test('GIVEN a Bearer challenge naming the public host WHEN synthesized THEN the gateway response names the distribution and the template has no dependency cycle', () => {
-    const { template } = synthesizeOnce({ challenge: 'Bearer realm="https://{registryHost}/token",service="{registryHost}"', ingest: false });
+  test('GIVEN the Basic challenge WHEN synthesized THEN the gateway response presents Basic with the registry host as realm, the handler is told, and the template has no dependency cycle', () => {
+    const { template } = synthesizeOnce({ challenge: 'basic', ingest: false });
     const distribution = logicalIdOf(template, 'AWS::CloudFront::Distribution', '/Api/Distribution/Resource');
     template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
       ResponseType: 'UNAUTHORIZED',
       ResponseParameters: Match.objectLike({
-        'gatewayresponse.header.WWW-Authenticate': {
-          'Fn::Join': ['', Match.arrayWith(["'Bearer realm=\"https://", { 'Fn::GetAtt': [distribution, 'DomainName'] }])],
-        },
+        'gatewayresponse.header.WWW-Authenticate': { 'Fn::Join': ['', ["'Basic realm=\"", { 'Fn::GetAtt': [distribution, 'DomainName'] }, '"\'']] },
       }),
     });
+    template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ CHALLENGE: 'basic', POWERTOOLS_SERVICE_NAME: 'berth-registry' }) } });
     expect(findCycle(template)).toBeUndefined();
+  });
+
+  test('GIVEN public repositories WHEN synthesized THEN the template has no dependency cycle', () => {
+    expect(findCycle(synthesizeOnce({ publicRepositories: true, ingest: false }).template)).toBeUndefined();
   });
 
   test('GIVEN the default stack WHEN synthesized THEN the template has no dependency cycle', () => {
@@ -231,15 +311,21 @@ describe('RegistryApi', () => {
       new RegistryApi(stack, 'Api', {
         storage,
         domainName: 'registry.example.com',
-        challenge: "Basic realm='x'",
+        challenge: 'digest' as 'basic',
         authorizerCacheTtl: Duration.minutes(30),
       });
     } catch (err) {
       message = (err as Error).message;
     }
     expect(message).toMatch(/domainName and certificate go together/);
-    expect(message).toMatch(/without single quotes/);
+    expect(message).toMatch(/challenge must be 'bearer' or 'basic'/);
     expect(message).toMatch(/authorizerCacheTtl must be between 0 and 300 seconds/);
+  });
+
+  test('GIVEN publicRepositories and a cache TTL WHEN the construct is created THEN it fails: without an identity source API Gateway caches nothing', () => {
+    const stack = new Stack(new App(), 'Test');
+    const storage = new RegistryStorage(stack, 'Storage');
+    expect(() => new RegistryApi(stack, 'Api', { storage, publicRepositories: true, authorizerCacheTtl: Duration.seconds(30) })).toThrow(/authorizerCacheTtl cannot be set with publicRepositories/);
   });
 
   test('GIVEN a PRIVATE endpoint with a VPC endpoint WHEN synthesized THEN only that endpoint may invoke the API and no distribution is created', () => {

@@ -105,6 +105,21 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       await expect(DynamoDbMetadataStore.open({ client: doc, tableName })).resolves.toBeInstanceOf(DynamoDbMetadataStore);
     });
 
+    test('GIVEN a repository with images, links, policy and settings WHEN force-deleted THEN no item is left in its partition or in the index', async () => {
+      const image = manifest('doomed', [blob('a'), blob('b')]);
+      for (const b of image.blobs) await store.linkBlob('team/doomed', b, { size: 1 });
+      expect(await store.putManifest('team/doomed', image, 'v1')).toEqual({ ok: true });
+      await store.setRepositoryPolicy('team/doomed', '{}');
+      await store.updateRepositorySettings('team/doomed', (s) => ({ ...s, imageTagMutability: 'IMMUTABLE' }));
+      expect(await store.deleteRepository('team/doomed', true)).toEqual({ ok: true });
+      const left = await doc.send(new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'repo#team/doomed' } }));
+      expect(left.Items).toEqual([]);
+      const indexed = await doc.send(
+        new QueryCommand({ TableName: tableName, IndexName: 'gsi1', KeyConditionExpression: 'gpk = :gpk', ExpressionAttributeValues: { ':gpk': `blob#${blob('a')}` } }),
+      );
+      expect(indexed.Items).toEqual([]);
+    });
+
     test('GIVEN the table WHEN its TTL is described THEN upload items carry expiresAt at least seven days ahead and others none', async () => {
       const ttl = await local().client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
       expect(ttl.TimeToLiveDescription?.AttributeName).toBe('expiresAt');

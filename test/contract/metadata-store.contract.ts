@@ -7,7 +7,7 @@
  * data, as after a restart; `cleanup` releases whatever is open.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { MetadataStore, StoredManifest, UploadState } from '../../lambdas/storage/ports';
+import { DEFAULT_REPOSITORY_SETTINGS, type MetadataStore, type RepositoryCreationTemplate, type RepositorySettings, type StoredManifest, type UploadState } from '../../lambdas/storage/ports';
 
 export interface OpenedMetadataStore {
   store: MetadataStore;
@@ -626,6 +626,285 @@ export function describeMetadataStoreContract(adapterName: string, open: () => P
         expect(listed.find((u) => u.id === old[0].id)).toEqual(old[0]);
         expect(await store.listUploadsStartedBefore('2024-05-01T11:00:00.000Z', 2)).toHaveLength(2);
         expect(await store.listUploadsStartedBefore('2024-01-01T00:00:00.000Z', 10)).toEqual([]);
+      });
+    });
+
+    describe('repository settings and explicit repositories', () => {
+      const settings: RepositorySettings = {
+        imageTagMutability: 'IMMUTABLE_WITH_EXCLUSION',
+        imageTagMutabilityExclusionFilters: [{ filterType: 'WILDCARD', filter: 'latest*' }],
+        imageScanningConfiguration: { scanOnPush: true },
+        encryptionConfiguration: { encryptionType: 'KMS', kmsKey: 'arn:aws:kms:us-east-1:111122223333:key/abc' },
+        tags: [
+          { Key: 'team', Value: 'payments' },
+          { Key: 'env', Value: '' },
+        ],
+      };
+
+      test('GIVEN no repository WHEN created with settings THEN it exists, is listed, and its settings read back with its creation time', async () => {
+        const before = Date.now();
+        const created = await store.createRepository('team/app', settings);
+        expect(created).toEqual({ ...settings, createdAt: expect.any(String) });
+        expect(Date.parse(created!.createdAt)).toBeGreaterThanOrEqual(before - 1000);
+        expect(await store.getRepository('team/app')).toEqual({ name: 'team/app', createdAt: created!.createdAt });
+        expect(await store.getRepositorySettings('team/app')).toEqual(created);
+        expect(await store.listRepositories({ limit: 10 })).toEqual({ items: ['team/app'], more: false });
+      });
+
+      test('GIVEN a repository (explicit or created by a push) WHEN created again THEN null, and nothing changes', async () => {
+        const first = await store.createRepository('team/app', settings);
+        expect(await store.createRepository('team/app', DEFAULT_REPOSITORY_SETTINGS)).toBeNull();
+        expect(await store.getRepositorySettings('team/app')).toEqual(first);
+        await store.linkBlob('team/pushed', blob('a'), { size: 1 });
+        expect(await store.createRepository('team/pushed', settings)).toBeNull();
+        expect((await store.getRepositorySettings('team/pushed'))?.imageTagMutability).toBe('MUTABLE');
+      });
+
+      test('GIVEN 10 concurrent creations of one repository WHEN they finish THEN exactly one succeeded', async () => {
+        const results = await Promise.all(Array.from({ length: 10 }, () => store.createRepository('team/race', settings)));
+        expect(results.filter((r) => r !== null)).toHaveLength(1);
+      });
+
+      test('GIVEN a repository created by a push WHEN its settings are read THEN they are the defaults, with the repository creation time', async () => {
+        await store.linkBlob('team/app', blob('a'), { size: 1 });
+        const repo = await store.getRepository('team/app');
+        expect(await store.getRepositorySettings('team/app')).toEqual({ ...DEFAULT_REPOSITORY_SETTINGS, createdAt: repo!.createdAt });
+      });
+
+      test('GIVEN no repository WHEN settings are read or updated THEN null, and no repository is created', async () => {
+        expect(await store.getRepositorySettings('team/none')).toBeNull();
+        expect(await store.updateRepositorySettings('team/none', (s) => ({ ...s, imageTagMutability: 'IMMUTABLE' }))).toBeNull();
+        expect(await store.getRepository('team/none')).toBeNull();
+        expect(await store.listRepositories({ limit: 10 })).toEqual({ items: [], more: false });
+      });
+
+      test('GIVEN a repository WHEN its settings are updated THEN the new ones read back, also after a reopen, and other repositories are untouched', async () => {
+        await store.createRepository('team/app', settings);
+        await store.linkBlob('team/other', blob('a'), { size: 1 });
+        const updated = await store.updateRepositorySettings('team/app', (s) => ({ ...s, imageTagMutability: 'MUTABLE', imageTagMutabilityExclusionFilters: [] }));
+        expect(updated).toMatchObject({ imageTagMutability: 'MUTABLE', imageTagMutabilityExclusionFilters: [], tags: settings.tags });
+        const pushed = await store.updateRepositorySettings('team/other', (s) => ({ ...s, imageScanningConfiguration: { scanOnPush: true } }));
+        expect(pushed?.imageScanningConfiguration).toEqual({ scanOnPush: true });
+        if (opened.reopen) store = await opened.reopen();
+        expect(await store.getRepositorySettings('team/app')).toEqual(updated);
+        expect(await store.getRepositorySettings('team/other')).toEqual(pushed);
+      });
+
+      test('GIVEN 10 concurrent updates each adding one tag WHEN they finish THEN no tag is lost', async () => {
+        await store.createRepository('team/app', { ...settings, tags: [] });
+        await Promise.all(
+          Array.from({ length: 10 }, (_, i) => store.updateRepositorySettings('team/app', (s) => ({ ...s, tags: [...s.tags, { Key: `k${i}`, Value: String(i) }] }))),
+        );
+        const tags = (await store.getRepositorySettings('team/app'))!.tags.map((t) => t.Key).sort();
+        expect(tags).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`).sort());
+      });
+    });
+
+    describe('deleting repositories', () => {
+      async function fill(repo: string): Promise<{ image: StoredManifest; sig: StoredManifest; index: StoredManifest }> {
+        const image = manifest(`image ${repo}`, { blobs: [blob('c'), blob('l')] });
+        const sig = manifest(`sig ${repo}`, { blobs: [blob('e')], subject: image.digest, artifactType: 'application/vnd.example.sig' });
+        const index = manifest(`index ${repo}`, { children: [image.digest] });
+        await push(repo, image, 'v1');
+        await push(repo, sig);
+        await push(repo, index, 'multi');
+        await store.linkBlob(repo, blob('loose'), { size: 3 });
+        await store.setRepositoryPolicy(repo, '{"Version":"2012-10-17","Statement":[]}');
+        await store.updateRepositorySettings(repo, (s) => ({ ...s, imageTagMutability: 'IMMUTABLE' }));
+        return { image, sig, index };
+      }
+
+      test('GIVEN no repository WHEN deleted THEN unknown', async () => {
+        expect(await store.deleteRepository('team/none', false)).toEqual({ ok: false, reason: 'unknown' });
+        expect(await store.deleteRepository('team/none', true)).toEqual({ ok: false, reason: 'unknown' });
+      });
+
+      test('GIVEN a repository holding images WHEN deleted without force THEN not-empty, and everything stays', async () => {
+        const { image } = await fill('team/app');
+        expect(await store.deleteRepository('team/app', false)).toEqual({ ok: false, reason: 'not-empty' });
+        expect(await store.resolveTag('team/app', 'v1')).toBe(image.digest);
+        expect(await store.statBlobLink('team/app', blob('loose'))).toEqual({ size: 3 });
+        expect(await store.getRepositoryPolicy('team/app')).not.toBeNull();
+      });
+
+      test('GIVEN a repository with blob links, policy and settings but no manifest WHEN deleted without force THEN it is gone with all of them', async () => {
+        await store.createRepository('team/app', { ...DEFAULT_REPOSITORY_SETTINGS, imageTagMutability: 'IMMUTABLE' });
+        await store.linkBlob('team/app', blob('a'), { size: 1 });
+        await store.setRepositoryPolicy('team/app', '{}');
+        expect(await store.deleteRepository('team/app', false)).toEqual({ ok: true });
+        expect(await store.getRepository('team/app')).toBeNull();
+        expect(await store.statBlobLink('team/app', blob('a'))).toBeNull();
+        expect(await store.repositoriesWithBlob(blob('a'), 10)).toEqual([]);
+        expect(await store.getRepositoryPolicy('team/app')).toBeNull();
+      });
+
+      test('GIVEN a repository with an index, images, a referrer, tags, links, policy and settings WHEN force-deleted THEN all of it is gone and its neighbours are untouched', async () => {
+        const { image, index } = await fill('team/app');
+        const neighbours = ['team', 'team/app-b', 'team/app/sub'];
+        for (const n of neighbours) await fill(n);
+
+        expect(await store.deleteRepository('team/app', true)).toEqual({ ok: true });
+
+        expect(await store.getRepository('team/app')).toBeNull();
+        expect(await store.getRepositorySettings('team/app')).toBeNull();
+        expect(await store.getRepositoryPolicy('team/app')).toBeNull();
+        expect(await store.resolveTag('team/app', 'v1')).toBeNull();
+        expect(await store.getTaggedManifest('team/app', 'multi')).toBeNull();
+        expect(await store.getManifest('team/app', image.digest)).toBeNull();
+        expect(await store.getManifest('team/app', index.digest)).toBeNull();
+        expect(await store.listTags('team/app', { limit: 10 })).toEqual({ items: [], more: false });
+        expect(await store.listReferrers('team/app', image.digest)).toEqual([]);
+        expect(await store.statBlobLink('team/app', blob('l'))).toBeNull();
+        expect(await store.listManifests('team/app', { limit: 10 })).toEqual({ items: [], more: false });
+        expect((await store.repositoriesWithBlob(blob('l'), 10)).sort()).toEqual(byteOrder(neighbours));
+        expect((await store.listRepositories({ limit: 10 })).items).toEqual(byteOrder(neighbours));
+        for (const n of neighbours) {
+          expect((await store.listManifests(n, { limit: 10 })).items).toHaveLength(3);
+          expect((await store.getRepositorySettings(n))?.imageTagMutability).toBe('IMMUTABLE');
+          expect(await store.getRepositoryPolicy(n)).not.toBeNull();
+        }
+      });
+
+      test('GIVEN a force-deleted repository WHEN the name is pushed to or created again THEN it starts empty, with default settings', async () => {
+        const { image } = await fill('team/app');
+        await store.deleteRepository('team/app', true);
+        await push('team/app', image);
+        expect(await store.listTags('team/app', { limit: 10 })).toEqual({ items: [], more: false });
+        expect((await store.getRepositorySettings('team/app'))?.imageTagMutability).toBe('MUTABLE');
+        expect(await store.getRepositoryPolicy('team/app')).toBeNull();
+        expect(await store.statBlobLink('team/app', blob('loose'))).toBeNull();
+        await store.deleteRepository('team/app', true);
+        expect(await store.createRepository('team/app', DEFAULT_REPOSITORY_SETTINGS)).not.toBeNull();
+      });
+    });
+
+    describe('images (listManifests)', () => {
+      test('GIVEN manifests, tagged and not WHEN listed THEN records without bodies come back in digest order, each with its tags', async () => {
+        const ms = Array.from({ length: 5 }, (_, i) => manifest(`m${i}`, { blobs: [blob(`b${i}`)], artifactType: i === 0 ? 'application/vnd.example' : undefined }));
+        for (const [i, m] of ms.entries()) await push('team/app', m, i < 3 ? `t${i}` : undefined);
+        expect(await store.putManifest('team/app', ms[0], 'also')).toEqual({ ok: true });
+        const index = manifest('idx', { children: [ms[1].digest, ms[2].digest] });
+        await push('team/app', index);
+        await push('team/other', manifest('elsewhere'), 'x');
+
+        const page = await store.listManifests('team/app', { limit: 100 });
+        expect(page.more).toBe(false);
+        const all = [...ms, index];
+        expect(page.items.map((i) => i.digest)).toEqual(byteOrder(all.map((m) => m.digest)));
+        for (const item of page.items) {
+          const m = all.find((x) => x.digest === item.digest)!;
+          const { body: _body, ...record } = m;
+          expect(item).toEqual({ ...record, tags: m === ms[0] ? ['also', 't0'] : m === ms[1] ? ['t1'] : m === ms[2] ? ['t2'] : [] });
+          expect('body' in item).toBe(false);
+        }
+        expect(await store.getManifestTags('team/app', ms[0].digest)).toEqual(['also', 't0']);
+        expect(await store.getManifestTags('team/app', ms[4].digest)).toEqual([]);
+        expect(await store.listManifests('team/none', { limit: 10 })).toEqual({ items: [], more: false });
+      });
+
+      test('GIVEN manifests WHEN paged by digest THEN pages join up to the whole list, `last` exclusive, `more` exact', async () => {
+        const ms = Array.from({ length: 7 }, (_, i) => manifest(`p${i}`));
+        for (const [i, m] of ms.entries()) await push('team/app', m, `v${i}`);
+        const seen: string[] = [];
+        let last: string | undefined;
+        for (;;) {
+          const page = await store.listManifests('team/app', { limit: 3, last });
+          seen.push(...page.items.map((i) => i.digest));
+          for (const item of page.items) expect(item.tags).toEqual([`v${ms.findIndex((m) => m.digest === item.digest)}`]);
+          if (!page.more) break;
+          last = page.items[page.items.length - 1].digest;
+        }
+        expect(seen).toEqual(byteOrder(ms.map((m) => m.digest)));
+        const sorted = byteOrder(ms.map((m) => m.digest));
+        expect((await store.listManifests('team/app', { limit: 1, last: sorted[5] })).items.map((i) => i.digest)).toEqual([sorted[6]]);
+        expect(await store.listManifests('team/app', { limit: 1, last: sorted[6] })).toEqual({ items: [], more: false });
+        expect((await store.listManifests('team/app', { limit: 6 })).more).toBe(true);
+        expect((await store.listManifests('team/app', { limit: 7 })).more).toBe(false);
+      });
+    });
+
+    describe('recorded pulls (lastPulledAt)', () => {
+      const HOUR = 60 * 60 * 1000;
+      const at = (ms: number) => new Date(Date.parse('2024-06-01T00:00:00.000Z') + ms).toISOString();
+
+      test('GIVEN a manifest WHEN pulls are recorded within the hour THEN only the first writes, and the time shows on the record and the listing', async () => {
+        const m = manifest('pulled', { blobs: [blob('p')] });
+        await push('team/app', m, 'v1');
+        expect((await store.getManifest('team/app', m.digest))?.lastPulledAt).toBeUndefined();
+        expect(await store.recordImagePull('team/app', m.digest, at(0), at(-HOUR))).toBe(true);
+        expect(await store.recordImagePull('team/app', m.digest, at(10 * 60 * 1000), at(10 * 60 * 1000 - HOUR))).toBe(false);
+        expect((await store.getManifest('team/app', m.digest))?.lastPulledAt).toBe(at(0));
+        expect((await store.listManifests('team/app', { limit: 10 })).items[0].lastPulledAt).toBe(at(0));
+        // An hour later it moves.
+        expect(await store.recordImagePull('team/app', m.digest, at(HOUR + 1), at(1))).toBe(true);
+        expect((await store.getManifest('team/app', m.digest))?.lastPulledAt).toBe(at(HOUR + 1));
+        // Re-pushing the manifest (with another tag) keeps it.
+        expect(await store.putManifest('team/app', m, 'v2')).toEqual({ ok: true });
+        expect((await store.getManifest('team/app', m.digest))?.lastPulledAt).toBe(at(HOUR + 1));
+      });
+
+      test('GIVEN no such manifest WHEN a pull is recorded THEN nothing is written', async () => {
+        expect(await store.recordImagePull('team/app', sha256('nothing'), at(0), at(-HOUR))).toBe(false);
+        expect(await store.getRepository('team/app')).toBeNull();
+        const m = manifest('gone');
+        await push('team/app', m);
+        expect((await store.deleteManifest('team/app', m.digest)).ok).toBe(true);
+        expect(await store.recordImagePull('team/app', m.digest, at(0), at(-HOUR))).toBe(false);
+        expect(await store.getManifest('team/app', m.digest)).toBeNull();
+      });
+    });
+
+    describe('registry settings and repository creation templates', () => {
+      const template = (prefix: string, extra: Partial<RepositoryCreationTemplate> = {}): RepositoryCreationTemplate => ({
+        prefix,
+        appliedFor: ['CREATE_ON_PUSH'],
+        imageTagMutability: 'IMMUTABLE',
+        imageTagMutabilityExclusionFilters: [],
+        encryptionConfiguration: { encryptionType: 'AES256' },
+        resourceTags: [{ Key: 'team', Value: prefix }],
+        ...extra,
+      });
+
+      test('GIVEN an empty store WHEN the registry settings are read THEN create-on-push is on; a change is kept', async () => {
+        expect(await store.getRegistrySettings()).toEqual({ createOnPush: true });
+        await store.setRegistrySettings({ createOnPush: false });
+        expect(await store.getRegistrySettings()).toEqual({ createOnPush: false });
+        await store.setRegistrySettings({ createOnPush: true });
+        expect(await store.getRegistrySettings()).toEqual({ createOnPush: true });
+      });
+
+      test('GIVEN templates WHEN created, listed, updated and deleted THEN each prefix exists once, in byte order, with its times', async () => {
+        const created = await store.createRepositoryCreationTemplate(template('team-b/', { repositoryPolicy: '{"Version":"2012-10-17","Statement":[]}' }));
+        expect(created).toMatchObject({ prefix: 'team-b/', imageTagMutability: 'IMMUTABLE' });
+        expect(Date.parse(created!.createdAt)).not.toBeNaN();
+        expect(created!.updatedAt).toBe(created!.createdAt);
+        expect(await store.createRepositoryCreationTemplate(template('team-b/'))).toBeNull();
+        await store.createRepositoryCreationTemplate(template('ROOT'));
+        await store.createRepositoryCreationTemplate(template('team-a/'));
+        expect((await store.listRepositoryCreationTemplates()).map((t) => t.prefix)).toEqual(['ROOT', 'team-a/', 'team-b/']);
+
+        const updated = await store.updateRepositoryCreationTemplate('team-a/', (t) => ({ ...t, imageTagMutability: 'MUTABLE', description: 'changed' }));
+        expect(updated).toMatchObject({ prefix: 'team-a/', imageTagMutability: 'MUTABLE', description: 'changed', resourceTags: [{ Key: 'team', Value: 'team-a/' }] });
+        expect(updated!.createdAt).toBe((await store.listRepositoryCreationTemplates()).find((t) => t.prefix === 'team-a/')!.createdAt);
+        expect(await store.updateRepositoryCreationTemplate('nope/', (t) => t)).toBeNull();
+
+        const deleted = await store.deleteRepositoryCreationTemplate('team-b/');
+        expect(deleted).toMatchObject({ prefix: 'team-b/', repositoryPolicy: '{"Version":"2012-10-17","Statement":[]}' });
+        expect(await store.deleteRepositoryCreationTemplate('team-b/')).toBeNull();
+        expect((await store.listRepositoryCreationTemplates()).map((t) => t.prefix)).toEqual(['ROOT', 'team-a/']);
+        // Templates are not repositories.
+        expect(await store.listRepositories({ limit: 10 })).toEqual({ items: [], more: false });
+      });
+
+      test('GIVEN a template WHEN updated concurrently THEN no update is lost', async () => {
+        await store.createRepositoryCreationTemplate(template('team/', { resourceTags: [] }));
+        await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            store.updateRepositoryCreationTemplate('team/', (t) => ({ ...t, resourceTags: [...t.resourceTags, { Key: `k${i}`, Value: 'v' }] })),
+          ),
+        );
+        const [stored] = await store.listRepositoryCreationTemplates();
+        expect(stored.resourceTags.map((t) => t.Key).sort()).toEqual(Array.from({ length: 8 }, (_, i) => `k${i}`).sort());
       });
     });
 

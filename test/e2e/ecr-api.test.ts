@@ -193,8 +193,8 @@ describe('ECR API with @aws-sdk/client-ecr against berth serve --config', () => 
     expect(await res.json()).toEqual({ __type: 'UnknownOperationException', message: 'Unknown operation AmazonEC2ContainerRegistry_V20150921.FlyToTheMoon' });
 
     // The SDK has no class for it (it is not in ECR's model): it raises ECRServiceException named by the code.
-    const { ListImagesCommand } = await import('@aws-sdk/client-ecr');
-    const err = await client().send(new ListImagesCommand({ repositoryName: 'team/app' })).catch((e) => e);
+    const { GetLifecyclePolicyCommand } = await import('@aws-sdk/client-ecr');
+    const err = await client().send(new GetLifecyclePolicyCommand({ repositoryName: 'team/app' })).catch((e) => e);
     expect(err.name).toBe('UnknownOperationException');
     expect(err.$metadata.httpStatusCode).toBe(400);
   });

@@ -163,7 +163,11 @@ async function snapshot(probeDigests: string[] = []): Promise<Snapshot> {
     for (const digest of [...digests, ...(await Promise.all(repoTags.map((t) => store.resolveTag(repo, t))))]) {
       if (!digest || manifests[digest] !== undefined) continue;
       const m = await store.getManifest(repo, digest);
-      if (m) manifests[digest] = { ...m, body: m.body ? createHash('sha256').update(m.body).digest('hex') : null };
+      // A GET records the pull time (lastRecordedPullTime): bookkeeping of a read, not a change of content.
+      if (m) {
+        const { lastPulledAt: _pulled, ...record } = m;
+        manifests[digest] = { ...record, body: m.body ? createHash('sha256').update(m.body).digest('hex') : null };
+      }
     }
     metadata[repo] = {
       record: await store.getRepository(repo),

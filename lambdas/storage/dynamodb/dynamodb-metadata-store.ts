@@ -11,11 +11,15 @@
  *   pk              sk                          attributes                        gsi1 (gpk / gsk)
  *   meta            layout                      version
  *   meta            registry-policy             policy (JSON text)
+ *   meta            registry-settings           settings (RegistrySettings)       (absent: defaults)
+ *   meta            template#<prefix>           template (RepositoryCreationTemplateRecord), rev
  *   repo#<name>     policy                      policy (JSON text) of the repository
+ *   repo#<name>     settings                    settings (RepositorySettings), rev  (absent: defaults)
  *   repo#<repo>     repo                        name, createdAt                   repositories / <repo>
  *   repo#<repo>     link#<blob>                 size, users (manifests using it)  blob#<blob> / <repo>
  *   repo#<repo>     manifest#<digest>           ManifestRecord, body?, rev,
- *                                               parents (indexes using it)
+ *                                               parents (indexes using it),
+ *                                               lastPulledAt? (never copied to tags)
  *   repo#<repo>     tag#<tag>                   digest, a copy of the manifest's
  *                                               record and inline body (see below)
  *   repo#<repo>     tagged#<digest>#<tag>       -                                 (reverse of tag)
@@ -48,6 +52,10 @@
  *   pushes of one tag serialize, and each loser re-reads and tries again (last writer
  *   wins, as in every registry; the port has no "expected previous" for immutable tags).
  * - advanceUpload is an UpdateItem conditional on `offset`.
+ * - recordImagePull is an UpdateItem of `lastPulledAt` on the manifest item, conditional on the
+ *   item existing and on the stored time being absent or older than the caller's bound: a
+ *   burst of pulls writes once (the losers' failed conditions are the only other cost, and the
+ *   core keeps those to one per process per hour). The tag items' copies never carry it.
  *
  * A manifest by tag in one read. A tag item carries a copy of the record (and inline body)
  * of the manifest it names, written by the same Put that moves the tag, so getTaggedManifest
@@ -61,6 +69,32 @@
  * still resolves, with a second GetItem. The price: listTags reads whole tag items, so a
  * Query page of tags costs read capacity by the size of their manifests (one 4 KB unit per
  * few tags of a typical 1-3 KB image manifest), where it was a few bytes per tag.
+ *
+ * Repository settings live on their own item (a push reads the repository item, never 50 tags);
+ * a repository created by a push has none and reads as the defaults. CreateRepository puts the
+ * repository item (`attribute_not_exists`) and the settings item in one transaction; an update
+ * is a Put of the settings item conditional on its `rev` (optimistic, so concurrent TagResource
+ * calls never lose a tag) with a ConditionCheck that the repository item exists.
+ *
+ * Deleting a repository cannot be one transaction (a repository holds any number of items), so
+ * deleteRepository removes it in steps, each a state the ordinary operations could also leave,
+ * and the repository item last:
+ *   1. manifests, each by deleteManifest (one transaction with its tags, usage records, counters
+ *      and referrer entry; indexes before the children they pin, since a child with `parents`
+ *      > 0 is refused and taken in a later round). No tag ever names a missing manifest.
+ *   2. blob links, in transactions of up to 100 Deletes, each conditional on `users` = 0: a push
+ *      that raced in and pinned a link makes the batch fail, and the loop starts again at 1.
+ *   3. a consistent Query of the partition: anything but the repository, policy and settings
+ *      items means a push raced in; start again at 1.
+ *   4. one transaction deleting the policy, the settings and the repository item (conditional on
+ *      its existence): the repository disappears from the catalog, getRepository and the ECR API
+ *      at one instant, with nothing left under it.
+ * Until step 4 the repository exists, so a crash part-way leaves a smaller, consistent
+ * repository that a second DeleteRepository finishes. What is not covered: a push whose first
+ * linkBlob lands between steps 3 and 4 (its eventually consistent read still saw the repository
+ * item, so it writes the link alone) leaves that link without a repository item; the next push
+ * to that name recreates the repository around it. A non-forced delete checks for manifests at
+ * step 1 only; a manifest needing no blobs pushed after it would be deleted with the rest.
  *
  * Transaction size. TransactWriteItems takes at most 100 actions. A put costs 1 (the
  * manifest) + 2 per distinct blob or child (counter + usage/parent record) + 1 with a
@@ -103,6 +137,19 @@ import {
   type QueryCommandInput,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import {
+  DEFAULT_REGISTRY_SETTINGS,
+  DEFAULT_REPOSITORY_SETTINGS,
+  type RegistrySettings,
+  type RepositoryCreationTemplate,
+  type RepositoryCreationTemplateRecord,
+  type DeleteRepositoryResult,
+  type ImagePage,
+  type ImageRecord,
+  type ManifestRecord,
+  type RepositorySettings,
+  type RepositorySettingsRecord,
+} from '../ports';
 import type {
   BlobLink,
   DeleteResult,
@@ -183,6 +230,8 @@ const uploadPk = (id: string) => `upload#${id}`;
 const REPO_SK = 'repo';
 /** The repository's policy, beside (not inside) the repository item, so pulls that read the repository never carry it. */
 const POLICY_SK = 'policy';
+/** The repository's settings (RepositorySettings), beside the repository item for the same reason. */
+const SETTINGS_SK = 'settings';
 const linkSk = (blob: string) => `link#${blob}`;
 const manifestSk = (digest: string) => `manifest#${digest}`;
 const tagSk = (tag: string) => `tag#${tag}`;
@@ -191,6 +240,9 @@ const usageSk = (blob: string, manifest: string) => `usage#${blob}#${manifest}`;
 const parentSk = (child: string, index: string) => `parent#${child}#${index}`;
 const referrerSk = (subject: string, digest: string) => `referrer#${subject}#${digest}`;
 const UPLOAD_SK = 'upload';
+const META_PK = 'meta';
+const REGISTRY_SETTINGS_SK = 'registry-settings';
+const templateSk = (prefix: string) => `template#${prefix}`;
 
 type Key = { pk: string; sk: string };
 /** One round of an optimistic loop: a result, or "the state changed under me, read again". */
@@ -270,6 +322,191 @@ export class DynamoDbMetadataStore implements MetadataStore {
     );
   }
 
+  async createRepository(name: string, settings: RepositorySettings): Promise<RepositorySettingsRecord | null> {
+    const pk = repoPk(name);
+    const key = this.writableKey({ pk, sk: REPO_SK });
+    const createdAt = new Date().toISOString();
+    const actions: Action[] = [
+      {
+        Put: {
+          TableName: this.table,
+          Item: { ...key, name, createdAt, gpk: 'repositories', gsk: name },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      { Put: { TableName: this.table, Item: { pk, sk: SETTINGS_SK, settings, rev: 0 } } },
+    ];
+    return this.retrying<RepositorySettingsRecord | null>(async () =>
+      (await this.transactOrRetry(actions)) ? { done: { ...settings, createdAt } } : { done: null },
+    );
+  }
+
+  async getRepositorySettings(name: string): Promise<RepositorySettingsRecord | null> {
+    const pk = repoPk(name);
+    if (!storable({ pk, sk: REPO_SK })) return null;
+    const found = await this.batchGet([
+      { pk, sk: REPO_SK },
+      { pk, sk: SETTINGS_SK },
+    ]);
+    const repo = found.get(keyString({ pk, sk: REPO_SK }));
+    if (!repo) return null;
+    const settings = (found.get(keyString({ pk, sk: SETTINGS_SK }))?.settings as RepositorySettings | undefined) ?? DEFAULT_REPOSITORY_SETTINGS;
+    return { ...settings, createdAt: repo.createdAt as string };
+  }
+
+  async updateRepositorySettings(name: string, update: (current: RepositorySettings) => RepositorySettings): Promise<RepositorySettingsRecord | null> {
+    const pk = repoPk(name);
+    if (!storable({ pk, sk: REPO_SK })) return null;
+    const repoKey = { pk, sk: REPO_SK };
+    const settingsKey = { pk, sk: SETTINGS_SK };
+    return this.retrying<RepositorySettingsRecord | null>(async () => {
+      const found = await this.batchGet([repoKey, settingsKey]);
+      const repo = found.get(keyString(repoKey));
+      if (!repo) return { done: null };
+      const stored = found.get(keyString(settingsKey));
+      const current = (stored?.settings as RepositorySettings | undefined) ?? DEFAULT_REPOSITORY_SETTINGS;
+      const next = update(structuredClone(current));
+      const rev = stored ? (stored.rev as number) : undefined;
+      const written = await this.transactOrRetry([
+        { ConditionCheck: { TableName: this.table, Key: repoKey, ConditionExpression: 'attribute_exists(pk)' } },
+        {
+          Put: {
+            TableName: this.table,
+            Item: { ...settingsKey, settings: next, rev: (rev ?? -1) + 1 },
+            ...(rev === undefined
+              ? { ConditionExpression: 'attribute_not_exists(pk)' }
+              : { ConditionExpression: '#rev = :rev', ExpressionAttributeNames: { '#rev': 'rev' }, ExpressionAttributeValues: { ':rev': rev } }),
+          },
+        },
+      ]);
+      return written ? { done: { ...next, createdAt: repo.createdAt as string } } : { again: true };
+    });
+  }
+
+  async deleteRepository(name: string, force: boolean): Promise<DeleteRepositoryResult> {
+    const pk = repoPk(name);
+    const repoKey = { pk, sk: REPO_SK };
+    if (!storable(repoKey) || !(await this.get(repoKey))) return { ok: false, reason: 'unknown' };
+    // The ordering argument is in the header comment ("Deleting a repository").
+    for (let round = 0; round < MAX_ATTEMPTS; round++) {
+      if (round > 0) await sleep(backoff(round));
+      // 1. manifests: those no index pins, a few at a time; pinned ones go in a later pass.
+      const manifests = await this.queryPrefix(pk, 'manifest#', force ? Infinity : 1, 'sk, #parents', { '#parents': 'parents' });
+      if (manifests.length > 0) {
+        if (!force) return { ok: false, reason: 'not-empty' };
+        const free = manifests.filter((m) => ((m.parents as number | undefined) ?? 0) === 0).map((m) => (m.sk as string).slice('manifest#'.length));
+        for (let i = 0; i < free.length; i += 8) await Promise.all(free.slice(i, i + 8).map((digest) => this.deleteManifest(name, digest)));
+        continue;
+      }
+      // 2. blob links, unless a racing push pinned one.
+      const links = await this.queryPrefix(pk, 'link#', Infinity, 'sk');
+      let pinned = false;
+      for (let i = 0; i < links.length && !pinned; i += MAX_ACTIONS) {
+        const batch: Action[] = links.slice(i, i + MAX_ACTIONS).map((link) => ({
+          Delete: {
+            TableName: this.table,
+            Key: { pk, sk: link.sk as string },
+            ConditionExpression: 'attribute_not_exists(#users) OR #users = :zero',
+            ExpressionAttributeNames: { '#users': 'users' },
+            ExpressionAttributeValues: { ':zero': 0 },
+          },
+        }));
+        pinned = !(await this.transactOrRetryConflicts(batch));
+      }
+      if (pinned) continue;
+      // 3. nothing else may be left under the repository.
+      const rest = await this.queryPartition(pk, 4);
+      if (rest.some((item) => ![REPO_SK, POLICY_SK, SETTINGS_SK].includes(item.sk as string))) continue;
+      // 4. the repository, its policy and settings at one instant.
+      const deleted = await this.transactOrRetryConflicts([
+        { Delete: { TableName: this.table, Key: { pk, sk: POLICY_SK } } },
+        { Delete: { TableName: this.table, Key: { pk, sk: SETTINGS_SK } } },
+        { Delete: { TableName: this.table, Key: repoKey, ConditionExpression: 'attribute_exists(pk)' } },
+      ]);
+      // A failed condition: another delete finished first.
+      return deleted ? { ok: true } : { ok: false, reason: 'unknown' };
+    }
+    throw new Error(`DynamoDB table ${this.table}: gave up deleting repository ${name} after ${MAX_ATTEMPTS} rounds against concurrent pushes`);
+  }
+
+  async listManifests(repository: string, { last, limit }: PageRequest): Promise<ImagePage> {
+    const pk = repoPk(repository);
+    if (bytes(pk) > MAX_PK_BYTES || limit <= 0) return { items: [], more: false };
+    const from = clip(`manifest#${last ?? ''}`, MAX_SK_BYTES);
+    const records: ManifestRecord[] = [];
+    let more = false;
+    let start: Item | undefined;
+    do {
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: { ':pk': pk, ':from': from, ':to': 'manifest$' },
+          // Everything but the body and the counters.
+          ProjectionExpression: '#digest, #mediaType, #size, #blobs, #children, #pushedAt, #subject, #artifactType, #annotations, #lastPulledAt',
+          ExpressionAttributeNames: {
+            '#digest': 'digest',
+            '#mediaType': 'mediaType',
+            '#size': 'size',
+            '#blobs': 'blobs',
+            '#children': 'children',
+            '#pushedAt': 'pushedAt',
+            '#subject': 'subject',
+            '#artifactType': 'artifactType',
+            '#annotations': 'annotations',
+            '#lastPulledAt': 'lastPulledAt',
+          },
+          ConsistentRead: true,
+          Limit: Math.min(1000, limit + 2 - records.length),
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of res.Items ?? []) {
+        const digest = item.digest as string;
+        if (last !== undefined && Buffer.compare(Buffer.from(digest), Buffer.from(last)) <= 0) continue;
+        if (records.length === limit) {
+          more = true;
+          break;
+        }
+        const { body: _body, ...record } = manifestFromItem(item);
+        records.push(record);
+      }
+      start = res.LastEvaluatedKey;
+    } while (start && !more);
+    if (records.length === 0) return { items: [], more };
+    // The tags of the page's manifests: one range of reverse records, in the same (digest) order.
+    const tags = new Map<string, string[]>(records.map((r) => [r.digest, []]));
+    const first = `tagged#${records[0].digest}#`;
+    const after = `tagged#${records[records.length - 1].digest}$`;
+    let tagStart: Item | undefined;
+    do {
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: { ':pk': pk, ':from': first, ':to': after },
+          ProjectionExpression: 'sk',
+          ConsistentRead: true,
+          ExclusiveStartKey: tagStart,
+        }),
+      );
+      for (const item of res.Items ?? []) {
+        const rest = (item.sk as string).slice('tagged#'.length);
+        const cut = rest.lastIndexOf('#');
+        tags.get(rest.slice(0, cut))?.push(rest.slice(cut + 1));
+      }
+      tagStart = res.LastEvaluatedKey;
+    } while (tagStart);
+    const items: ImageRecord[] = records.map((r) => ({ ...r, tags: tags.get(r.digest)! }));
+    return { items, more };
+  }
+
+  async getManifestTags(repository: string, digest: string): Promise<string[]> {
+    const prefix = `tagged#${digest}#`;
+    if (!storable({ pk: repoPk(repository), sk: prefix })) return [];
+    return this.suffixes(repoPk(repository), prefix, Infinity);
+  }
+
   async linkBlob(repository: string, digest: string, link: BlobLink): Promise<void> {
     const linkKey = this.writableKey({ pk: repoPk(repository), sk: linkSk(digest) });
     // SET, not Put: the `users` count of an existing link must survive a second link.
@@ -281,7 +518,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
       ExpressionAttributeValues: { ':size': link.size, ':gpk': `blob#${digest}`, ':gsk': repository },
     };
     await this.retrying<void>(async () => {
-      // Repositories are never deleted, so one seen once stays: then the link is one write.
+      // A repository seen is (almost always) still there: then the link is one write. The one
+      // exception, a deleteRepository finishing meanwhile, is described in the header.
       if (await this.get({ pk: repoPk(repository), sk: REPO_SK }, false)) {
         await this.doc.send(new UpdateCommand(updateLink));
       } else {
@@ -391,7 +629,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
           actions.push({ Put: { TableName: this.table, Item: { pk, sk: parentSk(c, manifest.digest) } } });
         }
         if (referrer) actions.push({ Put: { TableName: this.table, Item: referrer } });
-        // Links and children exist only in existing repositories (which are never deleted).
+        // Links and children exist only in existing repositories (deleteRepository removes its
+        // links, conditionally on `users` = 0, before the repository item).
         if (references === 0) actions.push({ Update: this.ensureRepository(repository) });
       }
       if (tag !== undefined && tagKey && previous !== manifest.digest) {
@@ -533,6 +772,93 @@ export class DynamoDbMetadataStore implements MetadataStore {
       ...(item.artifactType !== undefined ? { artifactType: item.artifactType as string } : {}),
       ...(item.annotations !== undefined ? { annotations: item.annotations as Record<string, string> } : {}),
     }));
+  }
+
+  // ---- pulls, registry settings, creation templates ----
+
+  async recordImagePull(repository: string, digest: string, at: string, notBefore: string): Promise<boolean> {
+    const key = { pk: repoPk(repository), sk: manifestSk(digest) };
+    if (!storable(key)) return false;
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: key,
+          UpdateExpression: 'SET #pulled = :at',
+          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#pulled) OR #pulled < :notBefore)',
+          ExpressionAttributeNames: { '#pulled': 'lastPulledAt' },
+          ExpressionAttributeValues: { ':at': at, ':notBefore': notBefore },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async getRegistrySettings(): Promise<RegistrySettings> {
+    const item = await this.get({ pk: META_PK, sk: REGISTRY_SETTINGS_SK });
+    return { ...DEFAULT_REGISTRY_SETTINGS, ...((item?.settings as RegistrySettings | undefined) ?? {}) };
+  }
+
+  async setRegistrySettings(settings: RegistrySettings): Promise<void> {
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: META_PK, sk: REGISTRY_SETTINGS_SK, settings } }));
+  }
+
+  async createRepositoryCreationTemplate(template: RepositoryCreationTemplate): Promise<RepositoryCreationTemplateRecord | null> {
+    const key = { pk: META_PK, sk: templateSk(template.prefix) };
+    if (!storable(key)) return null;
+    const now = new Date().toISOString();
+    const record: RepositoryCreationTemplateRecord = { ...template, createdAt: now, updatedAt: now };
+    try {
+      await this.doc.send(new PutCommand({ TableName: this.table, Item: { ...key, template: record, rev: 0 }, ConditionExpression: 'attribute_not_exists(pk)' }));
+      return record;
+    } catch (err) {
+      if (isConditionFailure(err)) return null;
+      throw err;
+    }
+  }
+
+  async listRepositoryCreationTemplates(): Promise<RepositoryCreationTemplateRecord[]> {
+    const items = await this.queryPrefix(META_PK, 'template#', Infinity, '#template', { '#template': 'template' });
+    return items.map((item) => item.template as RepositoryCreationTemplateRecord);
+  }
+
+  async updateRepositoryCreationTemplate(
+    prefix: string,
+    update: (current: RepositoryCreationTemplate) => RepositoryCreationTemplate,
+  ): Promise<RepositoryCreationTemplateRecord | null> {
+    const key = { pk: META_PK, sk: templateSk(prefix) };
+    if (!storable(key)) return null;
+    return this.retrying<RepositoryCreationTemplateRecord | null>(async () => {
+      const item = await this.get(key);
+      if (!item) return { done: null };
+      const { createdAt, updatedAt: _updatedAt, ...current } = item.template as RepositoryCreationTemplateRecord;
+      const next: RepositoryCreationTemplateRecord = { ...update(structuredClone(current)), prefix, createdAt, updatedAt: new Date().toISOString() };
+      try {
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { ...key, template: next, rev: (item.rev as number) + 1 },
+            ConditionExpression: '#rev = :rev',
+            ExpressionAttributeNames: { '#rev': 'rev' },
+            ExpressionAttributeValues: { ':rev': item.rev },
+          }),
+        );
+        return { done: next };
+      } catch (err) {
+        if (isConditionFailure(err)) return { again: true };
+        throw err;
+      }
+    });
+  }
+
+  async deleteRepositoryCreationTemplate(prefix: string): Promise<RepositoryCreationTemplateRecord | null> {
+    const key = { pk: META_PK, sk: templateSk(prefix) };
+    if (!storable(key)) return null;
+    const res = await this.doc.send(new DeleteCommand({ TableName: this.table, Key: key, ReturnValues: 'ALL_OLD' }));
+    return (res.Attributes?.template as RepositoryCreationTemplateRecord | undefined) ?? null;
   }
 
   // ---- uploads ----
@@ -731,7 +1057,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
     return (await this.queryPrefix(pk, prefix, limit, 'sk')).map((item) => (item.sk as string).slice(prefix.length));
   }
 
-  private async queryPrefix(pk: string, prefix: string, limit: number, projection?: string): Promise<Item[]> {
+  private async queryPrefix(pk: string, prefix: string, limit: number, projection?: string, names?: Record<string, string>): Promise<Item[]> {
     const out: Item[] = [];
     let start: Item | undefined;
     do {
@@ -744,6 +1070,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
           ExclusiveStartKey: start,
           ...(Number.isFinite(limit) ? { Limit: limit - out.length } : {}),
           ...(projection ? { ProjectionExpression: projection } : {}),
+          ...(names ? { ExpressionAttributeNames: names } : {}),
         }),
       );
       out.push(...(res.Items ?? []));
@@ -807,6 +1134,19 @@ export class DynamoDbMetadataStore implements MetadataStore {
       start = res.LastEvaluatedKey;
     } while (start);
     return { items, more: false };
+  }
+
+  /** Up to `limit` keys of a partition (consistent). */
+  private async queryPartition(pk: string, limit: number): Promise<Item[]> {
+    const res = await this.doc.send(
+      new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': pk }, ProjectionExpression: 'sk', ConsistentRead: true, Limit: limit }),
+    );
+    return res.Items ?? [];
+  }
+
+  /** transactOrRetry, with conflicts retried here (for callers outside `retrying`). */
+  private async transactOrRetryConflicts(actions: Action[]): Promise<boolean> {
+    return this.retrying<boolean>(async () => ({ done: await this.transactOrRetry(actions) }));
   }
 
   private async transact(actions: Action[]): Promise<void> {
@@ -884,6 +1224,7 @@ function manifestFromItem(item: Item): StoredManifest {
     ...(item.artifactType !== undefined ? { artifactType: item.artifactType as string } : {}),
     ...(item.annotations !== undefined ? { annotations: item.annotations as Record<string, string> } : {}),
     ...(item.body !== undefined ? { body: item.body as Uint8Array } : {}),
+    ...(item.lastPulledAt !== undefined ? { lastPulledAt: item.lastPulledAt as string } : {}),
   };
 }
 

@@ -5,6 +5,10 @@
  * returns and a crash at any moment leaves the last committed state, so a SIGKILL can
  * never expose half a manifest or a dangling tag.
  *
+ * deleteRepository is one write transaction: the repository and everything under it (links
+ * with their reverse entries, manifests, tags, usage, parents, referrers, policy, settings)
+ * disappear at one instant, or not at all.
+ *
  * Key layout (string keys, parts joined by \x1f, which sorts below every character a
  * name, tag or digest may contain, so a prefix scan never runs into a neighbour):
  *
@@ -20,13 +24,31 @@
  *   referrer <repo> <subject digest> <digest>     -> ReferrerRecord
  *   upload   <id>                                 -> UploadState
  *   policy   <repo>                               -> repository policy (JSON text)
+ *   settings <repo>                               -> RepositorySettings (absent: the defaults;
+ *                                                    a repository created by a push has none)
  *   registry-policy                               -> registry policy (JSON text)
+ *   pulled   <repo> <digest>                      -> ISO time of the last recorded pull (beside the
+ *                                                    manifest, so a re-push keeps it)
+ *   registry-settings                             -> RegistrySettings (absent: the defaults)
+ *   template <prefix>                             -> RepositoryCreationTemplateRecord
  */
 import { open, type RootDatabase } from 'lmdb';
 import { mkdirSync } from 'node:fs';
+import {
+  DEFAULT_REGISTRY_SETTINGS,
+  DEFAULT_REPOSITORY_SETTINGS,
+  type RegistrySettings,
+  type RepositoryCreationTemplate,
+  type RepositoryCreationTemplateRecord,
+  type BlobLink,
+  type DeleteRepositoryResult,
+  type DeleteResult,
+  type ImagePage,
+  type ImageRecord,
+  type RepositorySettings,
+  type RepositorySettingsRecord,
+} from '../ports';
 import type {
-  BlobLink,
-  DeleteResult,
   MetadataStore,
   Page,
   PageRequest,
@@ -92,6 +114,82 @@ export class LmdbMetadataStore implements MetadataStore {
     return this.page(prefix('repo'), page);
   }
 
+  async createRepository(name: string, settings: RepositorySettings): Promise<RepositorySettingsRecord | null> {
+    return this.db.transaction((): RepositorySettingsRecord | null => {
+      if (this.db.get(key('repo', name)) !== undefined) return null;
+      const record: RepositoryRecord = { name, createdAt: new Date().toISOString() };
+      this.db.put(key('repo', name), record);
+      this.db.put(key('settings', name), settings);
+      return { ...settings, createdAt: record.createdAt };
+    });
+  }
+
+  async getRepositorySettings(name: string): Promise<RepositorySettingsRecord | null> {
+    const transaction = this.db.useReadTransaction();
+    try {
+      const repo: RepositoryRecord | undefined = this.db.get(key('repo', name), { transaction });
+      if (repo === undefined) return null;
+      const settings: RepositorySettings = this.db.get(key('settings', name), { transaction }) ?? DEFAULT_REPOSITORY_SETTINGS;
+      return { ...settings, createdAt: repo.createdAt };
+    } finally {
+      transaction.done();
+    }
+  }
+
+  async updateRepositorySettings(name: string, update: (current: RepositorySettings) => RepositorySettings): Promise<RepositorySettingsRecord | null> {
+    return this.db.transaction((): RepositorySettingsRecord | null => {
+      const repo: RepositoryRecord | undefined = this.db.get(key('repo', name));
+      if (repo === undefined) return null;
+      const current: RepositorySettings = this.db.get(key('settings', name)) ?? DEFAULT_REPOSITORY_SETTINGS;
+      const next = update(structuredClone(current));
+      this.db.put(key('settings', name), next);
+      return { ...next, createdAt: repo.createdAt };
+    });
+  }
+
+  async deleteRepository(name: string, force: boolean): Promise<DeleteRepositoryResult> {
+    return this.db.transaction((): DeleteRepositoryResult => {
+      if (this.db.get(key('repo', name)) === undefined) return { ok: false, reason: 'unknown' };
+      if (!force && this.suffixes(prefix('manifest', name), 1).length > 0) return { ok: false, reason: 'not-empty' };
+      for (const digest of this.suffixes(prefix('link', name), Infinity)) this.db.remove(key('blobrepo', digest, name));
+      for (const kind of ['link', 'manifest', 'tag', 'tagsof', 'usage', 'parent', 'referrer', 'pulled']) {
+        const start = prefix(kind, name);
+        for (const k of [...this.db.getKeys({ start, end: start + HIGH })]) this.db.remove(k);
+      }
+      this.db.remove(key('policy', name));
+      this.db.remove(key('settings', name));
+      this.db.remove(key('repo', name));
+      return { ok: true };
+    });
+  }
+
+  async listManifests(repository: string, { last, limit }: PageRequest): Promise<ImagePage> {
+    const start = prefix('manifest', repository);
+    const transaction = this.db.useReadTransaction();
+    try {
+      const items: ImageRecord[] = [];
+      const from = last === undefined ? start : start + last;
+      if (!storable(from)) return { items, more: false };
+      for (const { key: k, value } of this.db.getRange({ start: from, end: start + HIGH, transaction })) {
+        const digest = String(k).slice(start.length);
+        if (digest === last) continue;
+        if (items.length === limit) return { items, more: true };
+        const { body: _body, ...record } = value as StoredManifest;
+        const pulled: string | undefined = this.db.get(key('pulled', repository, digest), { transaction });
+        items.push({ ...record, ...(pulled !== undefined ? { lastPulledAt: pulled } : {}), tags: this.suffixes(prefix('tagsof', repository, digest), Infinity, transaction) });
+      }
+      return { items, more: false };
+    } finally {
+      transaction.done();
+    }
+  }
+
+  async getManifestTags(repository: string, digest: string): Promise<string[]> {
+    const start = prefix('tagsof', repository, digest);
+    if (!storable(start)) return [];
+    return this.suffixes(start, Infinity);
+  }
+
   async linkBlob(repository: string, digest: string, link: BlobLink): Promise<void> {
     await this.db.transaction(() => {
       this.ensureRepository(repository);
@@ -130,7 +228,8 @@ export class LmdbMetadataStore implements MetadataStore {
       if (missingBlobs.length > 0 || missingManifests.length > 0) return { ok: false, missingBlobs, missingManifests };
 
       this.ensureRepository(repository);
-      this.db.put(key('manifest', repository, manifest.digest), manifest);
+      const { lastPulledAt: _pulled, ...stored } = manifest;
+      this.db.put(key('manifest', repository, manifest.digest), stored);
       for (const blob of manifest.blobs) this.db.put(key('usage', repository, blob, manifest.digest), 1);
       for (const child of manifest.children) this.db.put(key('parent', repository, child, manifest.digest), 1);
       if (manifest.subject) {
@@ -154,7 +253,84 @@ export class LmdbMetadataStore implements MetadataStore {
   }
 
   async getManifest(repository: string, digest: string): Promise<StoredManifest | null> {
-    return this.db.get(key('manifest', repository, digest)) ?? null;
+    const transaction = this.db.useReadTransaction();
+    try {
+      return this.manifestIn(repository, digest, transaction);
+    } finally {
+      transaction.done();
+    }
+  }
+
+  private manifestIn(repository: string, digest: string, transaction: ReturnType<RootDatabase['useReadTransaction']>): StoredManifest | null {
+    const k = key('manifest', repository, digest);
+    if (!storable(k)) return null;
+    const manifest: StoredManifest | undefined = this.db.get(k, { transaction });
+    if (manifest === undefined) return null;
+    const pulled: string | undefined = this.db.get(key('pulled', repository, digest), { transaction });
+    return pulled !== undefined ? { ...manifest, lastPulledAt: pulled } : manifest;
+  }
+
+  async recordImagePull(repository: string, digest: string, at: string, notBefore: string): Promise<boolean> {
+    if (!storable(key('pulled', repository, digest))) return false;
+    return this.db.transaction(() => {
+      if (this.db.get(key('manifest', repository, digest)) === undefined) return false;
+      const current: string | undefined = this.db.get(key('pulled', repository, digest));
+      if (current !== undefined && current >= notBefore) return false;
+      this.db.put(key('pulled', repository, digest), at);
+      return true;
+    });
+  }
+
+  async getRegistrySettings(): Promise<RegistrySettings> {
+    return { ...DEFAULT_REGISTRY_SETTINGS, ...(this.db.get('registry-settings') ?? {}) };
+  }
+
+  async setRegistrySettings(settings: RegistrySettings): Promise<void> {
+    await this.db.put('registry-settings', settings);
+  }
+
+  async createRepositoryCreationTemplate(template: RepositoryCreationTemplate): Promise<RepositoryCreationTemplateRecord | null> {
+    const k = key('template', template.prefix);
+    if (!storable(k)) return null;
+    return this.db.transaction((): RepositoryCreationTemplateRecord | null => {
+      if (this.db.get(k) !== undefined) return null;
+      const now = new Date().toISOString();
+      const record = { ...template, createdAt: now, updatedAt: now };
+      this.db.put(k, record);
+      return record;
+    });
+  }
+
+  async listRepositoryCreationTemplates(): Promise<RepositoryCreationTemplateRecord[]> {
+    const start = prefix('template');
+    return [...this.db.getRange({ start, end: start + HIGH })].map(({ value }) => value as RepositoryCreationTemplateRecord);
+  }
+
+  async updateRepositoryCreationTemplate(
+    templatePrefix: string,
+    update: (current: RepositoryCreationTemplate) => RepositoryCreationTemplate,
+  ): Promise<RepositoryCreationTemplateRecord | null> {
+    const k = key('template', templatePrefix);
+    if (!storable(k)) return null;
+    return this.db.transaction((): RepositoryCreationTemplateRecord | null => {
+      const current: RepositoryCreationTemplateRecord | undefined = this.db.get(k);
+      if (current === undefined) return null;
+      const { createdAt, updatedAt: _updatedAt, ...template } = structuredClone(current);
+      const next = { ...update(template), prefix: templatePrefix, createdAt, updatedAt: new Date().toISOString() };
+      this.db.put(k, next);
+      return next;
+    });
+  }
+
+  async deleteRepositoryCreationTemplate(templatePrefix: string): Promise<RepositoryCreationTemplateRecord | null> {
+    const k = key('template', templatePrefix);
+    if (!storable(k)) return null;
+    return this.db.transaction((): RepositoryCreationTemplateRecord | null => {
+      const current: RepositoryCreationTemplateRecord | undefined = this.db.get(k);
+      if (current === undefined) return null;
+      this.db.remove(k);
+      return current;
+    });
   }
 
   async resolveTag(repository: string, tag: string): Promise<string | null> {
@@ -167,7 +343,7 @@ export class LmdbMetadataStore implements MetadataStore {
     try {
       const digest: string | undefined = this.db.get(key('tag', repository, tag), { transaction });
       if (digest === undefined) return null;
-      return this.db.get(key('manifest', repository, digest), { transaction }) ?? null;
+      return this.manifestIn(repository, digest, transaction);
     } finally {
       transaction.done();
     }
@@ -187,6 +363,7 @@ export class LmdbMetadataStore implements MetadataStore {
       for (const blob of manifest.blobs) this.db.remove(key('usage', repository, blob, digest));
       for (const child of manifest.children) this.db.remove(key('parent', repository, child, digest));
       if (manifest.subject) this.db.remove(key('referrer', repository, manifest.subject, digest));
+      this.db.remove(key('pulled', repository, digest));
       this.db.remove(key('manifest', repository, digest));
       return { ok: true };
     });
@@ -282,9 +459,9 @@ export class LmdbMetadataStore implements MetadataStore {
   }
 
   /** The last key part of every entry under `start`, up to `limit` of them. */
-  private suffixes(start: string, limit: number): string[] {
+  private suffixes(start: string, limit: number, transaction?: ReturnType<RootDatabase['useReadTransaction']>): string[] {
     const out: string[] = [];
-    for (const k of this.db.getKeys({ start, end: start + HIGH })) {
+    for (const k of this.db.getKeys({ start, end: start + HIGH, ...(transaction ? { transaction } : {}) })) {
       if (out.length >= limit) break;
       out.push(String(k).slice(start.length));
     }

@@ -1,0 +1,161 @@
+/**
+ * What every group of ECR actions shares: the AWS JSON error type, input validation with ECR's
+ * exception names and wording ("1 validation error detected: ..."), pagination tokens, and the
+ * repository object as ECR shapes it. Imported by ecr-api.ts and the action modules; it imports
+ * nothing from them at run time (types only), so the modules load in any order.
+ */
+import { isValidRepositoryName } from '../../core/names';
+import { repositoryArn } from '../../core/policy/ecr-actions';
+import type { RepositorySettingsRecord } from '../../storage/ports';
+import type { EcrActionContext } from '../ecr-api';
+
+/** An AWS JSON protocol error: the name is what the SDK turns into an exception class. */
+export class EcrApiError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+    /** Members of the exception's shape besides `message` (InvalidLayerPartException's lastValidByteReceived, ...). */
+    readonly fields: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = type;
+  }
+}
+
+export type Input = Record<string, unknown>;
+
+export function validationError(member: string, value: unknown, constraint: string): EcrApiError {
+  const shown = typeof value === 'string' ? value.slice(0, 300) : JSON.stringify(value)?.slice(0, 300);
+  return new EcrApiError('ValidationException', `1 validation error detected: Value '${shown}' at '${member}' failed to satisfy constraint: ${constraint}`);
+}
+
+export function invalidParameter(member: string, constraint: string): EcrApiError {
+  return new EcrApiError('InvalidParameterException', `Invalid parameter at '${member}' failed to satisfy constraint: '${constraint}'`);
+}
+
+export function requiredString(input: Input, member: string): string {
+  const value = input[member];
+  if (value === undefined || value === null) throw validationError(member, null, 'Member must not be null');
+  if (typeof value !== 'string') throw new EcrApiError('SerializationException', `${member} must be a string`);
+  return value;
+}
+
+export function optionalString(input: Input, member: string): string | undefined {
+  const value = input[member];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new EcrApiError('SerializationException', `${member} must be a string`);
+  return value;
+}
+
+export function optionalBoolean(input: Input, member: string): boolean | undefined {
+  const value = input[member];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw new EcrApiError('SerializationException', `${member} must be a boolean`);
+  return value;
+}
+
+export function optionalObject(input: Input, member: string): Input | undefined {
+  const value = input[member];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new EcrApiError('SerializationException', `${member} must be an object`);
+  return value as Input;
+}
+
+export function optionalList(input: Input, member: string, min: number, max: number): unknown[] | undefined {
+  const value = input[member];
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value)) throw new EcrApiError('SerializationException', `${member} must be a list`);
+  if (value.length < min || value.length > max) {
+    throw validationError(member, value, `Member must have length less than or equal to ${max}${min > 0 ? ` and greater than or equal to ${min}` : ''}`);
+  }
+  return value;
+}
+
+export function requiredEnum<T extends string>(input: Input, member: string, values: readonly T[]): T {
+  const value = requiredString(input, member);
+  if (!values.includes(value as T)) throw validationError(member, value, `Member must satisfy enum value set: [${values.join(', ')}]`);
+  return value as T;
+}
+
+/** `maxResults`: an integer in [1, max]; `fallback` when absent. */
+export function maxResultsOf(input: Input, max: number, fallback: number): number {
+  const value = input.maxResults;
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new EcrApiError('SerializationException', 'maxResults must be an integer');
+  if (value < 1 || value > max) throw validationError('maxResults', value, `Member must have value less than or equal to ${max} and greater than or equal to 1`);
+  return value;
+}
+
+export const REPOSITORY_NAME_PATTERN = '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*';
+
+/** ECR's constraints (2..256 characters) and the OCI grammar, which is a little stricter (`__` only as a pair, `--` runs). */
+export function validRepositoryName(name: string, member = 'repositoryName'): string {
+  if (name.length < 2 || name.length > 256 || !isValidRepositoryName(name)) {
+    throw validationError(member, name, `Member must satisfy regular expression pattern: ${REPOSITORY_NAME_PATTERN} and have length between 2 and 256`);
+  }
+  return name;
+}
+
+export function repositoryNameOf(input: Input): string {
+  return validRepositoryName(requiredString(input, 'repositoryName'));
+}
+
+/** `registryId`, when given, must be this registry's account: there is one registry per server. */
+export function checkRegistryId(input: Input, account: string): void {
+  const id = input.registryId;
+  if (id === undefined || id === null) return;
+  if (typeof id !== 'string' || !/^[0-9]{12}$/.test(id)) throw validationError('registryId', id, 'Member must satisfy regular expression pattern: [0-9]{12}');
+  if (id !== account) {
+    throw new EcrApiError('InvalidParameterException', `Invalid parameter at 'registryId' failed to satisfy constraint: 'this registry is ${account}, not ${id}'`);
+  }
+}
+
+export const repositoryNotFound = (name: string, account: string) =>
+  new EcrApiError('RepositoryNotFoundException', `The repository with name '${name}' does not exist in the registry with id '${account}'`);
+
+/** An opaque `nextToken`: where the next page starts. */
+export function encodeToken(position: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(position), 'utf8').toString('base64url');
+}
+
+export function decodeToken(input: Input): Record<string, unknown> | undefined {
+  const token = optionalString(input, 'nextToken');
+  if (token === undefined) return undefined;
+  try {
+    const value = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw invalidParameter('nextToken', 'the token is not one this registry issued');
+}
+
+/** A timestamp as the AWS JSON protocols encode it: epoch seconds, a JSON number. */
+export const epochSeconds = (iso: string): number => Date.parse(iso) / 1000;
+
+/** The host clients address the registry by (repositoryUri is `<host>/<name>`). */
+export function registryHost(context: Pick<EcrActionContext, 'options' | 'request'>): string {
+  const endpoint = context.options.proxyEndpoint(context.request);
+  try {
+    return new URL(endpoint).host;
+  } catch {
+    return endpoint.replace(/^[a-z]+:\/\//, '');
+  }
+}
+
+/** A repository as ECR's Repository shape. */
+export function repositoryObject(context: Pick<EcrActionContext, 'options' | 'request'>, name: string, settings: RepositorySettingsRecord): Record<string, unknown> {
+  const { options } = context;
+  return {
+    repositoryArn: repositoryArn(options.region, options.registryAccount, name),
+    registryId: options.registryAccount,
+    repositoryName: name,
+    repositoryUri: `${registryHost(context)}/${name}`,
+    createdAt: epochSeconds(settings.createdAt),
+    imageTagMutability: settings.imageTagMutability,
+    ...(settings.imageTagMutabilityExclusionFilters.length > 0 ? { imageTagMutabilityExclusionFilters: settings.imageTagMutabilityExclusionFilters } : {}),
+    imageScanningConfiguration: settings.imageScanningConfiguration,
+    encryptionConfiguration: settings.encryptionConfiguration,
+  };
+}

@@ -1,0 +1,360 @@
+/**
+ * ECR's image actions over the metadata store: ListImages, DescribeImages, BatchGetImage,
+ * BatchDeleteImage. An image is a stored manifest; its ids are `{imageDigest}` and one
+ * `{imageDigest, imageTag}` per tag naming it.
+ *
+ * - imageSizeInBytes: an image manifest's config and layer sizes (from the repository's blob
+ *   links: what was pushed, compressed), summed; an index: the largest of its children's sizes
+ *   (ECR's model: "If the image is a manifest list, this will be the max size of all manifests in
+ *   the list"). The manifest body itself is not counted, as in ECR.
+ * - Pagination (`nextToken`) follows the manifests in digest order; a token may point inside the
+ *   ids of one image (ListImages, an image with more tags than the page has room for).
+ * - BatchDeleteImage by tag removes the tag only; by digest the image and every tag naming it.
+ */
+import { parseDigest } from '../../core/digest';
+import { isValidTag } from '../../core/names';
+import type { ImageRecord, ManifestRecord } from '../../storage/ports';
+import type { EcrActionContext, EcrActionDefinition } from '../ecr-api';
+import {
+  checkRegistryId,
+  decodeToken,
+  EcrApiError,
+  encodeToken,
+  epochSeconds,
+  invalidParameter,
+  maxResultsOf,
+  optionalList,
+  optionalObject,
+  optionalString,
+  repositoryNameOf,
+  repositoryNotFound,
+  requiredEnum,
+  type Input,
+} from './common';
+
+type TagStatus = 'TAGGED' | 'UNTAGGED' | 'ANY';
+interface ImageId {
+  imageDigest?: string;
+  imageTag?: string;
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+async function existing(context: EcrActionContext): Promise<string> {
+  const { input, options } = context;
+  checkRegistryId(input, options.registryAccount);
+  const name = repositoryNameOf(input);
+  if (!(await options.store.getRepository(name))) throw repositoryNotFound(name, options.registryAccount);
+  return name;
+}
+
+function tagStatusOf(input: Input): TagStatus {
+  const filter = optionalObject(input, 'filter');
+  if (!filter || filter.tagStatus === undefined || filter.tagStatus === null) return 'ANY';
+  return requiredEnum(filter, 'tagStatus', ['TAGGED', 'UNTAGGED', 'ANY'] as const);
+}
+
+function imageIdsOf(input: Input, required: boolean): ImageId[] | undefined {
+  const list = optionalList(input, 'imageIds', 1, 100);
+  if (!list) {
+    if (required) throw new EcrApiError('ValidationException', "1 validation error detected: Value null at 'imageIds' failed to satisfy constraint: Member must not be null");
+    return undefined;
+  }
+  return list.map((entry, i) => {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new EcrApiError('SerializationException', `imageIds.${i + 1} must be an object`);
+    const imageDigest = optionalString(entry as Input, 'imageDigest');
+    const imageTag = optionalString(entry as Input, 'imageTag');
+    return { ...(imageDigest !== undefined ? { imageDigest } : {}), ...(imageTag !== undefined ? { imageTag } : {}) };
+  });
+}
+
+type Resolved = { ok: true; digest: string } | { ok: false; failureCode: string; failureReason: string };
+
+/** What an image id names now, or ECR's failure code for it. */
+async function resolve(context: EcrActionContext, repository: string, id: ImageId): Promise<Resolved> {
+  const { store } = context.options;
+  if (id.imageDigest === undefined && id.imageTag === undefined) return { ok: false, failureCode: 'MissingDigestAndTag', failureReason: 'Missing image digest and tag' };
+  if (id.imageDigest !== undefined) {
+    try {
+      parseDigest(id.imageDigest);
+    } catch {
+      return { ok: false, failureCode: 'InvalidImageDigest', failureReason: 'Invalid image digest' };
+    }
+  }
+  if (id.imageTag !== undefined && !isValidTag(id.imageTag)) {
+    // The OCI grammar: a tag ECR's API would take (up to 300 characters) but no OCI client could address.
+    return { ok: false, failureCode: 'InvalidImageTag', failureReason: 'Invalid image tag: letters, digits, _ . - starting with a letter, digit or _, at most 128 characters' };
+  }
+  if (id.imageTag !== undefined) {
+    const digest = await store.resolveTag(repository, id.imageTag);
+    if (digest === null) return { ok: false, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' };
+    if (id.imageDigest !== undefined && digest !== id.imageDigest) {
+      return { ok: false, failureCode: 'ImageTagDoesNotMatchDigest', failureReason: `Invalid tag: tag ${id.imageTag} names ${digest}, not ${id.imageDigest}` };
+    }
+    return { ok: true, digest };
+  }
+  if (!(await store.getManifest(repository, id.imageDigest!))) return { ok: false, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' };
+  return { ok: true, digest: id.imageDigest! };
+}
+
+const failure = (imageId: ImageId, r: { failureCode: string; failureReason: string }) => ({ imageId, failureCode: r.failureCode, failureReason: r.failureReason });
+
+/** Sizes as ECR reports them, memoised for one request (an index and its children share blobs). */
+class ImageSizes {
+  private readonly blobSizes = new Map<string, Promise<number>>();
+  private readonly manifestSizes = new Map<string, Promise<number>>();
+  constructor(
+    private readonly context: EcrActionContext,
+    private readonly repository: string,
+  ) {}
+
+  of(record: Pick<ManifestRecord, 'digest' | 'blobs' | 'children'>, depth = 0): Promise<number> {
+    let size = this.manifestSizes.get(record.digest);
+    if (!size) {
+      size = this.compute(record, depth);
+      this.manifestSizes.set(record.digest, size);
+    }
+    return size;
+  }
+
+  private async compute(record: Pick<ManifestRecord, 'blobs' | 'children'>, depth: number): Promise<number> {
+    const { store } = this.context.options;
+    if (record.children.length > 0) {
+      if (depth > 2) return 0;
+      let max = 0;
+      for (const child of record.children) {
+        const manifest = await store.getManifest(this.repository, child);
+        if (manifest) max = Math.max(max, await this.of(manifest, depth + 1));
+      }
+      return max;
+    }
+    const sizes = await Promise.all(record.blobs.map((b) => this.blob(b)));
+    return sizes.reduce((a, b) => a + b, 0);
+  }
+
+  private blob(digest: string): Promise<number> {
+    let size = this.blobSizes.get(digest);
+    if (!size) {
+      size = this.context.options.store.statBlobLink(this.repository, digest).then((link) => link?.size ?? 0);
+      this.blobSizes.set(digest, size);
+    }
+    return size;
+  }
+}
+
+async function imageDetail(context: EcrActionContext, repository: string, image: ImageRecord, sizes: ImageSizes): Promise<Record<string, unknown>> {
+  return {
+    registryId: context.options.registryAccount,
+    repositoryName: repository,
+    imageDigest: image.digest,
+    ...(image.tags.length > 0 ? { imageTags: image.tags } : {}),
+    imageSizeInBytes: await sizes.of(image),
+    imagePushedAt: epochSeconds(image.pushedAt),
+    imageManifestMediaType: image.mediaType,
+    ...(image.artifactType !== undefined ? { artifactMediaType: image.artifactType } : {}),
+    ...(image.lastPulledAt !== undefined ? { lastRecordedPullTime: epochSeconds(image.lastPulledAt) } : {}),
+    ...(image.subject !== undefined ? { subjectManifestDigest: image.subject } : {}),
+  };
+}
+
+async function imageRecord(context: EcrActionContext, repository: string, digest: string): Promise<ImageRecord | null> {
+  const { store } = context.options;
+  const manifest = await store.getManifest(repository, digest);
+  if (!manifest) return null;
+  const { body: _body, ...record } = manifest;
+  return { ...record, tags: await store.getManifestTags(repository, digest) };
+}
+
+/**
+ * One page of entries (`emit` turns an image into zero or more), following manifests in digest
+ * order. The token is `{ after }` (continue after that digest) or `{ at, skip }` (inside that image's entries).
+ */
+async function pageOfImages<T>(
+  context: EcrActionContext,
+  repository: string,
+  max: number,
+  emit: (image: ImageRecord) => Promise<T[]> | T[],
+): Promise<{ entries: T[]; nextToken?: string }> {
+  const token = decodeToken(context.input);
+  const entries: T[] = [];
+  let cursor: string | undefined;
+  if (token !== undefined) {
+    const valid = (typeof token.after === 'string' && token.at === undefined) || (typeof token.at === 'string' && Number.isInteger(token.skip) && (token.skip as number) >= 0);
+    if (!valid) throw invalidParameter('nextToken', 'the token is not one this registry issued');
+    if (typeof token.after === 'string') cursor = token.after;
+    else {
+      const at = token.at as string;
+      const image = await imageRecord(context, repository, at);
+      if (image) {
+        const own = (await emit(image)).slice(token.skip as number);
+        for (const [i, entry] of own.entries()) {
+          if (entries.length === max) return { entries, nextToken: encodeToken({ at, skip: (token.skip as number) + i }) };
+          entries.push(entry);
+        }
+      }
+      cursor = at;
+    }
+  }
+  for (;;) {
+    const page = await context.options.store.listManifests(repository, { last: cursor, limit: Math.max(max, 10) });
+    for (const image of page.items) {
+      const own = await emit(image);
+      for (const [i, entry] of own.entries()) {
+        if (entries.length === max) return { entries, nextToken: encodeToken({ at: image.digest, skip: i }) };
+        entries.push(entry);
+      }
+      cursor = image.digest;
+    }
+    if (!page.more) return { entries };
+  }
+}
+
+const wanted = (status: TagStatus, image: ImageRecord) => status === 'ANY' || (status === 'TAGGED') === image.tags.length > 0;
+
+// ---- the actions -------------------------------------------------------------------------------
+
+export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
+  ListImages: {
+    iamAction: 'ecr:ListImages',
+    repository: repositoryNameOf,
+    async run(context) {
+      const repository = await existing(context);
+      const status = tagStatusOf(context.input);
+      const max = maxResultsOf(context.input, 1000, 100);
+      const { entries, nextToken } = await pageOfImages(context, repository, max, (image) => {
+        if (!wanted(status, image)) return [];
+        if (image.tags.length === 0) return [{ imageDigest: image.digest }];
+        return image.tags.map((imageTag) => ({ imageDigest: image.digest, imageTag }));
+      });
+      return { imageIds: entries, ...(nextToken ? { nextToken } : {}) };
+    },
+  },
+
+  DescribeImages: {
+    iamAction: 'ecr:DescribeImages',
+    repository: repositoryNameOf,
+    async run(context) {
+      const { input, options } = context;
+      const repository = await existing(context);
+      const sizes = new ImageSizes(context, repository);
+      const ids = imageIdsOf(input, false);
+      if (ids) {
+        if (input.nextToken !== undefined || input.maxResults !== undefined || input.filter !== undefined) {
+          throw invalidParameter('imageIds', 'maxResults, nextToken and filter cannot be used together with imageIds');
+        }
+        const details = new Map<string, Record<string, unknown>>();
+        for (const id of ids) {
+          const resolved = await resolve(context, repository, id);
+          if (!resolved.ok && resolved.failureCode !== 'ImageNotFound' && resolved.failureCode !== 'ImageTagDoesNotMatchDigest') {
+            throw invalidParameter('imageIds', resolved.failureReason);
+          }
+          const image = resolved.ok ? await imageRecord(context, repository, resolved.digest) : null;
+          if (!image) {
+            throw new EcrApiError(
+              'ImageNotFoundException',
+              `The image with imageId {imageDigest:'${id.imageDigest ?? 'null'}', imageTag:'${id.imageTag ?? 'null'}'} does not exist within the repository with name '${repository}' in the registry with id '${options.registryAccount}'`,
+            );
+          }
+          if (!details.has(image.digest)) details.set(image.digest, await imageDetail(context, repository, image, sizes));
+        }
+        return { imageDetails: [...details.values()] };
+      }
+      const status = tagStatusOf(input);
+      const max = maxResultsOf(input, 1000, 100);
+      const { entries, nextToken } = await pageOfImages(context, repository, max, async (image) =>
+        wanted(status, image) ? [await imageDetail(context, repository, image, sizes)] : [],
+      );
+      return { imageDetails: entries, ...(nextToken ? { nextToken } : {}) };
+    },
+  },
+
+  BatchGetImage: {
+    iamAction: 'ecr:BatchGetImage',
+    repository: repositoryNameOf,
+    async run(context) {
+      const { input, options } = context;
+      const repository = await existing(context);
+      const ids = imageIdsOf(input, true)!;
+      const accepted = optionalList(input, 'acceptedMediaTypes', 1, 100);
+      if (accepted && accepted.some((t) => typeof t !== 'string' || t.length < 1 || t.length > 255)) {
+        throw invalidParameter('acceptedMediaTypes', 'each media type is a string of 1 to 255 characters');
+      }
+      const images: Record<string, unknown>[] = [];
+      const failures: Record<string, unknown>[] = [];
+      const seen = new Set<string>();
+      for (const id of ids) {
+        const key = `${id.imageDigest ?? ''} ${id.imageTag ?? ''}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const resolved = await resolve(context, repository, id);
+        if (!resolved.ok) {
+          failures.push(failure(id, resolved));
+          continue;
+        }
+        const manifest = await options.store.getManifest(repository, resolved.digest);
+        if (!manifest) {
+          failures.push(failure(id, { failureCode: 'ImageNotFound', failureReason: 'Requested image not found' }));
+          continue;
+        }
+        if (accepted && !accepted.includes(manifest.mediaType)) {
+          // Berth does not convert manifests (ECR converts schema 2 to schema 1 on request).
+          failures.push(
+            failure(id, { failureCode: 'ImageNotFound', failureReason: `Requested image has media type ${manifest.mediaType}, which is not among acceptedMediaTypes` }),
+          );
+          continue;
+        }
+        const body = manifest.body ?? (options.readManifestBody ? await options.readManifestBody(manifest.digest) : undefined);
+        if (!body) {
+          failures.push(failure(id, { failureCode: 'ImageInaccessible', failureReason: 'The manifest body is not available through this endpoint' }));
+          continue;
+        }
+        images.push({
+          registryId: options.registryAccount,
+          repositoryName: repository,
+          imageId: { imageDigest: manifest.digest, ...(id.imageTag !== undefined ? { imageTag: id.imageTag } : {}) },
+          imageManifest: Buffer.from(body).toString('utf8'),
+          imageManifestMediaType: manifest.mediaType,
+        });
+      }
+      return { images, failures };
+    },
+  },
+
+  BatchDeleteImage: {
+    iamAction: 'ecr:BatchDeleteImage',
+    repository: repositoryNameOf,
+    async run(context) {
+      const { input, options } = context;
+      const repository = await existing(context);
+      const ids = imageIdsOf(input, true)!;
+      const imageIds: ImageId[] = [];
+      const failures: Record<string, unknown>[] = [];
+      for (const id of ids) {
+        const resolved = await resolve(context, repository, id);
+        if (!resolved.ok) {
+          failures.push(failure(id, resolved));
+          continue;
+        }
+        if (id.imageTag !== undefined) {
+          // By tag (with or without the digest it must name): the tag only.
+          if (await options.store.deleteTag(repository, id.imageTag)) imageIds.push({ imageDigest: resolved.digest, imageTag: id.imageTag });
+          else failures.push(failure(id, { failureCode: 'ImageNotFound', failureReason: 'Requested image not found' }));
+          continue;
+        }
+        const tags = await options.store.getManifestTags(repository, resolved.digest);
+        const result = await options.store.deleteManifest(repository, resolved.digest);
+        if (result.ok) {
+          if (tags.length === 0) imageIds.push({ imageDigest: resolved.digest });
+          for (const imageTag of tags) imageIds.push({ imageDigest: resolved.digest, imageTag });
+        } else if (result.reason === 'in-use') {
+          failures.push(
+            failure(id, { failureCode: 'ImageReferencedByManifestList', failureReason: `Requested image is referenced by an image index (${result.by.slice(0, 5).join(', ')}): delete the index first` }),
+          );
+        } else {
+          failures.push(failure(id, { failureCode: 'ImageNotFound', failureReason: 'Requested image not found' }));
+        }
+      }
+      return { imageIds, failures };
+    },
+  },
+};

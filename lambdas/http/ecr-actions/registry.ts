@@ -1,0 +1,228 @@
+/**
+ * ECR's registry-wide actions: DescribeRegistry, the repository creation templates
+ * (Create/Describe/Update/DeleteRepositoryCreationTemplate) and Get/PutAccountSetting for Berth's
+ * one registry setting, `BERTH_CREATE_ON_PUSH` (ENABLED by default: a push may create a repository
+ * no template matches; DISABLED: only CreateRepository or a CREATE_ON_PUSH template creates one).
+ *
+ * Templates are matched as ECR matches them (core/create-on-push.ts): `ROOT` matches every
+ * repository, a prefix `prod` (or `prod/`) the repositories under `prod/`; the longest wins. Their
+ * encryption follows the deployment's setting, as CreateRepository's does; a lifecycle policy and a
+ * custom role are stored and reported, not used (Berth has neither lifecycle policies nor replication).
+ */
+import { parsePolicyDocument, PolicyValidationError } from '../../core/policy/policy-document';
+import type { RepositoryCreationTemplate, RepositoryCreationTemplateRecord, RepositoryCreationTemplateUse } from '../../storage/ports';
+import type { EcrActionContext, EcrActionDefinition } from '../ecr-api';
+import {
+  decodeToken,
+  EcrApiError,
+  encodeToken,
+  epochSeconds,
+  invalidParameter,
+  maxResultsOf,
+  optionalList,
+  optionalObject,
+  optionalString,
+  requiredString,
+  validationError,
+  type Input,
+} from './common';
+import { encryptionOf, mutabilityOf, tagsOf } from './repositories';
+
+export const CREATE_ON_PUSH_SETTING = 'BERTH_CREATE_ON_PUSH';
+const PREFIX = /^((?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*\/?|ROOT)$/;
+const USES: readonly RepositoryCreationTemplateUse[] = ['CREATE_ON_PUSH', 'PULL_THROUGH_CACHE', 'REPLICATION'];
+
+function prefixOf(input: Input): string {
+  const prefix = requiredString(input, 'prefix');
+  if (prefix.length < 1 || prefix.length > 256 || !PREFIX.test(prefix)) {
+    throw validationError('prefix', prefix, `Member must satisfy regular expression pattern: ${PREFIX.source} and have length between 1 and 256`);
+  }
+  return prefix;
+}
+
+function appliedForOf(input: Input, required: boolean): RepositoryCreationTemplateUse[] | undefined {
+  const list = optionalList(input, 'appliedFor', 1, 3);
+  if (!list) {
+    if (required) throw validationError('appliedFor', null, 'Member must not be null');
+    return undefined;
+  }
+  return [
+    ...new Set(
+      list.map((value) => {
+        if (typeof value !== 'string' || !USES.includes(value as RepositoryCreationTemplateUse)) {
+          throw validationError('appliedFor', value, `Member must satisfy enum value set: [${USES.join(', ')}]`);
+        }
+        return value as RepositoryCreationTemplateUse;
+      }),
+    ),
+  ];
+}
+
+function boundedString(input: Input, member: string, max: number): string | undefined {
+  const value = optionalString(input, member);
+  if (value !== undefined && value.length > max) throw validationError(member, value, `Member must have length less than or equal to ${max}`);
+  return value;
+}
+
+function repositoryPolicyOf(input: Input): string | undefined {
+  const text = boundedString(input, 'repositoryPolicy', 10_240);
+  if (text === undefined) return undefined;
+  try {
+    parsePolicyDocument(text, 'repository');
+  } catch (err) {
+    if (err instanceof PolicyValidationError) throw invalidParameter('repositoryPolicy', err.message);
+    throw err;
+  }
+  return text;
+}
+
+/** The members of a Create/Update request that are present, validated. */
+function templateFields(context: EcrActionContext): Partial<RepositoryCreationTemplate> {
+  const { input, options } = context;
+  const fields: Partial<RepositoryCreationTemplate> = {};
+  const description = boundedString(input, 'description', 256);
+  if (description !== undefined) fields.description = description;
+  const mutability = mutabilityOf(input, false);
+  if (mutability) Object.assign(fields, mutability);
+  if (optionalObject(input, 'encryptionConfiguration')) fields.encryptionConfiguration = encryptionOf(input, options.encryption ?? { encryptionType: 'AES256' });
+  if (input.resourceTags !== undefined && input.resourceTags !== null) fields.resourceTags = tagsOf(input, 'resourceTags');
+  const policy = repositoryPolicyOf(input);
+  if (policy !== undefined) fields.repositoryPolicy = policy;
+  const lifecyclePolicy = boundedString(input, 'lifecyclePolicy', 30_720);
+  if (lifecyclePolicy !== undefined) fields.lifecyclePolicy = lifecyclePolicy;
+  const customRoleArn = boundedString(input, 'customRoleArn', 2048);
+  if (customRoleArn !== undefined) fields.customRoleArn = customRoleArn;
+  const appliedFor = appliedForOf(input, false);
+  if (appliedFor) fields.appliedFor = appliedFor;
+  return fields;
+}
+
+/** A template as ECR's RepositoryCreationTemplate shape. */
+function templateObject(t: RepositoryCreationTemplateRecord): Record<string, unknown> {
+  return {
+    prefix: t.prefix,
+    ...(t.description !== undefined ? { description: t.description } : {}),
+    encryptionConfiguration: t.encryptionConfiguration,
+    resourceTags: t.resourceTags,
+    imageTagMutability: t.imageTagMutability,
+    ...(t.imageTagMutabilityExclusionFilters.length > 0 ? { imageTagMutabilityExclusionFilters: t.imageTagMutabilityExclusionFilters } : {}),
+    ...(t.repositoryPolicy !== undefined ? { repositoryPolicy: t.repositoryPolicy } : {}),
+    ...(t.lifecyclePolicy !== undefined ? { lifecyclePolicy: t.lifecyclePolicy } : {}),
+    appliedFor: t.appliedFor,
+    ...(t.customRoleArn !== undefined ? { customRoleArn: t.customRoleArn } : {}),
+    createdAt: epochSeconds(t.createdAt),
+    updatedAt: epochSeconds(t.updatedAt),
+  };
+}
+
+const templateNotFound = (prefix: string, account: string) =>
+  new EcrApiError('TemplateNotFoundException', `The repository creation template with prefix '${prefix}' does not exist in the registry with id '${account}'`);
+
+export const REGISTRY_ACTIONS: Record<string, EcrActionDefinition> = {
+  DescribeRegistry: {
+    iamAction: 'ecr:DescribeRegistry',
+    async run({ options }) {
+      // No replication here: the configuration is always empty.
+      return { registryId: options.registryAccount, replicationConfiguration: { rules: [] } };
+    },
+  },
+
+  GetAccountSetting: {
+    iamAction: 'ecr:GetAccountSetting',
+    async run({ input, options }) {
+      const name = requiredString(input, 'name');
+      if (name !== CREATE_ON_PUSH_SETTING) throw invalidParameter('name', `this registry has one account setting, ${CREATE_ON_PUSH_SETTING}`);
+      const settings = await options.store.getRegistrySettings();
+      return { name, value: settings.createOnPush ? 'ENABLED' : 'DISABLED' };
+    },
+  },
+
+  PutAccountSetting: {
+    iamAction: 'ecr:PutAccountSetting',
+    async run({ input, options }) {
+      const name = requiredString(input, 'name');
+      if (name !== CREATE_ON_PUSH_SETTING) throw invalidParameter('name', `this registry has one account setting, ${CREATE_ON_PUSH_SETTING}`);
+      const value = requiredString(input, 'value');
+      if (value !== 'ENABLED' && value !== 'DISABLED') throw invalidParameter('value', `${CREATE_ON_PUSH_SETTING} is ENABLED or DISABLED`);
+      const current = await options.store.getRegistrySettings();
+      await options.store.setRegistrySettings({ ...current, createOnPush: value === 'ENABLED' });
+      return { name, value };
+    },
+  },
+
+  CreateRepositoryCreationTemplate: {
+    iamAction: 'ecr:CreateRepositoryCreationTemplate',
+    async run(context) {
+      const { input, options } = context;
+      const prefix = prefixOf(input);
+      appliedForOf(input, true);
+      const fields = templateFields(context);
+      const template: RepositoryCreationTemplate = {
+        prefix,
+        appliedFor: fields.appliedFor!,
+        imageTagMutability: fields.imageTagMutability ?? 'MUTABLE',
+        imageTagMutabilityExclusionFilters: fields.imageTagMutabilityExclusionFilters ?? [],
+        encryptionConfiguration: fields.encryptionConfiguration ?? encryptionOf({}, options.encryption ?? { encryptionType: 'AES256' }),
+        resourceTags: fields.resourceTags ?? [],
+        ...fields,
+      };
+      const created = await options.store.createRepositoryCreationTemplate(template);
+      if (!created) {
+        throw new EcrApiError('TemplateAlreadyExistsException', `A repository creation template with prefix '${prefix}' already exists in the registry with id '${options.registryAccount}'`);
+      }
+      return { registryId: options.registryAccount, repositoryCreationTemplate: templateObject(created) };
+    },
+  },
+
+  DescribeRepositoryCreationTemplates: {
+    iamAction: 'ecr:DescribeRepositoryCreationTemplates',
+    async run({ input, options }) {
+      const prefixes = optionalList(input, 'prefixes', 0, 100);
+      const wanted = prefixes?.map((p, i) => {
+        if (typeof p !== 'string') throw new EcrApiError('SerializationException', `prefixes.${i + 1} must be a string`);
+        return prefixOf({ prefix: p });
+      });
+      const max = maxResultsOf(input, 1000, 100);
+      const token = decodeToken(input);
+      const after = token === undefined ? undefined : typeof token.after === 'string' ? token.after : undefined;
+      if (token !== undefined && after === undefined) throw invalidParameter('nextToken', 'the token is not one this registry issued');
+      const all = (await options.store.listRepositoryCreationTemplates()).filter(
+        (t) => (!wanted || wanted.length === 0 || wanted.includes(t.prefix)) && (after === undefined || Buffer.compare(Buffer.from(t.prefix), Buffer.from(after)) > 0),
+      );
+      const page = all.slice(0, max);
+      return {
+        registryId: options.registryAccount,
+        repositoryCreationTemplates: page.map(templateObject),
+        ...(all.length > page.length ? { nextToken: encodeToken({ after: page[page.length - 1].prefix }) } : {}),
+      };
+    },
+  },
+
+  UpdateRepositoryCreationTemplate: {
+    iamAction: 'ecr:UpdateRepositoryCreationTemplate',
+    async run(context) {
+      const { input, options } = context;
+      const prefix = prefixOf(input);
+      const fields = templateFields(context);
+      // A new mode without filters clears the old filters (they only go with the *_WITH_EXCLUSION modes).
+      const updated = await options.store.updateRepositoryCreationTemplate(prefix, (current) => ({
+        ...current,
+        ...fields,
+        ...(fields.imageTagMutability !== undefined && fields.imageTagMutabilityExclusionFilters === undefined ? { imageTagMutabilityExclusionFilters: [] } : {}),
+        prefix,
+      }));
+      if (!updated) throw templateNotFound(prefix, options.registryAccount);
+      return { registryId: options.registryAccount, repositoryCreationTemplate: templateObject(updated) };
+    },
+  },
+
+  DeleteRepositoryCreationTemplate: {
+    iamAction: 'ecr:DeleteRepositoryCreationTemplate',
+    async run({ input, options }) {
+      const prefix = prefixOf(input);
+      const deleted = await options.store.deleteRepositoryCreationTemplate(prefix);
+      if (!deleted) throw templateNotFound(prefix, options.registryAccount);
+      return { registryId: options.registryAccount, repositoryCreationTemplate: templateObject(deleted) };
+    },
+  },
+};

@@ -1,0 +1,335 @@
+/**
+ * ECR's repository actions: CreateRepository, DeleteRepository, DescribeRepositories,
+ * PutImageTagMutability, PutImageScanningConfiguration, TagResource, UntagResource,
+ * ListTagsForResource. Inputs are validated with ECR's exception names and constraints (API
+ * Reference); repositories are answered in ECR's Repository shape (common.ts). Every settings
+ * change drops the process's cached settings (core/tag-immutability.ts), so a push that follows
+ * in this process sees it at once.
+ */
+import { forgetRepositorySettings } from '../../core/tag-immutability';
+import { DEFAULT_REPOSITORY_SETTINGS, type ImageTagMutability, type RepositorySettings, type RepositorySettingsRecord } from '../../storage/ports';
+import type { EcrActionContext, EcrActionDefinition, EcrEncryption } from '../ecr-api';
+import {
+  checkRegistryId,
+  decodeToken,
+  EcrApiError,
+  encodeToken,
+  invalidParameter,
+  maxResultsOf,
+  optionalBoolean,
+  optionalList,
+  optionalObject,
+  optionalString,
+  repositoryNameOf,
+  repositoryNotFound,
+  repositoryObject,
+  requiredEnum,
+  requiredString,
+  validationError,
+  validRepositoryName,
+  type Input,
+} from './common';
+
+const MUTABILITIES: readonly ImageTagMutability[] = ['MUTABLE', 'IMMUTABLE', 'IMMUTABLE_WITH_EXCLUSION', 'MUTABLE_WITH_EXCLUSION'];
+/** ECR's quotas: tags per resource, exclusion filters per repository. */
+export const MAX_RESOURCE_TAGS = 50;
+export const MAX_EXCLUSION_FILTERS = 5;
+const TAG_TEXT = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+const EXCLUSION_FILTER = /^[0-9a-zA-Z._*-]{1,128}$/;
+
+// ---- validation --------------------------------------------------------------------------------
+
+export function tagsOf(input: Input, member = 'tags'): Array<{ Key: string; Value: string }> {
+  const list = optionalList(input, member, 0, 200) ?? [];
+  const seen = new Set<string>();
+  const tags = list.map((entry, i) => {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new EcrApiError('SerializationException', `${member}.${i + 1} must be an object`);
+    const tag = entry as Input;
+    const Key = requiredString(tag, 'Key');
+    const Value = requiredString(tag, 'Value');
+    if (Key.length < 1 || Key.length > 128 || !TAG_TEXT.test(Key)) {
+      throw new EcrApiError('InvalidTagParameterException', `Invalid tag key '${Key.slice(0, 140)}': 1 to 128 letters, digits, spaces and _ . : / = + - @`);
+    }
+    if (Key.toLowerCase().startsWith('aws:')) throw new EcrApiError('InvalidTagParameterException', `Invalid tag key '${Key}': the aws: prefix is reserved for AWS use`);
+    if (Value.length > 256 || !TAG_TEXT.test(Value)) {
+      throw new EcrApiError('InvalidTagParameterException', `Invalid value for tag '${Key}': at most 256 letters, digits, spaces and _ . : / = + - @`);
+    }
+    if (seen.has(Key)) throw new EcrApiError('InvalidTagParameterException', `Tag key '${Key}' appears more than once in the request`);
+    seen.add(Key);
+    return { Key, Value };
+  });
+  if (tags.length > MAX_RESOURCE_TAGS) throw tooManyTags(tags.length);
+  return tags;
+}
+
+const tooManyTags = (count: number) =>
+  new EcrApiError('TooManyTagsException', `A repository may have at most ${MAX_RESOURCE_TAGS} tags; this request would leave it with ${count}`);
+
+/** imageTagMutability with its exclusion filters, as CreateRepository and PutImageTagMutability take them. */
+export function mutabilityOf(input: Input, required: boolean): Pick<RepositorySettings, 'imageTagMutability' | 'imageTagMutabilityExclusionFilters'> | undefined {
+  if (!required && (input.imageTagMutability === undefined || input.imageTagMutability === null)) {
+    if (input.imageTagMutabilityExclusionFilters !== undefined && input.imageTagMutabilityExclusionFilters !== null) {
+      throw invalidParameter('imageTagMutabilityExclusionFilters', 'exclusion filters need imageTagMutability IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION');
+    }
+    return undefined;
+  }
+  const imageTagMutability = requiredEnum(input, 'imageTagMutability', MUTABILITIES);
+  const list = optionalList(input, 'imageTagMutabilityExclusionFilters', 1, MAX_EXCLUSION_FILTERS);
+  const withExclusion = imageTagMutability.endsWith('_WITH_EXCLUSION');
+  if (withExclusion && !list) {
+    throw invalidParameter('imageTagMutabilityExclusionFilters', `${imageTagMutability} needs between 1 and ${MAX_EXCLUSION_FILTERS} exclusion filters`);
+  }
+  if (!withExclusion && list) {
+    throw invalidParameter('imageTagMutabilityExclusionFilters', `exclusion filters are only taken with IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION, not ${imageTagMutability}`);
+  }
+  const filters = (list ?? []).map((entry, i) => {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new EcrApiError('SerializationException', `imageTagMutabilityExclusionFilters.${i + 1} must be an object`);
+    const filterType = requiredEnum(entry as Input, 'filterType', ['WILDCARD'] as const);
+    const filter = requiredString(entry as Input, 'filter');
+    if (!EXCLUSION_FILTER.test(filter)) {
+      throw validationError(`imageTagMutabilityExclusionFilters.${i + 1}.member.filter`, filter, 'Member must satisfy regular expression pattern: ^[0-9a-zA-Z._*-]{1,128}');
+    }
+    return { filterType, filter };
+  });
+  return { imageTagMutability, imageTagMutabilityExclusionFilters: filters };
+}
+
+function scanningOf(input: Input, required: boolean): RepositorySettings['imageScanningConfiguration'] | undefined {
+  const config = optionalObject(input, 'imageScanningConfiguration');
+  if (!config) {
+    if (required) throw validationError('imageScanningConfiguration', null, 'Member must not be null');
+    return undefined;
+  }
+  return { scanOnPush: optionalBoolean(config, 'scanOnPush') ?? false };
+}
+
+function describeEncryption(e: { encryptionType: string; kmsKey?: string }): string {
+  return e.encryptionType === 'KMS' ? `KMS with key ${e.kmsKey ?? '(the AWS managed key)'}` : 'AES256 (SSE-S3)';
+}
+
+/** The key named by an ARN or a bare key id: `arn:aws:kms:r:a:key/<id>` and `<id>` are the same key. */
+const keyId = (key: string) => key.replace(/^arn:[^:]+:kms:[^:]*:\d*:key\//, '');
+
+/**
+ * The registry encrypts every blob with the deployment's setting, so a repository can only have
+ * that setting: a request for another one is refused, saying so, until per-repository keys exist.
+ */
+export function encryptionOf(input: Input, deployment: EcrEncryption): RepositorySettings['encryptionConfiguration'] {
+  const config = optionalObject(input, 'encryptionConfiguration');
+  const effective = { encryptionType: deployment.encryptionType, ...(deployment.kmsKey !== undefined ? { kmsKey: deployment.kmsKey } : {}) };
+  if (!config) return effective;
+  const encryptionType = requiredEnum(config, 'encryptionType', ['AES256', 'KMS', 'KMS_DSSE'] as const);
+  const kmsKey = optionalString(config, 'kmsKey');
+  if (kmsKey !== undefined && (kmsKey.length < 1 || kmsKey.length > 2048)) throw validationError('encryptionConfiguration.kmsKey', kmsKey, 'Member must have length between 1 and 2048');
+  if (encryptionType === 'AES256' && kmsKey !== undefined) throw invalidParameter('encryptionConfiguration.kmsKey', 'a KMS key is only taken with encryptionType KMS');
+  const sameType = encryptionType === deployment.encryptionType;
+  const sameKey = kmsKey === undefined || (deployment.kmsKey !== undefined && keyId(kmsKey) === keyId(deployment.kmsKey));
+  if (!sameType || !sameKey) {
+    throw invalidParameter(
+      'encryptionConfiguration',
+      `this registry encrypts every image with the deployment's setting, ${describeEncryption(deployment)}; ` +
+        `per-repository encryption is not supported yet, so ${describeEncryption({ encryptionType, kmsKey })} cannot be used. ` +
+        'Omit encryptionConfiguration, or ask for exactly that setting',
+    );
+  }
+  return effective;
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+async function settingsOrNotFound(context: EcrActionContext, name: string): Promise<RepositorySettingsRecord> {
+  const settings = await context.options.store.getRepositorySettings(name);
+  if (!settings) throw repositoryNotFound(name, context.options.registryAccount);
+  return settings;
+}
+
+async function updateOrNotFound(context: EcrActionContext, name: string, update: (current: RepositorySettings) => RepositorySettings): Promise<RepositorySettingsRecord> {
+  const { store, registryAccount } = context.options;
+  const updated = await store.updateRepositorySettings(name, update);
+  forgetRepositorySettings(store, name);
+  if (!updated) throw repositoryNotFound(name, registryAccount);
+  return updated;
+}
+
+const ARN = /^arn:aws[a-z-]*:ecr:([a-z0-9-]+):(\d{12}):repository\/(.+)$/;
+
+/** The repository a resource ARN names (validated); the account and region are checked in `run`. */
+function repositoryOfArn(input: Input): string {
+  const arn = requiredString(input, 'resourceArn');
+  const match = ARN.exec(arn);
+  if (!match) throw invalidParameter('resourceArn', `'${arn.slice(0, 300)}' is not a repository ARN (arn:aws:ecr:<region>:<account>:repository/<name>)`);
+  return validRepositoryName(match[3], 'resourceArn');
+}
+
+function repositoryOfOwnArn(context: EcrActionContext): string {
+  const arn = requiredString(context.input, 'resourceArn');
+  const name = repositoryOfArn(context.input);
+  const [, region, account] = ARN.exec(arn)!;
+  const { options } = context;
+  if (account !== options.registryAccount || region !== options.region) {
+    throw invalidParameter('resourceArn', `this registry is account ${options.registryAccount} in ${options.region}; '${arn.slice(0, 300)}' names another`);
+  }
+  return name;
+}
+
+// ---- the actions -------------------------------------------------------------------------------
+
+export const REPOSITORY_ACTIONS: Record<string, EcrActionDefinition> = {
+  CreateRepository: {
+    iamAction: 'ecr:CreateRepository',
+    repository: repositoryNameOf,
+    async run(context) {
+      const { input, options } = context;
+      checkRegistryId(input, options.registryAccount);
+      const name = repositoryNameOf(input);
+      const settings: RepositorySettings = {
+        ...(mutabilityOf(input, false) ?? { imageTagMutability: 'MUTABLE', imageTagMutabilityExclusionFilters: [] }),
+        imageScanningConfiguration: scanningOf(input, false) ?? DEFAULT_REPOSITORY_SETTINGS.imageScanningConfiguration,
+        encryptionConfiguration: encryptionOf(input, options.encryption ?? { encryptionType: 'AES256' }),
+        tags: tagsOf(input),
+      };
+      const created = await options.store.createRepository(name, settings);
+      forgetRepositorySettings(options.store, name);
+      if (!created) {
+        throw new EcrApiError('RepositoryAlreadyExistsException', `The repository with name '${name}' already exists in the registry with id '${options.registryAccount}'`);
+      }
+      return { repository: repositoryObject(context, name, created) };
+    },
+  },
+
+  DeleteRepository: {
+    iamAction: 'ecr:DeleteRepository',
+    repository: repositoryNameOf,
+    async run(context) {
+      const { input, options } = context;
+      checkRegistryId(input, options.registryAccount);
+      const name = repositoryNameOf(input);
+      const force = optionalBoolean(input, 'force') ?? false;
+      const settings = await settingsOrNotFound(context, name);
+      const result = await options.store.deleteRepository(name, force);
+      forgetRepositorySettings(options.store, name);
+      if (!result.ok && result.reason === 'unknown') throw repositoryNotFound(name, options.registryAccount);
+      if (!result.ok) {
+        throw new EcrApiError(
+          'RepositoryNotEmptyException',
+          `The repository with name '${name}' in registry with id '${options.registryAccount}' cannot be deleted because it still contains images; delete them first or pass force`,
+        );
+      }
+      return { repository: repositoryObject(context, name, settings) };
+    },
+  },
+
+  DescribeRepositories: {
+    iamAction: 'ecr:DescribeRepositories',
+    // One named repository is authorized against its ARN; a listing or several names against `*`.
+    repository: (input) => {
+      const names = input.repositoryNames;
+      return Array.isArray(names) && names.length === 1 && typeof names[0] === 'string' ? validRepositoryName(names[0], 'repositoryNames') : undefined;
+    },
+    async run(context) {
+      const { input, options } = context;
+      checkRegistryId(input, options.registryAccount);
+      const names = optionalList(input, 'repositoryNames', 1, 100);
+      if (names) {
+        if (input.nextToken !== undefined || input.maxResults !== undefined) {
+          throw invalidParameter('repositoryNames', 'maxResults and nextToken cannot be used together with repositoryNames');
+        }
+        const repositories = [];
+        for (const [i, value] of names.entries()) {
+          if (typeof value !== 'string') throw new EcrApiError('SerializationException', `repositoryNames.${i + 1} must be a string`);
+          const name = validRepositoryName(value, 'repositoryNames');
+          repositories.push(repositoryObject(context, name, await settingsOrNotFound(context, name)));
+        }
+        return { repositories };
+      }
+      const limit = maxResultsOf(input, 1000, 100);
+      const token = decodeToken(input);
+      const last = token === undefined ? undefined : typeof token.last === 'string' ? token.last : undefined;
+      if (token !== undefined && last === undefined) throw invalidParameter('nextToken', 'the token is not one this registry issued');
+      const page = await options.store.listRepositories({ last, limit });
+      const repositories = [];
+      for (const name of page.items) {
+        const settings = await options.store.getRepositorySettings(name);
+        // Deleted between the listing and this read: left out.
+        if (settings) repositories.push(repositoryObject(context, name, settings));
+      }
+      return {
+        repositories,
+        ...(page.more && page.items.length > 0 ? { nextToken: encodeToken({ last: page.items[page.items.length - 1] }) } : {}),
+      };
+    },
+  },
+
+  PutImageTagMutability: {
+    iamAction: 'ecr:PutImageTagMutability',
+    repository: repositoryNameOf,
+    async run(context) {
+      const { input, options } = context;
+      checkRegistryId(input, options.registryAccount);
+      const name = repositoryNameOf(input);
+      const mutability = mutabilityOf(input, true)!;
+      const updated = await updateOrNotFound(context, name, (current) => ({ ...current, ...mutability }));
+      return {
+        registryId: options.registryAccount,
+        repositoryName: name,
+        imageTagMutability: updated.imageTagMutability,
+        ...(updated.imageTagMutabilityExclusionFilters.length > 0 ? { imageTagMutabilityExclusionFilters: updated.imageTagMutabilityExclusionFilters } : {}),
+      };
+    },
+  },
+
+  PutImageScanningConfiguration: {
+    iamAction: 'ecr:PutImageScanningConfiguration',
+    repository: repositoryNameOf,
+    async run(context) {
+      const { input, options } = context;
+      checkRegistryId(input, options.registryAccount);
+      const name = repositoryNameOf(input);
+      const imageScanningConfiguration = scanningOf(input, true)!;
+      const updated = await updateOrNotFound(context, name, (current) => ({ ...current, imageScanningConfiguration }));
+      return { registryId: options.registryAccount, repositoryName: name, imageScanningConfiguration: updated.imageScanningConfiguration };
+    },
+  },
+
+  TagResource: {
+    iamAction: 'ecr:TagResource',
+    repository: repositoryOfArn,
+    async run(context) {
+      const name = repositoryOfOwnArn(context);
+      const tags = tagsOf(context.input);
+      if (context.input.tags === undefined || context.input.tags === null) throw validationError('tags', null, 'Member must not be null');
+      await updateOrNotFound(context, name, (current) => {
+        const merged = new Map(current.tags.map((t) => [t.Key, t.Value]));
+        for (const t of tags) merged.set(t.Key, t.Value);
+        // Thrown inside the update, so nothing is written.
+        if (merged.size > MAX_RESOURCE_TAGS) throw tooManyTags(merged.size);
+        return { ...current, tags: [...merged].map(([Key, Value]) => ({ Key, Value })) };
+      });
+      return {};
+    },
+  },
+
+  UntagResource: {
+    iamAction: 'ecr:UntagResource',
+    repository: repositoryOfArn,
+    async run(context) {
+      const name = repositoryOfOwnArn(context);
+      const keys = optionalList(context.input, 'tagKeys', 0, 200);
+      if (!keys) throw validationError('tagKeys', null, 'Member must not be null');
+      if (keys.some((k) => typeof k !== 'string')) throw new EcrApiError('SerializationException', 'tagKeys must be a list of strings');
+      const drop = new Set(keys as string[]);
+      await updateOrNotFound(context, name, (current) => ({ ...current, tags: current.tags.filter((t) => !drop.has(t.Key)) }));
+      return {};
+    },
+  },
+
+  ListTagsForResource: {
+    iamAction: 'ecr:ListTagsForResource',
+    repository: repositoryOfArn,
+    async run(context) {
+      const name = repositoryOfOwnArn(context);
+      const settings = await settingsOrNotFound(context, name);
+      return { tags: settings.tags };
+    },
+  },
+};
