@@ -23,6 +23,8 @@ export const FILESYSTEM_LAYOUT_VERSION = 1;
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 /** Network chunks are small; writing them in batches keeps the syscalls per gigabyte low. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/** How many written bytes start a background flush. */
+const BACKGROUND_FLUSH_BYTES = 32 * 1024 * 1024;
 const SAFE_DIGEST = /^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$/;
 
 export interface FilesystemBlobStoreOptions {
@@ -101,17 +103,34 @@ export class FilesystemBlobStore implements BlobStore {
       let pendingBytes = 0;
       let inflight: Promise<void> = Promise.resolve();
       let failure: unknown;
+      // Flushing to disk as the bytes arrive leaves little for the final fsync of a large layer.
+      let flushing: Promise<void> = Promise.resolve();
+      let flushingDone = true;
+      let unflushed = 0;
       const startWrite = async () => {
         await inflight;
         if (failure !== undefined) throw failure;
         const buffers = pending;
         const at = position;
+        unflushed += pendingBytes;
         position += pendingBytes;
         pending = [];
         pendingBytes = 0;
         inflight = writeAll(handle, buffers, at).catch((err) => {
           failure = err;
         });
+        if (unflushed >= BACKGROUND_FLUSH_BYTES && flushingDone) {
+          unflushed = 0;
+          flushingDone = false;
+          flushing = inflight
+            .then(() => handle.datasync())
+            .catch((err) => {
+              failure ??= err;
+            })
+            .finally(() => {
+              flushingDone = true;
+            });
+        }
       };
       try {
         for await (const chunk of data) {
@@ -122,6 +141,7 @@ export class FilesystemBlobStore implements BlobStore {
         if (pendingBytes > 0) await startWrite();
       } finally {
         await inflight;
+        await flushing;
       }
       if (failure !== undefined) throw failure;
       await handle.sync();
