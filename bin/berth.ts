@@ -33,6 +33,10 @@ Options:
                      environment variables BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY
                      add an admin identity (every ecr: action). With identities, the ECR
                      API (POST /, SigV4) answers: aws ecr get-login-password --endpoint-url
+  --challenge bearer|basic
+                     with identities: the WWW-Authenticate challenge of a 401 (default
+                     bearer: the Docker token flow, with which docker pulls public
+                     repositories without login; basic: what ECR presents)
   --port N           port to listen on (default 5000; 0 picks a free port)
   --data-dir DIR     where blobs and metadata live (default ./data)
   --tls-cert FILE    PEM certificate: serve HTTPS (needs --tls-key)
@@ -90,6 +94,7 @@ async function serve(argv: string[]): Promise<void> {
         'ingest-port': { type: 'string' },
         'basic-auth': { type: 'string' },
         'public-repositories': { type: 'boolean', default: false },
+        challenge: { type: 'string', default: 'bearer' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -123,6 +128,7 @@ async function serve(argv: string[]): Promise<void> {
     );
   }
   if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) fail('--tls-cert and --tls-key go together');
+  if (values.challenge !== 'bearer' && values.challenge !== 'basic') fail(`--challenge must be bearer or basic, got "${values.challenge}"`);
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (values['tls-cert'] && values['tls-key']) {
     try {
@@ -150,7 +156,16 @@ async function serve(argv: string[]): Promise<void> {
   // Without identities, everyone stays anonymous and allowed (loopback only), as before.
   const access =
     identities.identities.length > 0
-      ? createRegistryAccess({ tokens, metadata: local.metadata, registryAccount: identities.account, region: identities.regions[0], identityPolicies: identities.policies, scheme: tls ? 'https' : 'http', log })
+      ? createRegistryAccess({
+          tokens,
+          metadata: local.metadata,
+          registryAccount: identities.account,
+          region: identities.regions[0],
+          identityPolicies: identities.policies,
+          scheme: tls ? 'https' : 'http',
+          challenge: { scheme: values.challenge as 'bearer' | 'basic' },
+          log,
+        })
       : undefined;
   if (access) mountCheck.bind(access.accessControl);
   // One process: a policy changed through the ECR API applies to the next request.

@@ -543,7 +543,7 @@ describeWithBinaries(['podman'], 'podman login', () => {
 
 // ---- real clients against `berth serve --config` (a child process: synchronous `run` is safe) ----
 
-describeWithBinaries(['dockerd', 'docker', 'ctr', 'skopeo'], 'docker and ctr against berth serve --config', () => {
+describeWithBinaries(['dockerd', 'docker', 'ctr', 'skopeo', '/usr/bin/aws'], 'docker and ctr against berth serve --config', () => {
   let served: RegistryProcess;
   let daemon: DockerDaemon;
   let serveWork: ReturnType<typeof scratchDir>;
@@ -573,7 +573,7 @@ describeWithBinaries(['dockerd', 'docker', 'ctr', 'skopeo'], 'docker and ctr aga
     serveWork?.remove();
   });
 
-  test('GIVEN a login token WHEN docker logs in, pushes and pulls, and an anonymous docker pulls a public repository THEN all work; anonymous push is refused', async () => {
+  test('GIVEN aws ecr get-login-password (the AWS CLI v2) WHEN docker logs in with it, pushes and pulls, and an anonymous docker pulls a public repository THEN all work; anonymous push is refused', async () => {
     const repo = `${served.host}/pub/${fresh('docker')}`;
     const image = makeImage({ layers: [32 * 1024], seed: repo });
     const layout = join(serveWork.path, fresh('layout'));
@@ -581,7 +581,16 @@ describeWithBinaries(['dockerd', 'docker', 'ctr', 'skopeo'], 'docker and ctr aga
     const archive = join(serveWork.path, `${fresh('image')}.tar`);
     run('skopeo', ['copy', `oci:${layout}:v1`, `docker-archive:${archive}:${repo}:v1`]);
     docker('load', '-i', archive);
-    const token = (await serveTokens.issueLogin(ADMIN)).token;
+    // The unmodified AWS CLI v2 (Debian's; a v1 may be first on PATH) with only --endpoint-url changed.
+    const token = run('/usr/bin/aws', ['ecr', 'get-login-password', '--region', REGION, '--endpoint-url', served.url], {
+      env: {
+        AWS_ACCESS_KEY_ID: ADMIN_KEY.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: ADMIN_KEY.secretAccessKey,
+        AWS_CONFIG_FILE: '/nonexistent',
+        AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      },
+    }).trim();
     expect(run('docker', ['login', '-u', 'AWS', '--password-stdin', served.host], { env: daemon.env, input: token })).toMatch(/Login Succeeded/);
     docker('push', `${repo}:v1`);
     docker('rmi', `${repo}:v1`);

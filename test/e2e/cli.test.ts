@@ -156,3 +156,29 @@ describeWithBinaries(['openssl', 'skopeo'], 'berth serve over HTTPS', () => {
     }
   });
 });
+
+describe('berth serve --challenge', () => {
+  const admin = { BERTH_ACCESS_KEY_ID: 'AKIACHALLENGE0000001', BERTH_SECRET_ACCESS_KEY: 'challenge-secret-0123456789' };
+
+  test.each([
+    ['bearer', /^Bearer realm="http:\/\/127\.0\.0\.1:\d+\/v2\/token",service="127\.0\.0\.1:\d+"/],
+    ['basic', /^Basic realm=/],
+  ])('GIVEN identities and --challenge %s WHEN an anonymous client asks THEN 401 carries that challenge', async (scheme, expected) => {
+    const work = scratchDir('cli-challenge');
+    const proc = await startRegistryProcess(join(work.path, 'data'), 0, ['--challenge', scheme], admin);
+    try {
+      const res = await fetch(`${proc.url}/v2/`);
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(expected);
+    } finally {
+      await proc.stop();
+      work.remove();
+    }
+  });
+
+  test('GIVEN an unknown challenge WHEN started THEN it refuses with usage', () => {
+    const result = berth(['serve', '--challenge', 'digest', '--port', '0']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('--challenge must be bearer or basic');
+  });
+});
