@@ -7,8 +7,9 @@
  * (a key derived from) the secret itself, so the server must hold the secret to check a signature; a
  * hash would not do. Protect the file as you would ~/.aws/credentials.
  */
+import { loadOrCreateKeyFile } from './key-file';
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync, chmodSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ed25519TokenSigner } from '../core/registry-tokens';
 import type { NamedPolicy, Principal } from '../core/policy/evaluate';
@@ -180,24 +181,7 @@ export const TOKEN_KEY_FILE = join('keys', 'token-signing.pem');
  * data directory means new keys. Its id is derived from the public key.
  */
 export function loadOrCreateTokenSigner(dataDir: string): Ed25519TokenSigner {
-  const dir = join(dataDir, 'keys');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const path = join(dataDir, TOKEN_KEY_FILE);
-  let pem: string;
-  try {
-    const fd = openSync(path, 'wx', 0o600);
-    try {
-      pem = Ed25519TokenSigner.generatePem();
-      writeSync(fd, pem);
-    } finally {
-      closeSync(fd);
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    pem = readFileSync(path, 'utf8');
-    // A key readable by others is a key others can sign with: tighten it rather than serve with it.
-    if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
-  }
+  const pem = loadOrCreateKeyFile(join(dataDir, TOKEN_KEY_FILE), () => Ed25519TokenSigner.generatePem());
   const publicDer = createPublicKey(createPrivateKey(pem)).export({ type: 'spki', format: 'der' });
   return new Ed25519TokenSigner(pem, createHash('sha256').update(publicDer).digest('base64url').slice(0, 16));
 }

@@ -10,8 +10,8 @@
  * no key policy, no grants, no rotation, no CloudTrail. It counts its calls, so tests can show that
  * verifying tokens on the data path never calls KMS.
  */
+import { loadOrCreateKeyFile } from './key-file';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KmsSigningApi } from '../handlers/kms-token-signer';
 
@@ -71,21 +71,6 @@ export class LocalKmsStandIn implements KmsSigningApi {
 
 /** The stand-in with the data directory's key, created (0600, in a 0700 directory) on first use. */
 export function loadOrCreateKmsStandIn(dataDir: string, options: { region: string; account: string }): LocalKmsStandIn {
-  mkdirSync(join(dataDir, 'keys'), { recursive: true, mode: 0o700 });
-  const path = join(dataDir, KMS_STAND_IN_KEY_FILE);
-  let pem: string;
-  try {
-    const fd = openSync(path, 'wx', 0o600);
-    try {
-      pem = LocalKmsStandIn.generatePem();
-      writeSync(fd, pem);
-    } finally {
-      closeSync(fd);
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    pem = readFileSync(path, 'utf8');
-    if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
-  }
+  const pem = loadOrCreateKeyFile(join(dataDir, KMS_STAND_IN_KEY_FILE), () => LocalKmsStandIn.generatePem());
   return new LocalKmsStandIn(pem, options);
 }

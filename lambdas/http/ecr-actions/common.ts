@@ -159,3 +159,12 @@ export function repositoryObject(context: Pick<EcrActionContext, 'options' | 're
     encryptionConfiguration: settings.encryptionConfiguration,
   };
 }
+
+/** The repository the request names, after checking it exists (RepositoryNotFoundException otherwise). */
+export async function existingRepository(context: EcrActionContext): Promise<string> {
+  const { input, options } = context;
+  checkRegistryId(input, options.registryAccount);
+  const name = repositoryNameOf(input);
+  if (!(await options.store.getRepository(name))) throw repositoryNotFound(name, options.registryAccount);
+  return name;
+}

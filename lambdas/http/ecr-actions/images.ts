@@ -16,7 +16,6 @@ import { isValidTag } from '../../core/names';
 import type { ImageRecord, ManifestRecord } from '../../storage/ports';
 import type { EcrActionContext, EcrActionDefinition } from '../ecr-api';
 import {
-  checkRegistryId,
   decodeToken,
   EcrApiError,
   encodeToken,
@@ -27,8 +26,8 @@ import {
   optionalObject,
   optionalString,
   repositoryNameOf,
-  repositoryNotFound,
   requiredEnum,
+  existingRepository,
   type Input,
 } from './common';
 
@@ -39,14 +38,6 @@ interface ImageId {
 }
 
 // ---- helpers -----------------------------------------------------------------------------------
-
-async function existing(context: EcrActionContext): Promise<string> {
-  const { input, options } = context;
-  checkRegistryId(input, options.registryAccount);
-  const name = repositoryNameOf(input);
-  if (!(await options.store.getRepository(name))) throw repositoryNotFound(name, options.registryAccount);
-  return name;
-}
 
 function tagStatusOf(input: Input): TagStatus {
   const filter = optionalObject(input, 'filter');
@@ -218,7 +209,7 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
     iamAction: 'ecr:ListImages',
     repository: repositoryNameOf,
     async run(context) {
-      const repository = await existing(context);
+      const repository = await existingRepository(context);
       const status = tagStatusOf(context.input);
       const max = maxResultsOf(context.input, 1000, 100);
       const { entries, nextToken } = await pageOfImages(context, repository, max, (image) => {
@@ -235,7 +226,7 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
     repository: repositoryNameOf,
     async run(context) {
       const { input, options } = context;
-      const repository = await existing(context);
+      const repository = await existingRepository(context);
       const sizes = new ImageSizes(context, repository);
       const ids = imageIdsOf(input, false);
       if (ids) {
@@ -273,7 +264,7 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
     repository: repositoryNameOf,
     async run(context) {
       const { input, options } = context;
-      const repository = await existing(context);
+      const repository = await existingRepository(context);
       const ids = imageIdsOf(input, true)!;
       const accepted = optionalList(input, 'acceptedMediaTypes', 1, 100);
       if (accepted && accepted.some((t) => typeof t !== 'string' || t.length < 1 || t.length > 255)) {
@@ -325,7 +316,7 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
     repository: repositoryNameOf,
     async run(context) {
       const { input, options } = context;
-      const repository = await existing(context);
+      const repository = await existingRepository(context);
       const ids = imageIdsOf(input, true)!;
       const imageIds: ImageId[] = [];
       const failures: Record<string, unknown>[] = [];

@@ -35,6 +35,7 @@ import {
   repositoryNotFound,
   requiredString,
   validationError,
+  existingRepository,
   type Input,
 } from './common';
 
@@ -47,14 +48,6 @@ function registryOf(context: EcrActionContext): Registry {
   const registry = context.options.registry;
   if (!registry) throw new EcrApiError('ServerException', 'this endpoint is not connected to a registry: layer actions and PutImage are not available here', 500);
   return registry;
-}
-
-async function existing(context: EcrActionContext): Promise<string> {
-  const { input, options } = context;
-  checkRegistryId(input, options.registryAccount);
-  const name = repositoryNameOf(input);
-  if (!(await options.store.getRepository(name))) throw repositoryNotFound(name, options.registryAccount);
-  return name;
 }
 
 function uploadIdOf(input: Input): string {
@@ -146,7 +139,7 @@ export const LAYER_ACTIONS: Record<string, EcrActionDefinition> = {
     repository: repositoryNameOf,
     async run(context) {
       const { input, options } = context;
-      const repository = await existing(context);
+      const repository = await existingRepository(context);
       const digests = digestListOf(input, 'layerDigests');
       const layers: Record<string, unknown>[] = [];
       const failures: Record<string, unknown>[] = [];
@@ -169,7 +162,7 @@ export const LAYER_ACTIONS: Record<string, EcrActionDefinition> = {
     repository: repositoryNameOf,
     async run(context) {
       const { input, options, request } = context;
-      const repository = await existing(context);
+      const repository = await existingRepository(context);
       const layerDigest = requiredString(input, 'layerDigest');
       const digest = tryParseDigest(layerDigest);
       if (!digest) throw invalidParameter('layerDigest', `${DIGEST_PATTERN} expected`);
@@ -287,7 +280,7 @@ export const LAYER_ACTIONS: Record<string, EcrActionDefinition> = {
     repository: repositoryNameOf,
     async run(context) {
       const { input, options } = context;
-      const repository = await existing(context);
+      const repository = await existingRepository(context);
       const manifestText = requiredString(input, 'imageManifest');
       if (manifestText.length < 1 || manifestText.length > 4_194_304) throw validationError('imageManifest', manifestText.slice(0, 100), 'Member must have length between 1 and 4194304');
       const mediaType = optionalString(input, 'imageManifestMediaType');
@@ -338,7 +331,7 @@ export const LAYER_ACTIONS: Record<string, EcrActionDefinition> = {
     repository: repositoryNameOf,
     async run(context) {
       const { input, options } = context;
-      const repository = await existing(context);
+      const repository = await existingRepository(context);
       const subjectId = optionalObject(input, 'subjectId');
       if (!subjectId) throw validationError('subjectId', null, 'Member must not be null');
       const subject = requiredString(subjectId, 'imageDigest');
