@@ -279,7 +279,7 @@ export class RegistryApi extends Construct {
         types: [endpointType],
         vpcEndpoints: props.vpcEndpoint ? [props.vpcEndpoint] : undefined,
       },
-      policy: props.vpcEndpoint ? privateApiPolicy(props.vpcEndpoint) : undefined,
+      policy: props.vpcEndpoint ? privateApiPolicy(props.vpcEndpoint) : crossAccountApiPolicy(),
       // Access logs need the account's API Gateway CloudWatch role.
       cloudWatchRole: true,
       deployOptions: {
@@ -506,6 +506,26 @@ function privateApiPolicy(vpcEndpoint: ec2.IInterfaceVpcEndpoint): iam.PolicyDoc
         actions: ['execute-api:Invoke'],
         resources: ['execute-api:/*'],
         conditions: { StringEquals: { 'aws:SourceVpce': vpcEndpoint.vpcEndpointId } },
+      }),
+    ],
+  });
+}
+
+/**
+ * Lets principals of other accounts reach the API at all: without a resource policy, API Gateway
+ * refuses a cross-account IAM-signed call before the handler runs, so a repository policy that
+ * opens a repository to another account could never be used (that account could not even get a
+ * login token). Signatures are still required (IAM authorization on `POST /`, the authorizer on
+ * `/v2`), and the handler decides every ECR action with the registry and repository policies.
+ */
+function crossAccountApiPolicy(): iam.PolicyDocument {
+  return new iam.PolicyDocument({
+    statements: [
+      new iam.PolicyStatement({
+        effect: iam.Effect.ALLOW,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['execute-api:Invoke'],
+        resources: ['execute-api:/*'],
       }),
     ],
   });

@@ -36,6 +36,15 @@ describe('RegistryApi', () => {
     });
   });
 
+  test('GIVEN the default stack WHEN synthesized THEN a resource policy lets other accounts reach the API (signed), so a repository policy can open a repository to them', () => {
+    const { template } = synthesizeOnce();
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+      Policy: {
+        Statement: [Match.objectLike({ Effect: 'Allow', Principal: { AWS: '*' }, Action: 'execute-api:Invoke', Resource: 'execute-api:/*' })],
+      },
+    });
+  });
+
   test('GIVEN the default stack WHEN synthesized THEN /v2 and /v2/{proxy+} use the REQUEST authorizer on Authorization with a 60 s cache and POST / uses IAM', () => {
     const { template } = synthesizeOnce();
     template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
