@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { ECRClient, SetRepositoryPolicyCommand } from '@aws-sdk/client-ecr';
+import { BatchDeleteImageCommand, DescribeImagesCommand, ECRClient, SetRepositoryPolicyCommand } from '@aws-sdk/client-ecr';
 import { loadOrCreateTokenSigner } from '../../lambdas/server/identities';
 import { startDockerd, type DockerDaemon } from '../support/dockerd';
 import { createRouter } from '../../lambdas/http/router';
@@ -611,6 +611,44 @@ describeWithBinaries(['dockerd', 'docker', 'ctr', 'skopeo', '/usr/bin/aws'], 'do
     docker('pull', `${repo}:v1`);
     docker('tag', `${repo}:v1`, `${repo}:anon`);
     expect(() => docker('push', `${repo}:anon`)).toThrow();
+  });
+
+  test('GIVEN docker pushed an image WHEN DescribeImages and BatchDeleteImage are called THEN sizes, tags and media types match what docker pushed, and docker cannot pull it afterwards', async () => {
+    const name = `ci/${fresh('described')}`;
+    const repo = `${served.host}/${name}`;
+    const image = makeImage({ layers: [48 * 1024, 8 * 1024], seed: repo });
+    const layout = join(serveWork.path, fresh('layout'));
+    writeLayout(layout, [{ tag: 'v1', manifest: image.manifest, blobs: imageBlobs(image) }]);
+    const archive = join(serveWork.path, `${fresh('image')}.tar`);
+    run('skopeo', ['copy', `oci:${layout}:v1`, `docker-archive:${archive}:${repo}:v1`]);
+    docker('load', '-i', archive);
+    const token = (await serveTokens.issueLogin(ADMIN)).token;
+    run('docker', ['login', '-u', 'AWS', '--password-stdin', served.host], { env: daemon.env, input: token });
+    const pushed = docker('push', `${repo}:v1`);
+    const digest = /digest: (sha256:[a-f0-9]{64})/.exec(pushed)![1];
+
+    const manifest = JSON.parse(Buffer.from(await (await fetch(`${served.url}/v2/${name}/manifests/${digest}`, { headers: basicFor(token) })).arrayBuffer()).toString());
+    const expectedSize = manifest.config.size + manifest.layers.reduce((n: number, l: { size: number }) => n + l.size, 0);
+    const ecr = new ECRClient({ endpoint: served.url, region: REGION, credentials: ADMIN_KEY });
+    try {
+      const described = await ecr.send(new DescribeImagesCommand({ repositoryName: name }));
+      expect(described.imageDetails).toHaveLength(1);
+      expect(described.imageDetails![0]).toMatchObject({
+        imageDigest: digest,
+        imageTags: ['v1'],
+        imageSizeInBytes: expectedSize,
+        imageManifestMediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+        artifactMediaType: 'application/vnd.docker.container.image.v1+json',
+      });
+      const deleted = await ecr.send(new BatchDeleteImageCommand({ repositoryName: name, imageIds: [{ imageDigest: digest }] }));
+      expect(deleted.imageIds).toEqual([expect.objectContaining({ imageDigest: digest })]);
+      expect(deleted.failures).toEqual([]);
+    } finally {
+      ecr.destroy();
+    }
+    docker('rmi', `${repo}:v1`);
+    expect(() => docker('pull', `${repo}:v1`)).toThrow(/manifest unknown|not found/i);
+    docker('logout', served.host);
   });
 
   test('GIVEN a login token WHEN ctr pushes with --user AWS:<token> (token flow, POST) THEN the image arrives', async () => {
