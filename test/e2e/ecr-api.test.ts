@@ -369,6 +369,16 @@ cliBlock(`AWS CLI v2 (${AWS_CLI}) against berth serve`, () => {
     expect(claims).toMatchObject({ kind: 'login', sub: `arn:aws:iam::${ACCOUNT}:user/admin` });
   });
 
+  test('GIVEN a configured key WHEN aws ecr get-authorization-token THEN its JSON carries AWS:<token>, a 12-hour expiry and the proxy endpoint', () => {
+    const out = JSON.parse(aws(['ecr', 'get-authorization-token', '--output', 'json']));
+    const data = out.authorizationData[0];
+    expect(Buffer.from(data.authorizationToken, 'base64').toString()).toMatch(/^AWS:[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    const hours = (new Date(data.expiresAt).getTime() - Date.now()) / 3_600_000;
+    expect(hours).toBeGreaterThan(11.9);
+    expect(hours).toBeLessThanOrEqual(12);
+    expect(data.proxyEndpoint).toBe(proc.url);
+  });
+
   test('GIVEN policies WHEN set and read with the CLI THEN the CLI parses the answers', async () => {
     await createRepository('cli/app', await loginPassword());
     const policyText = repositoryPolicy(READER_ARN);
