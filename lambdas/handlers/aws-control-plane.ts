@@ -69,8 +69,10 @@ export function awsControlPlane(options: {
     encryption: settings.blobKmsKeyArn ? { encryptionType: 'KMS', kmsKey: settings.blobKmsKeyArn } : { encryptionType: 'AES256' },
     ...(options.readManifestBody ? { readManifestBody: options.readManifestBody } : {}),
     ...(options.registry ? { registry: options.registry } : {}),
-    // API Gateway takes 10 MB per request and a part travels base64-encoded in JSON.
-    layerPartSize: 6 * 1024 * 1024,
+    // A part travels base64-encoded in the JSON body (4/3), and API Gateway hands that body to Lambda
+    // base64-encoded again (binaryMediaTypes */*): 16/9 of the part must fit Lambda's 6 MB request
+    // payload (LAMBDA_REQUEST_PAYLOAD_LIMIT), not only API Gateway's 10 MB. 3 MiB -> about 5.6 MB.
+    layerPartSize: 3 * 1024 * 1024,
     identityPolicies: options.identityPolicies,
     log: options.log,
     proxyEndpoint: (request) => settings.proxyEndpoint ?? `https://${request.headers.host ?? 'localhost'}`,

@@ -114,6 +114,8 @@ export interface ParsedEcrCommand {
   command: string;
   input: Record<string, unknown>;
   globals: Record<string, string | true>;
+  /** The members that came from --cli-input-json only (not from an option). */
+  fromCliInputJson: string[];
 }
 
 export function parseEcrArgs(argv: string[]): ParsedEcrCommand {
@@ -150,13 +152,27 @@ export function parseEcrArgs(argv: string[]): ParsedEcrCommand {
     }
   }
   if (command === undefined) throw new UsageError(`usage: berth ecr <command> [options]; commands: ${[...Object.keys(COMMANDS), 'get-login-password'].sort().join(', ')}`);
+  const fromCliInputJson: string[] = [];
   if (typeof globals['cli-input-json'] === 'string') {
     const fromJson = JSON.parse(fileValue(globals['cli-input-json'])) as Record<string, unknown>;
     // Options given on the command line win over --cli-input-json, as in the AWS CLI.
-    for (const [k, v] of Object.entries(fromJson)) if (!(k in input)) input[k] = v;
+    for (const [k, v] of Object.entries(fromJson)) {
+      if (k in input) continue;
+      input[k] = v;
+      fromCliInputJson.push(k);
+    }
   }
-  return { command, input, globals };
+  return { command, input, globals, fromCliInputJson };
 }
+
+/** The input members of an operation, from the SDK's schema (`<Operation>Request$`); undefined if it has none to read. */
+function inputMembers(operation: string): string[] | undefined {
+  const schema = (sdk as unknown as Record<string, unknown>)[`${operation}Request$`];
+  const members = Array.isArray(schema) ? schema[4] : undefined;
+  return Array.isArray(members) && members.every((m) => typeof m === 'string') ? (members as string[]) : undefined;
+}
+
+const kebab = (member: string) => member.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 /** A timestamp as the AWS CLI v2 prints it: Python's isoformat() in the local time zone. */
 export function cliTimestamp(date: Date): string {
@@ -201,7 +217,7 @@ export async function runEcrCommand(argv: string[], io: EcrCliIo): Promise<numbe
     }
     throw err;
   }
-  const { command, input, globals } = parsed;
+  const { command, input, globals, fromCliInputJson } = parsed;
   if (globals.output !== undefined && globals.output !== 'json') {
     io.stderr(`\nberth ecr prints json only (--output ${String(globals.output)} is not supported)\n`);
     return 252;
@@ -241,6 +257,20 @@ export async function runEcrCommand(argv: string[], io: EcrCliIo): Promise<numbe
   if (!Command) {
     io.stderr(`\nthe installed @aws-sdk/client-ecr has no ${spec.operation}\n`);
     return 252;
+  }
+  // An option the operation does not take is refused, as the AWS CLI does (the SDK would drop it silently).
+  const members = inputMembers(spec.operation);
+  if (members) {
+    const unknown = Object.keys(input).filter((k) => !members.includes(k));
+    const fromOptions = unknown.filter((k) => !fromCliInputJson.includes(k));
+    if (fromOptions.length > 0) {
+      io.stderr(`\nUnknown options: ${fromOptions.map((k) => `--${kebab(k)}`).join(', ')}\n`);
+      return 252;
+    }
+    if (unknown.length > 0) {
+      io.stderr(`\nParameter validation failed:\n${unknown.map((k) => `Unknown parameter in input: "${k}", must be one of: ${members.join(', ')}`).join('\n')}\n`);
+      return 252;
+    }
   }
   const client = endpointUrl ? ecrClient({ endpointUrl, region: region!, executeApi }) : new sdk.ECRClient({ region: region! });
   try {

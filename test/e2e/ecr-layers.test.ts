@@ -3,6 +3,7 @@
  * templates with create-on-push, lastRecordedPullTime and `berth ecr` (runEcrCommand) on
  * `berth serve --config`, with the real `@aws-sdk/client-ecr` and the AWS CLI v2.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -384,5 +385,49 @@ describeWithBinaries([AWS_CLI], 'berth ecr (runEcrCommand) prints what the AWS C
     const missing = await berth(['describe-repositories', '--repository-names', 'cli/none']);
     expect(missing.code).toBe(254);
     expect(missing.err).toContain('An error occurred (RepositoryNotFoundException) when calling the DescribeRepositories operation:');
+  }, 120_000);
+
+  test('GIVEN shorthand, JSON, file:// values and --cli-input-json WHEN berth ecr and the AWS CLI run the same command THEN byte-for-byte the same output; an option the command lacks is refused by both', async () => {
+    const repositoryName = 'cli/inputs';
+    await ecr().send(new CreateRepositoryCommand({ repositoryName }));
+    const image = makeImage({ layers: [300], seed: 'cli-inputs' });
+    await pushWithEcrApi(repositoryName, image, 'v1');
+    const dir = mkdtempSync(join(work.path, 'cli-inputs-'));
+    const file = (name: string, value: unknown) => {
+      const path = join(dir, name);
+      writeFileSync(path, typeof value === 'string' ? value : JSON.stringify(value));
+      return `file://${path}`;
+    };
+    const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'pull', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'ecr:BatchGetImage' }] });
+    for (const args of [
+      // Shorthand structures and lists of structures.
+      ['put-image-scanning-configuration', '--repository-name', repositoryName, '--image-scanning-configuration', 'scanOnPush=true'],
+      ['list-images', '--repository-name', repositoryName, '--filter', 'tagStatus=TAGGED'],
+      ['batch-get-image', '--repository-name', repositoryName, '--image-ids', 'imageTag=v1', `imageDigest=${image.manifest.digest}`],
+      // JSON, inline and from file://.
+      ['batch-get-image', '--repository-name', repositoryName, '--image-ids', JSON.stringify([{ imageTag: 'v1' }])],
+      ['describe-images', '--repository-name', repositoryName, '--image-ids', file('ids.json', [{ imageDigest: image.manifest.digest }])],
+      ['set-repository-policy', '--repository-name', repositoryName, '--policy-text', file('policy.json', policy)],
+      ['get-repository-policy', '--repository-name', repositoryName],
+      // --cli-input-json (a file), with an option on the command line winning over it.
+      ['list-images', '--cli-input-json', file('list-images.json', { repositoryName, filter: { tagStatus: 'UNTAGGED' } }), '--filter', 'tagStatus=ANY'],
+      ['put-image-tag-mutability', '--cli-input-json', file('mutability.json', { repositoryName, imageTagMutability: 'IMMUTABLE' })],
+      ['describe-repositories', '--cli-input-json', JSON.stringify({ repositoryNames: [repositoryName] })],
+    ]) {
+      const expected = aws(args);
+      const got = await berth(args);
+      expect({ args, code: got.code, err: got.err }).toEqual({ args, code: 0, err: '' });
+      expect({ args, out: got.out }).toEqual({ args, out: expected });
+    }
+    expect(JSON.parse((await berth(['list-images', '--repository-name', repositoryName, '--filter', 'tagStatus=ANY'])).out).imageIds).toEqual([{ imageDigest: image.manifest.digest, imageTag: 'v1' }]);
+
+    // list-images takes no --image-ids (ListImages has no such member): the AWS CLI refuses it, and so does berth ecr.
+    const cli = spawnSync(AWS_CLI, ['ecr', 'list-images', '--repository-name', repositoryName, '--image-ids', 'imageTag=v1', ...globals()], { env: { ...process.env, ...env() }, encoding: 'utf8' });
+    expect(cli.status).toBe(252);
+    expect(cli.stderr).toContain('Unknown options: --image-ids');
+    const refused = await berth(['list-images', '--repository-name', repositoryName, '--image-ids', 'imageTag=v1']);
+    expect(refused).toEqual({ code: 252, out: '', err: expect.stringContaining('Unknown options: --image-ids') });
+    const unknownInJson = await berth(['list-images', '--cli-input-json', JSON.stringify({ repositoryName, imageIds: [{ imageTag: 'v1' }] })]);
+    expect(unknownInJson).toEqual({ code: 252, out: '', err: expect.stringContaining('Unknown parameter in input: "imageIds"') });
   }, 120_000);
 });
