@@ -10,6 +10,21 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BatchCheckLayerAvailabilityCommand,
+  DeleteRegistryPolicyCommand,
+  DeleteRepositoryCreationTemplateCommand,
+  DeleteRepositoryPolicyCommand,
+  DescribeRepositoryCreationTemplatesCommand,
+  EmptyUploadException,
+  GetAccountSettingCommand,
+  GetRegistryPolicyCommand,
+  GetRepositoryPolicyCommand,
+  InvalidLayerException,
+  PutImageScanningConfigurationCommand,
+  PutRegistryPolicyCommand,
+  RegistryPolicyNotFoundException,
+  RepositoryPolicyNotFoundException,
+  SetRepositoryPolicyCommand,
+  UpdateRepositoryCreationTemplateCommand,
   BatchDeleteImageCommand,
   BatchGetImageCommand,
   CompleteLayerUploadCommand,
@@ -354,6 +369,40 @@ describeWithBinaries(['java'], 'emulated AWS: the ECR control plane through the 
     }
     expect(await ociPush('emu-loose/app', makeImage({ layers: [10], seed: 'emu-loose' }), 'v1')).toBe(201);
     expect(await api.send(new DescribeRegistryCommand({}))).toMatchObject({ registryId: ACCOUNT, replicationConfiguration: { rules: [] } });
+  });
+
+  test('GIVEN the remaining control-plane actions WHEN called through the handler THEN scanning config, policies, templates, account settings and CompleteLayerUpload errors answer as ECR', async () => {
+    await api.send(new CreateRepositoryCommand({ repositoryName: 'emu-misc/app' }));
+    const scanning = await api.send(new PutImageScanningConfigurationCommand({ repositoryName: 'emu-misc/app', imageScanningConfiguration: { scanOnPush: true } }));
+    expect(scanning).toMatchObject({ registryId: ACCOUNT, repositoryName: 'emu-misc/app', imageScanningConfiguration: { scanOnPush: true } });
+
+    const policyText = JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'Pull', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::222222222222:root' }, Action: ['ecr:BatchGetImage'] }] });
+    expect(await api.send(new SetRepositoryPolicyCommand({ repositoryName: 'emu-misc/app', policyText }))).toMatchObject({ repositoryName: 'emu-misc/app', policyText });
+    expect((await api.send(new GetRepositoryPolicyCommand({ repositoryName: 'emu-misc/app' }))).policyText).toBe(policyText);
+    await api.send(new DeleteRepositoryPolicyCommand({ repositoryName: 'emu-misc/app' }));
+    await expect(api.send(new GetRepositoryPolicyCommand({ repositoryName: 'emu-misc/app' }))).rejects.toBeInstanceOf(RepositoryPolicyNotFoundException);
+
+    const registryPolicy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'Replicate', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::222222222222:root' }, Action: ['ecr:CreateRepository', 'ecr:ReplicateImage'], Resource: `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/*` }] });
+    expect((await api.send(new PutRegistryPolicyCommand({ policyText: registryPolicy }))).policyText).toBe(registryPolicy);
+    expect((await api.send(new GetRegistryPolicyCommand({}))).policyText).toBe(registryPolicy);
+    await api.send(new DeleteRegistryPolicyCommand({}));
+    await expect(api.send(new GetRegistryPolicyCommand({}))).rejects.toBeInstanceOf(RegistryPolicyNotFoundException);
+
+    await api.send(new CreateRepositoryCreationTemplateCommand({ prefix: 'emu-tpl', appliedFor: ['CREATE_ON_PUSH'], imageTagMutability: 'MUTABLE' }));
+    const updated = await api.send(new UpdateRepositoryCreationTemplateCommand({ prefix: 'emu-tpl', imageTagMutability: 'IMMUTABLE' }));
+    expect(updated.repositoryCreationTemplate).toMatchObject({ prefix: 'emu-tpl', imageTagMutability: 'IMMUTABLE' });
+    const listed = await api.send(new DescribeRepositoryCreationTemplatesCommand({ prefixes: ['emu-tpl'] }));
+    expect(listed.repositoryCreationTemplates?.map((t) => t.prefix)).toEqual(['emu-tpl']);
+    await api.send(new DeleteRepositoryCreationTemplateCommand({ prefix: 'emu-tpl' }));
+    expect((await api.send(new DescribeRepositoryCreationTemplatesCommand({ prefixes: ['emu-tpl'] }))).repositoryCreationTemplates ?? []).toEqual([]);
+
+    expect(await api.send(new GetAccountSettingCommand({ name: 'BERTH_CREATE_ON_PUSH' }))).toMatchObject({ name: 'BERTH_CREATE_ON_PUSH', value: 'ENABLED' });
+
+    const empty = await api.send(new InitiateLayerUploadCommand({ repositoryName: 'emu-misc/app' }));
+    await expect(api.send(new CompleteLayerUploadCommand({ repositoryName: 'emu-misc/app', uploadId: empty.uploadId, layerDigests: [blobOf(Buffer.from('x')).digest] }))).rejects.toBeInstanceOf(EmptyUploadException);
+    const wrong = await api.send(new InitiateLayerUploadCommand({ repositoryName: 'emu-misc/app' }));
+    await api.send(new UploadLayerPartCommand({ repositoryName: 'emu-misc/app', uploadId: wrong.uploadId, partFirstByte: 0, partLastByte: 4, layerPartBlob: Buffer.from('bytes') }));
+    await expect(api.send(new CompleteLayerUploadCommand({ repositoryName: 'emu-misc/app', uploadId: wrong.uploadId, layerDigests: [blobOf(Buffer.from('other')).digest] }))).rejects.toBeInstanceOf(InvalidLayerException);
   });
 
   test('GIVEN `berth ecr ... --execute-api` (bin/berth.ts) WHEN create-repository, describe-repositories, list-images (--cli-input-json file://; --image-ids refused), describe-images / batch-get-image (--image-ids shorthand) THEN the AWS CLI JSON', async () => {
