@@ -64,6 +64,7 @@ new RegistryStack(app, context('stackName') ?? 'BerthRegistry', {
   vpcEndpointId: context('vpcEndpointId'),
   challenge: challenge(),
   publicRepositories: flag('publicRepositories', false),
+  createOnPush: flag('createOnPush', true),
   tokenSigningKeyArn: context('tokenSigningKeyArn'),
   authorizerCacheTtl: seconds('authorizerCacheTtlSeconds'),
 });

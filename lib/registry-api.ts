@@ -136,6 +136,15 @@ export interface RegistryApiProps {
   readonly presignTtl?: Duration;
 
   /**
+   * Whether a push may create a repository that does not exist yet (what registry users expect).
+   * `false` makes CreateRepository or a matching CREATE_ON_PUSH creation template the only ways,
+   * as in ECR, whatever the registry's `BERTH_CREATE_ON_PUSH` account setting says.
+   *
+   * @default true
+   */
+  readonly createOnPush?: boolean;
+
+  /**
    * Custom domain of the registry (e.g. `registry.example.com`). With it, the API is mapped at the
    * root of that domain and no CloudFront distribution is created. Requires {@link certificate}.
    *
@@ -231,6 +240,7 @@ export class RegistryApi extends Construct {
         BUCKET_NAME: props.storage.bucket.bucketName,
         ...(props.storage.encryptionKey ? { BLOB_KMS_KEY_ARN: props.storage.encryptionKey.keyArn } : {}),
         PRESIGN_TTL_SECONDS: String(presignTtl.toSeconds()),
+        CREATE_ON_PUSH: String(props.createOnPush ?? true),
         UPLOAD_TOKEN_SECRET_ARN: this.uploadTokenSecret.secretArn,
         TOKEN_KEY_ID: this.tokenSigningKey.keyArn,
         REGISTRY_ACCOUNT_ID: Aws.ACCOUNT_ID,

@@ -76,6 +76,14 @@ export interface RegistryStackProps extends StackProps {
   readonly presignTtl?: Duration;
 
   /**
+   * Whether a push may create a repository that does not exist yet; `false`: only CreateRepository
+   * or a CREATE_ON_PUSH creation template create repositories, as in ECR.
+   *
+   * @default true
+   */
+  readonly createOnPush?: boolean;
+
+  /**
    * API Gateway endpoint type. `PRIVATE` needs {@link vpcEndpointId} and, for now, `ingest: false`.
    *
    * @default apigateway.EndpointType.REGIONAL
@@ -182,6 +190,7 @@ export class RegistryStack extends Stack {
       authorizerCacheTtl: props.authorizerCacheTtl,
       tokenSigningKey,
       presignTtl: props.presignTtl,
+      createOnPush: props.createOnPush,
       domainName: props.domainName,
       certificate,
       accessLogsBucket: this.logsBucket,

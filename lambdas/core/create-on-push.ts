@@ -37,7 +37,13 @@ export function templateFor(templates: RepositoryCreationTemplateRecord[], repos
   return best;
 }
 
-export function createOnPushFromSettings(store: Source): (repository: string) => Promise<CreateOnPushDecision> {
+/**
+ * Whether a push may create `repository`: a matching CREATE_ON_PUSH template always may (with its
+ * settings); otherwise the registry setting decides, and `enabled: false` (the deployment's own
+ * switch, e.g. the stack prop) turns it off whatever the setting says.
+ */
+export function createOnPushFromSettings(store: Source, options: { enabled?: boolean } = {}): (repository: string) => Promise<CreateOnPushDecision> {
+  const enabled = options.enabled ?? true;
   return async (repository) => {
     const template = templateFor(await store.listRepositoryCreationTemplates(), repository);
     if (template) {
@@ -52,6 +58,6 @@ export function createOnPushFromSettings(store: Source): (repository: string) =>
         ...(template.repositoryPolicy !== undefined ? { policy: template.repositoryPolicy } : {}),
       };
     }
-    return (await store.getRegistrySettings()).createOnPush;
+    return enabled && (await store.getRegistrySettings()).createOnPush;
   };
 }

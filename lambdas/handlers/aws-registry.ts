@@ -52,6 +52,8 @@ export interface AwsSettings {
   uploadTokenSecretId?: string;
   ingestUrl?: string;
   serviceName: string;
+  /** The stack's createOnPush prop (CREATE_ON_PUSH): false turns create-on-push off whatever the account setting says. */
+  createOnPush: boolean;
 }
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, required: Array<'TABLE_NAME' | 'BUCKET_NAME'> = ['TABLE_NAME', 'BUCKET_NAME']): AwsSettings {
@@ -66,6 +68,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, required: 
     uploadTokenSecretId: env.UPLOAD_TOKEN_SECRET_ARN || undefined,
     ingestUrl: env.INGEST_URL || undefined,
     serviceName: env.POWERTOOLS_SERVICE_NAME || 'berth',
+    createOnPush: env.CREATE_ON_PUSH !== 'false',
   };
 }
 
@@ -153,7 +156,7 @@ export async function buildAwsRegistry(options: AwsRegistryOptions): Promise<Aws
     log,
     shareHashState: true,
     isTagImmutable: tagImmutabilityFromSettings(metadata),
-    mayCreateOnPush: createOnPushFromSettings(metadata),
+    mayCreateOnPush: createOnPushFromSettings(metadata, { enabled: settings.createOnPush }),
   });
 
   if (role === 'ingest' && !settings.uploadTokenSecretId) throw new Error('the ingest service needs UPLOAD_TOKEN_SECRET_ARN');

@@ -148,6 +148,7 @@ async function compose(
     presignTtlSeconds: options.presignTtlSeconds ?? 300,
     credentialsSecretId: options.basicAuth ? LOCAL_CREDENTIALS_SECRET : undefined,
     uploadTokenSecretId: LOCAL_UPLOAD_TOKEN_SECRET,
+    createOnPush: true,
   };
   const clientOptions = { dynamodbEndpoint: dynamo.endpoint, s3Endpoint: s3.endpoint, credentials: LOCAL_AWS_CREDENTIALS, region: 'us-east-1' };
 

@@ -36,6 +36,19 @@ describe('RegistryApi', () => {
     });
   });
 
+  test('GIVEN createOnPush false WHEN synthesized THEN the API function is told to refuse creating repositories on push (CREATE_ON_PUSH=false); by default it may', () => {
+    const app = new App();
+    const stack = new Stack(app, 'NoCreateOnPush', { env: { account: '123456789012', region: 'us-east-1' } });
+    const storage = new RegistryStorage(stack, 'Storage');
+    new RegistryApi(stack, 'Api', { storage, createOnPush: false });
+    Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ CREATE_ON_PUSH: 'false' }) },
+    });
+    synthesizeOnce().template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ CREATE_ON_PUSH: 'true' }) },
+    });
+  });
+
   test('GIVEN the default stack WHEN synthesized THEN a resource policy lets other accounts reach the API (signed), so a repository policy can open a repository to them', () => {
     const { template } = synthesizeOnce();
     template.hasResourceProperties('AWS::ApiGateway::RestApi', {
