@@ -67,6 +67,16 @@ to AWS_REGION, AWS_DEFAULT_REGION, then us-east-1; --execute-api signs for API G
 authorization (the deployed stack), which the AWS CLI cannot do.
 `;
 
+/** Ctrl-C and `docker stop` close the server (and its stores) before the process exits. */
+function closeOnSignals(close: () => Promise<void>): void {
+  const stop = async () => {
+    await close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
 function fail(message: string): never {
   process.stderr.write(`berth: ${message}\n`);
   process.exit(2);
@@ -188,13 +198,10 @@ async function serve(argv: string[]): Promise<void> {
   const running = await startNodeServer({ handler: router, host: values.host, port, tls, log });
   process.stdout.write(`Berth registry listening on ${running.url} (data in ${local.dataDir})\n`);
 
-  const stop = async () => {
+  closeOnSignals(async () => {
     await running.close();
     await local.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  });
 }
 
 function parsePort(text: string, option: string): number {
@@ -265,12 +272,7 @@ async function emulateAws(
       `${withIdentities ? `registry tokens, ${identities.identities.length} identities, KMS stand-in ${emulated.kms?.keyId}${values['public-repositories'] ? ', public repositories' : ''}` : basicAuth ? 'Basic authentication' : 'anonymous'}; ` +
       `stats at ${emulated.url}/__berth/stats)\n`,
   );
-  const stop = async () => {
-    await emulated.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  closeOnSignals(() => emulated.close());
 }
 
 /** `berth ingest`: the container command of the ingest service on Fargate. */
@@ -310,12 +312,7 @@ async function ingest(argv: string[]): Promise<void> {
   const log = coreLogger(logger);
   const running = await startNodeServer({ handler: ingestHandler(app.router, logger), host: values.host, port, log });
   process.stdout.write(`Berth ingest listening on ${running.url} (table ${settings.tableName}, bucket ${settings.bucketName})\n`);
-  const stop = async () => {
-    await running.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  closeOnSignals(() => running.close());
 }
 
 /** `berth ecr get-login-password`: what `aws ecr get-login-password` does, plus signing for the deployed stack. */
