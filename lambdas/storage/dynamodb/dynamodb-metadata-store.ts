@@ -38,13 +38,13 @@
  * or using a blob costs no index write.
  *
  * Invariants, each enforced by a condition evaluated in the same write as the change:
- * - A manifest is never visible before its blobs and children: putManifest is one
- *   TransactWriteItems that increments `users` on every link and `parents` on every child
- *   manifest, each with `attribute_exists(pk)`, and puts the manifest, its usage/parent
- *   records, its referrer entry and its tag. Any failed condition cancels all of it.
+ * - A manifest is never visible before its blobs and children: putManifest increments `users`
+ *   on every link and `parents` on every child manifest, each with `attribute_exists(pk)`, and
+ *   puts its usage/parent records, in the same transaction as the manifest item or (a large
+ *   manifest, see "Transaction size") in transactions committed before it.
  * - unlinkBlob deletes the link only if `users` is 0 (condition on the link item, which
- *   every putManifest using it updates in its transaction), so a put racing an unlink
- *   either pinned the blob first or found it gone. The usage items only name the users.
+ *   every putManifest using it increments before or with its manifest), so a put racing an
+ *   unlink either pinned the blob first or found it gone. The usage items only name the users.
  * - deleteManifest deletes the manifest item only if `parents` is 0 and `rev` is what
  *   it read; every tag moved onto a manifest bumps its `rev`, and every tag deleted with
  *   it is deleted on the condition that it still names it, so no tag is left dangling.
@@ -99,19 +99,45 @@
  * Transaction size. TransactWriteItems takes at most 100 actions. A put costs 1 (the
  * manifest) + 2 per distinct blob or child (counter + usage/parent record) + 1 with a
  * subject + 3 with a tag (tag, its reverse record, the previous manifest's reverse
- * record) + 1 to create the repository when nothing else proves it exists. So a manifest
- * may reference at most 47 distinct blobs and children when pushed with a tag and a
- * subject, 48 with a tag only, 49 otherwise (an image of config + 46 layers, an index of
- * 47 children, pushed by tag); beyond that putManifest throws TooManyReferencesError
- * before writing anything (moving a tag onto a stored manifest costs 4 actions, whatever
- * its size; the tag's copy of the record is part of the tag's Put, not an action of its
- * own). A transaction also holds at most 4 MB: the manifest item and the tag item (each
- * under 400 KB) and the referrer entry (its annotations) are the only large ones. Splitting
- * the put over several transactions would make reference counts visible for a manifest
- * that does not exist yet, and a crash between the parts would pin blobs forever, so this
- * store refuses instead of chunking. deleteManifest of a manifest with many tags first
- * removes the tags that do not fit, each in its own transaction (every intermediate state
- * is one a deleteTag could have produced), then deletes the manifest in one transaction.
+ * record) + 1 to create the repository when nothing else proves it exists. So one
+ * transaction holds a manifest of at most 47 distinct blobs and children when pushed with a
+ * tag and a subject, 48 with a tag only, 49 otherwise (moving a tag onto a stored manifest
+ * costs 4 actions, whatever its size; the tag's copy of the record is part of the tag's Put,
+ * not an action of its own). A transaction also holds at most 4 MB: the manifest item and
+ * the tag item (each under 400 KB) and the referrer entry (its annotations) are the only
+ * large ones. A manifest within that limit is put in one transaction, as above.
+ *
+ * A larger one (real images have up to ~127 layers, indexes more children) is put in two phases:
+ *   1. pin: the references in chunks of 50, each chunk one transaction of `ADD users/parents 1`
+ *      (with `attribute_exists(pk)`) and the Put of the usage/parent record per reference. A
+ *      failed condition (a blob or child gone since the read) gives back the chunks already
+ *      pinned (-1 and the records deleted, in chunks) and the next read answers the missing
+ *      list, as the one-transaction put does. A chunk whose outcome is unknown (an error other
+ *      than a cancelled transaction) is never given back: it may have been written.
+ *   2. commit: one transaction puts the manifest item (`attribute_not_exists(pk)`), its referrer
+ *      entry and its tag moves. Only here does the manifest become visible. If it is cancelled (a
+ *      tag moved, a concurrent push of the same digest won), the pins are given back (the counters
+ *      only, when the digest now exists: the records are then the winner's) and the put starts again.
+ * Why this is safe: between and after the phases, and after a crash between them, the only
+ * difference from a one-transaction put is pins without a manifest: counters too high and
+ * usage/parent records naming a manifest that does not exist. Every deletion is conditional on
+ * its counter being 0, so a pin can only keep a blob or child longer than needed, never let one
+ * that a visible manifest references be deleted (that manifest's own pins were committed before
+ * it, and nothing takes them back while it exists). A crash leaves those pins for good (no sweep
+ * removes them yet): a blob kept that could have been unlinked. unlinkBlob cannot tell such an
+ * orphan from a put between its phases (whose manifest appears a moment later), so it still
+ * refuses while `users` > 0; treating orphans as free would need the commit to re-check every
+ * link, which is what does not fit. It only names, in its `by` list, the users that exist (or
+ * the pins' names when none does). Pins of a digest that is pushed again are counted again: the
+ * counter stays too high by the crashed attempt's pins, still on the safe side.
+ *
+ * deleteManifest of a manifest with many tags first removes the tags that do not fit, each in
+ * its own transaction (every intermediate state is one a deleteTag could have produced), then
+ * deletes the manifest in one transaction. When its references do not fit in that transaction,
+ * it deletes the manifest item, its tags and its referrer entry first (the manifest is gone at
+ * once), then unpins the references in chunks of 50: a crash part-way leaves pins too many, safe
+ * as above. (A push of the same digest meanwhile pins again; the unpinning may delete its
+ * usage/parent records, which only name users: its counters stay right.)
  *
  * Item size. An item holds at most 400 KB. The record fields (blob and child lists,
  * annotations, subject) are taken from the manifest body, so together they are no larger
@@ -190,17 +216,6 @@ export const DYNAMODB_TABLE_SCHEMA = {
 /** Upload sessions disappear this long after they were created (the core purges far earlier). */
 export const UPLOAD_TTL_SECONDS = 7 * 24 * 60 * 60;
 
-/** The manifest references more blobs and children than one DynamoDB transaction can pin. */
-export class TooManyReferencesError extends StorageLimitError {
-  constructor(readonly digest: string, readonly references: number, readonly maxReferences: number) {
-    super(
-      `manifest ${digest} references ${references} distinct blobs and manifests; the DynamoDB metadata store ` +
-        `commits a manifest in one transaction (at most 100 actions), which holds at most ${maxReferences} references`,
-    );
-    this.name = 'TooManyReferencesError';
-  }
-}
-
 /** A record that cannot fit in one DynamoDB item (400 KB) even without its body. */
 export class ItemTooLargeError extends StorageLimitError {
   constructor(readonly what: string, readonly bytes: number) {
@@ -216,6 +231,8 @@ export interface DynamoDbMetadataStoreOptions {
 }
 
 const MAX_ACTIONS = 100;
+/** References pinned (or unpinned) per transaction by a two-phase put or delete: two actions each. */
+const PIN_CHUNK = MAX_ACTIONS / 2;
 const MAX_PK_BYTES = 2048;
 const MAX_SK_BYTES = 1024;
 /** What this store lets an item grow to before refusing it (DynamoDB's limit is 400 KB). */
@@ -249,6 +266,15 @@ type Key = { pk: string; sk: string };
 type Step<T> = { done: T } | { again: true; immediately?: boolean };
 type Item = Record<string, unknown>;
 type Action = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+/** A manifest's hold on a blob link (`users`) or a child manifest (`parents`), with the record naming it. */
+type Pin = { counted: Key; counter: 'users' | 'parents'; record: Key };
+
+function referencePins(pk: string, digest: string, blobs: string[], children: string[]): Pin[] {
+  return [
+    ...blobs.map((b): Pin => ({ counted: { pk, sk: linkSk(b) }, counter: 'users', record: { pk, sk: usageSk(b, digest) } })),
+    ...children.map((c): Pin => ({ counted: { pk, sk: manifestSk(c) }, counter: 'parents', record: { pk, sk: parentSk(c, digest) } })),
+  ];
+}
 
 /** Ids and bounds come straight from URLs: a key DynamoDB could not store names nothing stored. */
 const storable = (k: Key): boolean => bytes(k.pk) <= MAX_PK_BYTES && bytes(k.sk) <= MAX_SK_BYTES;
@@ -541,8 +567,12 @@ export class DynamoDbMetadataStore implements MetadataStore {
       const link = await this.get(key);
       if (!link) return { done: { ok: false, reason: 'unknown', by: [] } };
       if (((link.users as number | undefined) ?? 0) > 0) {
-        const by = await this.suffixes(key.pk, `usage#${digest}#`, 20);
-        return { done: { ok: false, reason: 'in-use', by } };
+        // The counter decides (see the header: a pin without its manifest may be a push in progress). The
+        // names are of the users that exist; only when none does are the pins' own names given.
+        const named = await this.suffixes(key.pk, `usage#${digest}#`, 100);
+        const found = await this.batchGet(named.map((m) => ({ pk: key.pk, sk: manifestSk(m) })), 'pk, sk');
+        const existing = named.filter((m) => found.has(keyString({ pk: key.pk, sk: manifestSk(m) })));
+        return { done: { ok: false, reason: 'in-use', by: (existing.length > 0 ? existing : named).slice(0, 20) } };
       }
       try {
         await this.doc.send(
@@ -591,9 +621,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
     const children = [...new Set(manifest.children)];
     const references = blobs.length + children.length;
     const fixed = 1 + (manifest.subject !== undefined ? 1 : 0) + (tag !== undefined ? 3 : 0) + (references === 0 ? 1 : 0);
-    if (fixed + 2 * references > MAX_ACTIONS) {
-      throw new TooManyReferencesError(manifest.digest, references, Math.floor((MAX_ACTIONS - fixed) / 2));
-    }
+    // Too many references for one transaction: pin them first, in chunks, then commit the manifest (see the header).
+    const twoPhase = fixed + 2 * references > MAX_ACTIONS;
     const manifestKey = this.writableKey({ pk, sk: manifestSk(manifest.digest) });
     const tagKey = tag !== undefined ? this.writableKey({ pk, sk: tagSk(tag) }) : undefined;
     const item = manifestItem(manifestKey, manifest);
@@ -618,7 +647,12 @@ export class DynamoDbMetadataStore implements MetadataStore {
       // after this read makes the transaction fail, and the retry sees the new holder here.
       if (options.immutableTag && previous !== undefined && previous !== manifest.digest) return { done: { ok: false, tagHeldBy: previous } };
       const actions: Action[] = [];
-      if (!exists) {
+      let pins: Pin[] = [];
+      if (!exists && twoPhase) {
+        actions.push({ Put: { TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } });
+        pins = referencePins(pk, manifest.digest, blobs, children);
+        if (referrer) actions.push({ Put: { TableName: this.table, Item: referrer } });
+      } else if (!exists) {
         actions.push({ Put: { TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } });
         for (const b of blobs) {
           actions.push({ Update: this.increment({ pk, sk: linkSk(b) }, 'users', 1) });
@@ -666,7 +700,17 @@ export class DynamoDbMetadataStore implements MetadataStore {
         if (previous !== undefined) actions.push({ Delete: { TableName: this.table, Key: { pk, sk: taggedSk(previous, tag) } } });
       }
       if (actions.length === 0) return { done: { ok: true } };
-      return (await this.transactOrRetry(actions)) ? { done: { ok: true } } : { again: true };
+      if (pins.length === 0) return (await this.transactOrRetry(actions)) ? { done: { ok: true } } : { again: true };
+      // Phase 1: pin every reference (a failed condition means one went missing: the pins are given back, and
+      // the next round's read answers the missing list).
+      if (!(await this.pin(pins))) return { again: true };
+      // Phase 2: the manifest appears. If this throws, its outcome is unknown and the pins stay (safe: see the header).
+      if (await this.transactOrRetryConflicts(actions)) return { done: { ok: true } };
+      // Nothing of phase 2 was written (a tag moved, or a concurrent push of this digest won): give the pins back.
+      // When this digest now exists, the usage/parent records are that push's, so only the counters are undone.
+      const winner = await this.get(manifestKey, true, 'pk');
+      await this.unpin(pins, winner === undefined);
+      return { again: true };
     });
   }
 
@@ -708,7 +752,9 @@ export class DynamoDbMetadataStore implements MetadataStore {
       const blobs = [...new Set(item.blobs as string[])];
       const children = [...new Set(item.children as string[])];
       const tags = await this.suffixes(pk, `tagged#${digest}#`, Infinity);
-      const budget = MAX_ACTIONS - 1 - (item.subject !== undefined ? 1 : 0) - 2 * (blobs.length + children.length);
+      // Too many references to unpin in the delete's transaction: the manifest goes first, the pins after it (see the header).
+      const unpinAfter = 1 + (item.subject !== undefined ? 1 : 0) + 2 * (blobs.length + children.length) > MAX_ACTIONS;
+      const budget = MAX_ACTIONS - 1 - (item.subject !== undefined ? 1 : 0) - (unpinAfter ? 0 : 2 * (blobs.length + children.length));
       const fitting = Math.max(0, Math.floor(budget / 2));
       if (tags.length > fitting) {
         // Too many tags for one transaction: untag first (each step a state deleteTag could leave), then look again.
@@ -730,16 +776,23 @@ export class DynamoDbMetadataStore implements MetadataStore {
         actions.push({ Delete: this.tagDelete(pk, tag, digest) });
         actions.push({ Delete: { TableName: this.table, Key: { pk, sk: taggedSk(digest, tag) } } });
       }
-      for (const b of blobs) {
-        actions.push({ Update: this.increment({ pk, sk: linkSk(b) }, 'users', -1) });
-        actions.push({ Delete: { TableName: this.table, Key: { pk, sk: usageSk(b, digest) } } });
-      }
-      for (const c of children) {
-        actions.push({ Update: this.increment({ pk, sk: manifestSk(c) }, 'parents', -1) });
-        actions.push({ Delete: { TableName: this.table, Key: { pk, sk: parentSk(c, digest) } } });
+      if (!unpinAfter) {
+        for (const b of blobs) {
+          actions.push({ Update: this.increment({ pk, sk: linkSk(b) }, 'users', -1) });
+          actions.push({ Delete: { TableName: this.table, Key: { pk, sk: usageSk(b, digest) } } });
+        }
+        for (const c of children) {
+          actions.push({ Update: this.increment({ pk, sk: manifestSk(c) }, 'parents', -1) });
+          actions.push({ Delete: { TableName: this.table, Key: { pk, sk: parentSk(c, digest) } } });
+        }
       }
       if (item.subject !== undefined) actions.push({ Delete: { TableName: this.table, Key: { pk, sk: referrerSk(item.subject as string, digest) } } });
-      return (await this.transactOrRetry(actions)) ? { done: { ok: true } } : { again: true };
+      if (!(await this.transactOrRetry(actions))) return { again: true };
+      if (unpinAfter) {
+        // The manifest is gone; a failure here leaves pins too many, which only keeps blobs and children longer.
+        await this.unpin(referencePins(pk, digest, blobs, children), true).catch(() => undefined);
+      }
+      return { done: { ok: true } };
     });
   }
 
@@ -998,6 +1051,47 @@ export class DynamoDbMetadataStore implements MetadataStore {
       ExpressionAttributeNames: { '#a': attribute },
       ExpressionAttributeValues: { ':by': by },
     };
+  }
+
+  /**
+   * Phase 1 of a large put: each chunk one transaction of +1 on the counter (on an existing item) and
+   * the usage/parent record. False when a condition failed, after giving back the chunks pinned so far.
+   * A chunk whose outcome is unknown (an error other than a failed condition) is left as it is.
+   */
+  private async pin(pins: Pin[]): Promise<boolean> {
+    const pinned: Pin[] = [];
+    for (let i = 0; i < pins.length; i += PIN_CHUNK) {
+      const chunk = pins.slice(i, i + PIN_CHUNK);
+      let ok: boolean;
+      try {
+        ok = await this.transactOrRetryConflicts(
+          chunk.flatMap((p): Action[] => [{ Update: this.increment(p.counted, p.counter, 1) }, { Put: { TableName: this.table, Item: { ...p.record } } }]),
+        );
+      } catch (err) {
+        await this.unpin(pinned, true).catch(() => undefined);
+        throw err;
+      }
+      if (!ok) {
+        await this.unpin(pinned, true);
+        return false;
+      }
+      pinned.push(...chunk);
+    }
+    return true;
+  }
+
+  /** Gives pins back in chunks: -1 on each counter, and (with `records`) the usage/parent records deleted. */
+  private async unpin(pins: Pin[], records: boolean): Promise<void> {
+    const actions = (p: Pin): Action[] => [
+      { Update: this.increment(p.counted, p.counter, -1) },
+      ...(records ? [{ Delete: { TableName: this.table, Key: p.record } }] : []),
+    ];
+    for (let i = 0; i < pins.length; i += PIN_CHUNK) {
+      const chunk = pins.slice(i, i + PIN_CHUNK);
+      if (await this.transactOrRetryConflicts(chunk.flatMap(actions))) continue;
+      // A counted item is gone (its counter should have kept it): give back the others one by one.
+      for (const p of chunk) await this.transactOrRetryConflicts(actions(p));
+    }
   }
 
   private tagDelete(pk: string, tag: string, digest: string) {
