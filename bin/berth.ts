@@ -5,7 +5,7 @@
  * S3 stand-in, the Lambda handlers behind an API Gateway simulator, the ingest server).
  * `berth ingest` is the ingest service's container command (DynamoDB and S3 from the environment).
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { jsonLogger } from '../lambdas/core/log';
@@ -90,35 +90,22 @@ export function isLoopback(host: string): boolean {
 }
 
 async function serve(argv: string[]): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '5000' },
-        'data-dir': { type: 'string', default: './data' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'emulate-aws': { type: 'boolean', default: false },
-        'ingest-port': { type: 'string' },
-        'basic-auth': { type: 'string' },
-        'public-repositories': { type: 'boolean', default: false },
-        challenge: { type: 'string', default: 'bearer' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    fail(`${(err as Error).message}\n\n${HELP}`);
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return;
-  }
-  const port = Number(values.port);
-  if (!/^\d+$/.test(values.port) || port > 65535) fail(`--port must be a number from 0 to 65535, got "${values.port}"`);
+  const values = parseOptions(argv, {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '5000' },
+    'data-dir': { type: 'string', default: './data' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'emulate-aws': { type: 'boolean', default: false },
+    'ingest-port': { type: 'string' },
+    'basic-auth': { type: 'string' },
+    'public-repositories': { type: 'boolean', default: false },
+    challenge: { type: 'string', default: 'bearer' },
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (!values) return;
+  const port = parsePort(values.port, '--port');
   if (values['emulate-aws']) return emulateAws(values, port);
   if (values['ingest-port'] !== undefined || values['basic-auth'] !== undefined || values['public-repositories']) {
     fail('--ingest-port, --basic-auth and --public-repositories go with --emulate-aws (in local mode a repository is public when its policy allows Principal "*")');
@@ -204,6 +191,24 @@ async function serve(argv: string[]): Promise<void> {
   });
 }
 
+/**
+ * The options of one command: unknown options fail with the usage; `--help` prints it and
+ * answers undefined (the command then does nothing).
+ */
+function parseOptions<const O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, strict: true });
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${HELP}`);
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    process.stdout.write(HELP);
+    return undefined;
+  }
+  return parsed.values;
+}
+
 function parsePort(text: string, option: string): number {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) fail(`${option} must be a number from 0 to 65535, got "${text}"`);
@@ -277,24 +282,12 @@ async function emulateAws(
 
 /** `berth ingest`: the container command of the ingest service on Fargate. */
 async function ingest(argv: string[]): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        host: { type: 'string', default: '0.0.0.0' },
-        port: { type: 'string', default: '8080' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    fail(`${(err as Error).message}\n\n${HELP}`);
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return;
-  }
+  const values = parseOptions(argv, {
+    host: { type: 'string', default: '0.0.0.0' },
+    port: { type: 'string', default: '8080' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (!values) return;
   const port = parsePort(values.port, '--port');
   const { buildAwsRegistry, containerDependencies, settingsFromEnv } = await import('../lambdas/handlers/aws-registry');
   const { createObservability, coreLogger } = await import('../lambdas/handlers/observability');
@@ -323,25 +316,13 @@ async function ecr(argv: string[]): Promise<void> {
     process.exit(await runEcrCommand(argv, { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) }));
   }
   if (sub !== 'get-login-password') fail(`unknown ecr command ${JSON.stringify(sub ?? '')}; available: get-login-password\n\n${HELP}`);
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      options: {
-        'endpoint-url': { type: 'string' },
-        region: { type: 'string' },
-        'execute-api': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    fail(`${(err as Error).message}\n\n${HELP}`);
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return;
-  }
+  const values = parseOptions(rest, {
+    'endpoint-url': { type: 'string' },
+    region: { type: 'string' },
+    'execute-api': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (!values) return;
   const endpointUrl = values['endpoint-url'];
   if (!endpointUrl) fail('--endpoint-url is required: the URL of the Berth registry (the deployed API, or http://127.0.0.1:5000 locally)');
   const region = values.region || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1';
