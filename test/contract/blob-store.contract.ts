@@ -8,6 +8,7 @@
  * restart; `cleanup` releases everything `open` and `reopen` created.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { pseudoRandomBytes, sha256 } from '../support/oci-fixtures';
 import type { BlobStore, ByteStream } from '../../lambdas/storage/ports';
 import { ContentNotFoundError } from '../../lambdas/storage/errors';
 
@@ -17,25 +18,15 @@ export interface OpenedBlobStore {
   cleanup: () => Promise<void>;
 }
 
-const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 const sha512 = (bytes: Uint8Array) => `sha512:${createHash('sha512').update(bytes).digest('hex')}`;
-
 /** Distinct, reproducible bytes for each test. */
-function bytesOf(size: number, seed: string): Buffer {
-  const out = Buffer.alloc(size);
-  let block = createHash('sha256').update(seed).digest();
-  for (let i = 0; i < size; i += block.length) {
-    block.copy(out, i, 0, Math.min(block.length, size - i));
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
-}
+const bytesOf = (size: number, seed: string): Buffer => pseudoRandomBytes(size, seed);
 
-async function* streamOf(...chunks: Uint8Array[]): ByteStream {
+export async function* streamOf(...chunks: Uint8Array[]): ByteStream {
   for (const chunk of chunks) yield chunk;
 }
 
-async function collect(stream: ByteStream | Promise<ByteStream>): Promise<Buffer> {
+export async function collect(stream: ByteStream | Promise<ByteStream>): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const chunk of await stream) parts.push(Buffer.from(chunk));
   return Buffer.concat(parts);

@@ -22,7 +22,8 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { S3BlobStore, PART_SIZE } from '../../lambdas/storage/s3/s3-blob-store';
 import type { ByteStream } from '../../lambdas/storage/ports';
 import { startLocalS3, type LocalS3 } from '../support/s3-local';
-import { describeBlobStoreContract } from './blob-store.contract';
+import { collect, describeBlobStoreContract, streamOf } from './blob-store.contract';
+import { pseudoRandomBytes, sha256 } from '../support/oci-fixtures';
 
 let s3: LocalS3;
 
@@ -50,27 +51,7 @@ describeBlobStoreContract('S3BlobStore', async () => {
   };
 });
 
-const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-
-function bytesOf(size: number, seed: string): Buffer {
-  const out = Buffer.alloc(size);
-  let block = createHash('sha512').update(seed).digest();
-  for (let i = 0; i < size; i += block.length) {
-    block.copy(out, i, 0, Math.min(block.length, size - i));
-    block = createHash('sha512').update(block).digest();
-  }
-  return out;
-}
-
-async function* streamOf(...chunks: Uint8Array[]): ByteStream {
-  for (const chunk of chunks) yield chunk;
-}
-
-async function collect(stream: ByteStream | Promise<ByteStream>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of await stream) parts.push(Buffer.from(chunk));
-  return Buffer.concat(parts);
-}
+const bytesOf = (size: number, seed: string): Buffer => pseudoRandomBytes(size, seed);
 
 /** A client that records each command it sends (name, input) and the HTTP headers of each request. */
 function recordingClient(): { client: S3Client; calls: { name: string; input: any; headers?: Record<string, string> }[] } {
