@@ -2,6 +2,7 @@
  * API Gateway REST API proxy events <-> the router's HttpRequest/HttpResponse. Pure functions,
  * no AWS SDK, no middy: the handler and its tests share them.
  */
+import { bodyFromBytes } from '../http/body';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Identity } from '../http/auth';
 import type { HttpRequest, HttpResponse } from '../http/types';
@@ -39,7 +40,7 @@ export function toHttpRequest(event: APIGatewayProxyEvent): HttpRequest {
     path: encodePath(event.path),
     query,
     headers,
-    body: bytes && bytes.length > 0 ? oneChunk(bytes) : null,
+    body: bytes && bytes.length > 0 ? bodyFromBytes(bytes) : null,
     sourceIp: event.requestContext?.identity?.sourceIp ?? undefined,
     identity: identityFromAuthorizer(event.requestContext?.authorizer) ?? iamIdentity(event),
   };
@@ -62,10 +63,6 @@ function encodePath(path: string): string {
     .split('/')
     .map((segment) => encodeURIComponent(segment).replace(/%3A/gi, ':').replace(/%40/g, '@'))
     .join('/');
-}
-
-async function* oneChunk(bytes: Uint8Array): ByteStream {
-  yield bytes;
 }
 
 /**

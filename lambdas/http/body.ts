@@ -23,3 +23,8 @@ export async function* limitBody(body: ByteStream, limit: number, tooLarge: () =
     yield chunk;
   }
 }
+
+/** A body that is already in memory, as the stream the registry reads (a Lambda event's body, an ECR part). */
+export async function* bodyFromBytes(bytes: Uint8Array): ByteStream {
+  yield bytes;
+}

@@ -15,6 +15,7 @@
  * - GetDownloadUrlForLayer: the blob store's presigned URL where it has one (S3); otherwise the data
  *   plane's blob URL, which the caller fetches with its registry credentials (EcrApiOptions.layerDownloadUrl).
  */
+import { bodyFromBytes } from '../body';
 import { createHash } from 'node:crypto';
 import { RegistryError } from '../../core/errors';
 import { tryParseDigest } from '../../core/digest';
@@ -127,10 +128,6 @@ function putImageError(err: unknown, context: EcrActionContext, repository: stri
   }
 }
 
-async function* once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
-  yield bytes;
-}
-
 const LAYER_MEDIA_TYPE = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 
 export const LAYER_ACTIONS: Record<string, EcrActionDefinition> = {
@@ -235,7 +232,7 @@ export const LAYER_ACTIONS: Record<string, EcrActionDefinition> = {
         throw new EcrApiError('InvalidLayerPartException', `partFirstByte..partLastByte cover ${last - first + 1} bytes but the part has ${bytes.length}`, 400, fields(state.offset));
       }
       try {
-        const next = await registry.appendUpload(repository, uploadId, { body: once(bytes), contentRange: `${first}-${last}`, contentLength: bytes.length });
+        const next = await registry.appendUpload(repository, uploadId, { body: bodyFromBytes(bytes), contentRange: `${first}-${last}`, contentLength: bytes.length });
         return { registryId: options.registryAccount, repositoryName: repository, uploadId, lastByteReceived: next.offset - 1 };
       } catch (err) {
         if (err instanceof RegistryError && err.kind === 'CHUNK_OUT_OF_ORDER') {
