@@ -12,6 +12,8 @@ import type { Logger } from '../core/log';
 import type { ByteStream } from '../storage/ports';
 import type { Handler, HttpRequest } from '../http/types';
 import { errorResponse } from '../http/render';
+import { FileRegion } from '../storage/local/file-region';
+import { ClientHungUpError, sendFileRegion } from './send-file-region';
 
 export interface NodeServerOptions {
   handler: Handler;
@@ -86,9 +88,17 @@ async function serve(handler: Handler, req: IncomingMessage, res: ServerResponse
   res.writeHead(response.status, response.headers);
   const body = response.body;
   if (body === undefined || request.method === 'HEAD') {
+    if (body instanceof FileRegion) await body.close();
     res.end();
   } else if (body instanceof Uint8Array) {
     res.end(body);
+  } else if (body instanceof FileRegion) {
+    try {
+      await sendFileRegion(body, res);
+    } catch (err) {
+      if (!(err instanceof ClientHungUpError)) log.warn('response stream failed', { path: request.path.slice(0, 256), error: err });
+      res.destroy();
+    }
   } else {
     try {
       await pipeline(body instanceof Readable ? body : Readable.from(body), res);

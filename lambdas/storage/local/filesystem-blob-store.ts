@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { BlobStore, ByteRange, ByteStream } from '../ports';
 import { ContentNotFoundError, StorageLayoutError } from '../errors';
+import { FileRegion } from './file-region';
 
 export const FILESYSTEM_LAYOUT_VERSION = 1;
 
@@ -62,9 +63,13 @@ export class FilesystemBlobStore implements BlobStore {
     const handle = await open(path, 'r').catch((err) => {
       throw isNotFound(err) ? new ContentNotFoundError(digest) : err;
     });
-    // 1 MiB reads: a layer pull is a few large socket writes instead of many small ones
-    // (a quarter less server CPU per 200 MiB pulled than with 256 KiB, see docs/benchmarks.md).
-    return createReadStream(path, { fd: handle, autoClose: true, start: range?.start, end: range?.end, highWaterMark: 1024 * 1024 });
+    try {
+      const { size } = await handle.stat();
+      return new FileRegion(handle, range?.start ?? 0, range?.end ?? size - 1);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
   }
 
   async putContent(digest: string, bytes: Uint8Array): Promise<void> {
