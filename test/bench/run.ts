@@ -8,13 +8,18 @@
  *   3. peak RSS (VmHWM) of a fresh Berth process while skopeo pushes a 1 GiB layer
  *
  * Not a test: nothing here asserts; it prints figures, ratios Berth/reference and PASS/MISS
- * against the targets. Environment: BENCH_REPS (push/pull repetitions, default 7),
+ * against the targets. Environment: BENCH_REPS (pushes per registry, default 9), BENCH_PULLS
+ * (pulls of each pushed image, default 3),
  * BENCH_SECONDS (per load run, default 5), BENCH_JSON (write the figures to this file),
  * BENCH_PARTS (a comma-separated subset of pushpull,rps,rss; default all three).
+ *
+ * skopeo's own files (the image it pushes, the copy it pulls) live on tmpfs when the machine
+ * has one: they are the client's work, the same for both registries, and their writeback
+ * to a shared disk would only add noise to what is compared. The registries' data stays on disk.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, totalmem, release } from 'node:os';
 import { promisify } from 'node:util';
@@ -25,7 +30,8 @@ import { REFERENCE_BINARY, startReferenceRegistry, type ReferenceRegistry } from
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
-const REPS = Number(process.env.BENCH_REPS ?? 7);
+const REPS = Number(process.env.BENCH_REPS ?? 9);
+const PULLS_PER_PUSH = Number(process.env.BENCH_PULLS ?? 3);
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 32;
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'pushpull,rps,rss').split(','));
@@ -82,6 +88,22 @@ function log(line: string): void {
   process.stdout.write(line + '\n');
 }
 
+/** A directory on tmpfs for skopeo's files when /dev/shm has room for the 1 GiB image and more, else the work directory. */
+function clientFilesDir(work: string): string {
+  try {
+    const fs = statfsSync('/dev/shm');
+    const TMPFS_MAGIC = 0x01021994;
+    if (fs.type === TMPFS_MAGIC && fs.bavail * fs.bsize >= 3 * 1024 * MiB) return mkdtempSync('/dev/shm/berth-bench-');
+  } catch {
+    // no /dev/shm: stay on the work directory
+  }
+  return work;
+}
+
+function settleDisk(): void {
+  execFileSync('sync');
+}
+
 // ---- 1. push and pull ----------------------------------------------------------------
 
 interface PushPullTimes {
@@ -91,40 +113,67 @@ interface PushPullTimes {
   pullCpu: number[];
 }
 
-async function pushPull(work: string, targets: Target[]): Promise<Record<string, PushPullTimes>> {
+async function pushPull(client: string, targets: Target[]): Promise<Record<string, PushPullTimes>> {
   const times: Record<string, PushPullTimes> = {};
   for (const t of targets) times[t.name] = { push: [], pull: [], pushCpu: [], pullCpu: [] };
+  /** One timed transfer, started on a flushed disk, with the server's CPU time during it. */
+  const timed = async (target: Target, transfer: () => Promise<number>) => {
+    // Dirty pages left by an earlier transfer (the reference does not fsync its pushes)
+    // would be written back during whichever measurement comes next: flush them first.
+    settleDisk();
+    const cpuBefore = cpuSeconds(target.pid);
+    const seconds = await transfer();
+    return { seconds, cpu: cpuSeconds(target.pid) - cpuBefore };
+  };
   for (let rep = 0; rep < REPS; rep++) {
-    // Alternate who goes first, so neither always meets a cold page cache.
+    // The two registries' pushes run back to back, then their pulls, so each pair meets the
+    // same machine; who goes first alternates, so neither always meets a cold page cache.
     const order = rep % 2 === 0 ? targets : [...targets].reverse();
-    for (const target of order) {
-      // A fresh image per push: skopeo's blob-info cache would otherwise mount a layer it
-      // knows is already in the registry instead of uploading it.
-      const image = imageOf(200 * MiB, `bench-pushpull-${target.name}-${rep}-${Date.now()}`);
-      const layout = join(work, 'src-200');
-      const back = join(work, 'back-200');
-      rmSync(layout, { recursive: true, force: true });
-      rmSync(back, { recursive: true, force: true });
-      writeLayout(layout, [{ tag: 'bench', manifest: image.manifest, blobs: imageBlobs(image) }]);
-      const repo = `bench/pushpull-${rep}-${Date.now()}`;
-      const cpu0 = cpuSeconds(target.pid);
-      const pushSeconds = await push(layout, target.host, repo);
-      const cpu1 = cpuSeconds(target.pid);
-      const pullSeconds = await pull(target.host, repo, back);
-      const cpu2 = cpuSeconds(target.pid);
-      const layer = image.layers[0];
-      const pulled = await fileDigest(join(back, 'blobs', 'sha256', layer.digest.slice(7)));
-      if (pulled !== layer.digest) throw new Error(`${target.name}: pulled layer has digest ${pulled}, not ${layer.digest}`);
-      times[target.name].push.push(pushSeconds);
-      times[target.name].pull.push(pullSeconds);
-      times[target.name].pushCpu.push(cpu1 - cpu0);
-      times[target.name].pullCpu.push(cpu2 - cpu1);
-      log(
-        `  ${target.name.padEnd(9)} rep ${rep + 1}/${REPS}: push ${fmt(pushSeconds)} s (server CPU ${fmt(cpu1 - cpu0)} s), ` +
-          `pull ${fmt(pullSeconds)} s (server CPU ${fmt(cpu2 - cpu1)} s)`,
-      );
-      rmSync(layout, { recursive: true, force: true });
-      rmSync(back, { recursive: true, force: true });
+    // A fresh image per push: skopeo's blob-info cache would otherwise mount a layer it
+    // knows is already in the registry instead of uploading it.
+    const runs = order.map((target) => ({
+      target,
+      image: imageOf(200 * MiB, `bench-pushpull-${target.name}-${rep}-${Date.now()}`),
+      layout: join(client, `src-200-${target.name}`),
+      back: join(client, `back-200-${target.name}`),
+      repo: `bench/pushpull-${rep}-${Date.now()}`,
+    }));
+    for (const r of runs) {
+      rmSync(r.layout, { recursive: true, force: true });
+      rmSync(r.back, { recursive: true, force: true });
+      writeLayout(r.layout, [{ tag: 'bench', manifest: r.image.manifest, blobs: imageBlobs(r.image) }]);
+    }
+    const pushes = [];
+    for (const r of runs) pushes.push(await timed(r.target, () => push(r.layout, r.target.host, r.repo)));
+    for (const [i, r] of runs.entries()) {
+      const t = times[r.target.name];
+      t.push.push(pushes[i].seconds);
+      t.pushCpu.push(pushes[i].cpu);
+      log(`  ${r.target.name.padEnd(9)} rep ${rep + 1}/${REPS}: push ${fmt(pushes[i].seconds)} s (server CPU ${fmt(pushes[i].cpu)} s)`);
+    }
+    // Several pulls per pushed image: a pull is a third of the work of a push-and-image
+    // round, and more samples narrow the pull ratio, which sits close to 1.0.
+    for (let k = 0; k < PULLS_PER_PUSH; k++) {
+      const pullOrder = k % 2 === 0 ? [...runs].reverse() : runs;
+      const seconds = new Map<string, { seconds: number; cpu: number }>();
+      for (const r of pullOrder) {
+        rmSync(r.back, { recursive: true, force: true });
+        seconds.set(r.target.name, await timed(r.target, () => pull(r.target.host, r.repo, r.back)));
+        const layer = r.image.layers[0];
+        const pulled = await fileDigest(join(r.back, 'blobs', 'sha256', layer.digest.slice(7)));
+        if (pulled !== layer.digest) throw new Error(`${r.target.name}: pulled layer has digest ${pulled}, not ${layer.digest}`);
+      }
+      // Recorded in the targets' order, so that index i of each list is one pair.
+      for (const target of targets) {
+        const p = seconds.get(target.name)!;
+        times[target.name].pull.push(p.seconds);
+        times[target.name].pullCpu.push(p.cpu);
+      }
+      log(`  pull ${k + 1}/${PULLS_PER_PUSH}: ` + targets.map((t) => `${t.name} ${fmt(seconds.get(t.name)!.seconds)} s (server CPU ${fmt(seconds.get(t.name)!.cpu)} s)`).join(', '));
+    }
+    for (const r of runs) {
+      rmSync(r.layout, { recursive: true, force: true });
+      rmSync(r.back, { recursive: true, force: true });
     }
   }
   return times;
@@ -172,9 +221,9 @@ async function requestsPerSecond(work: string, targets: Target[]): Promise<Recor
 
 // ---- 3. peak RSS while pushing 1 GiB ---------------------------------------------------
 
-async function peakRss(work: string): Promise<{ berthBefore: number; berth: number; reference: number; pushSeconds: { berth: number; reference: number } }> {
+async function peakRss(work: string, client: string): Promise<{ berthBefore: number; berth: number; reference: number; pushSeconds: { berth: number; reference: number } }> {
   const image = imageOf(1024 * MiB, `bench-rss-${Date.now()}`);
-  const layout = join(work, 'src-1g');
+  const layout = join(client, 'src-1g');
   writeLayout(layout, [{ tag: 'bench', manifest: image.manifest, blobs: imageBlobs(image) }]);
   // Fresh processes, so the high-water mark is this push's (plus start-up), not the earlier runs'.
   const berth = await startRegistryProcess(join(work, 'berth-rss'));
@@ -227,9 +276,11 @@ async function main(): Promise<void> {
   const scratch = scratchDir('bench');
   const work = scratch.path;
   mkdirSync(work, { recursive: true });
+  const client = clientFilesDir(work);
   const info = versions();
   log(`Berth benchmark, ${new Date().toISOString()}`);
   for (const [k, v] of Object.entries(info)) log(`  ${k.padEnd(9)} ${v}`);
+  log(`  client    skopeo's files in ${client === work ? `${work} (no tmpfs with 3 GiB free)` : `${client} (tmpfs)`}`);
   log(`  load      ${CONNECTIONS} keep-alive connections, ${LOAD_SECONDS} s per run after 1 s warm-up, raw-socket generator on the bench's main thread`);
 
   let berth: RegistryProcess | undefined;
@@ -248,7 +299,7 @@ async function main(): Promise<void> {
     let rss: Awaited<ReturnType<typeof peakRss>> | undefined;
     if (PARTS.has('pushpull')) {
       log(`\n1. push and pull of a 200 MiB layer with skopeo (${REPS} repetitions; medians, and the median of the paired ratios)`);
-      pp = await pushPull(work, targets);
+      pp = await pushPull(client, targets);
       // The ratio is the median of each repetition's paired ratio (Berth and the reference ran
       // back to back), which cancels most of the drift of a shared disk between repetitions.
       const pairedRatio = (b: number[], r: number[]) => median(b.map((x, i) => x / r[i]));
@@ -277,7 +328,7 @@ async function main(): Promise<void> {
     reference = undefined;
     if (PARTS.has('rss')) {
       log('\n3. peak RSS while skopeo pushes a 1 GiB layer (fresh processes)');
-      rss = await peakRss(work);
+      rss = await peakRss(work, client);
       log(`  berth     VmHWM ${fmt(rss.berth / MiB, 0)} MiB (${fmt(rss.berthBefore / MiB, 0)} MiB after start-up), push ${fmt(rss.pushSeconds.berth)} s`);
       log(`  reference VmHWM ${fmt(rss.reference / MiB, 0)} MiB, push ${fmt(rss.pushSeconds.reference)} s`);
       rows.push({
@@ -301,6 +352,7 @@ async function main(): Promise<void> {
     await berth?.stop();
     await reference?.stop();
     scratch.remove();
+    if (client !== work) rmSync(client, { recursive: true, force: true });
   }
 }
 
