@@ -9,7 +9,7 @@ import type { FileRegion } from '../storage/local/file-region';
 const BUFFER_BYTES = 2 * 1024 * 1024;
 const BUFFERS_PER_RESPONSE = 2;
 /** Buffers kept between responses, so steady pulls touch no fresh pages; more are left to GC. */
-const MAX_POOLED_BUFFERS = 16;
+const MAX_POOLED_BUFFERS = 8;
 const pool: Buffer[] = [];
 
 export class ClientHungUpError extends Error {
