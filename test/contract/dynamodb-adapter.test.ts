@@ -17,7 +17,7 @@
  * - IAM (Local checks no credentials or policies), encryption at rest, point-in-time recovery.
  * - Exact item-size accounting: Local's 400 KB check may differ in detail from AWS's.
  */
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { createHash, randomUUID } from 'node:crypto';
 import {
@@ -34,6 +34,8 @@ import { describeMetadataStoreContract } from './metadata-store.contract';
 const sha256 = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 const blob = (seed: string) => sha256(`blob ${seed}`);
 const linkSkOf = (digest: string) => `link#${digest}`;
+/** A usage/parent record's sort key without its pinId (which is random per put). */
+const withoutPinId = (sk: string) => sk.split('#').slice(0, 3).join('#');
 
 function manifest(seed: string, blobs: string[], extra: Partial<StoredManifest> = {}): StoredManifest {
   const body = Buffer.from(JSON.stringify({ schemaVersion: 2, seed, blobs }));
@@ -243,7 +245,7 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       expect(await store.getManifest(repo, m.digest)).toBeNull();
       expect(await store.resolveTag(repo, 'v1')).toBeNull();
       expect(await counters(repo, layers.map(linkSkOf), 'users')).toEqual(before);
-      expect((await records(repo, 'usage#')).map((i) => i.sk).sort()).toEqual([linkSkOf(layers[0]), linkSkOf(layers[60])].map((s) => `usage#${s.slice(5)}#${other.digest}`).sort());
+      expect((await records(repo, 'usage#')).map((i) => withoutPinId(i.sk as string)).sort()).toEqual([linkSkOf(layers[0]), linkSkOf(layers[60])].map((s) => `usage#${s.slice(5)}#${other.digest}`).sort());
     });
 
     test('GIVEN a blob unlinked after the put read it WHEN the pins reach it THEN the chunks already pinned are given back and the missing list answers', async () => {
@@ -273,26 +275,127 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       expect(await store.getManifest(repo, m.digest)).toBeNull();
       expect(await store.resolveTag(repo, 'v1')).toBeNull();
       expect(await counters(repo, layers.map(linkSkOf), 'users')).toEqual(before.map((n, i) => (i === 110 ? 0 : n)));
-      expect((await records(repo, 'usage#')).map((i) => i.sk)).toEqual([`usage#${layers[0]}#${other.digest}`]);
+      expect((await records(repo, 'usage#')).map((i) => withoutPinId(i.sk as string))).toEqual([`usage#${layers[0]}#${other.digest}`]);
     });
 
-    test('GIVEN pins left without their manifest (a put that crashed between its phases) WHEN the blob is unlinked THEN it is refused, naming the existing users', async () => {
-      const repo = 'team/wide';
-      const l = blob('pinned');
-      await store.linkBlob(repo, l, { size: 1 });
-      const crash = async () => {
-        await doc.send(new UpdateCommand({ TableName: tableName, Key: { pk: `repo#${repo}`, sk: linkSkOf(l) }, UpdateExpression: 'ADD #u :one', ExpressionAttributeNames: { '#u': 'users' }, ExpressionAttributeValues: { ':one': 1 } }));
-        await doc.send(new PutCommand({ TableName: tableName, Item: { pk: `repo#${repo}`, sk: `usage#${l}#${sha256('ghost')}` } }));
+    describe('orphan pins (a put that crashed between its phases)', () => {
+      const HOUR = 60 * 60 * 1000;
+      const repo = 'team/orphans';
+      /** A store whose clock runs `ahead` ms in the future: pins written now look that old to it. */
+      const storeAhead = (ahead: number, client: DynamoDBDocumentClient | typeof doc = doc) =>
+        new DynamoDbMetadataStore({ client, tableName, now: () => Date.now() + ahead });
+      /** A store that crashes (throws) at the transaction that would make `digest` visible: phase 2 of a large put. */
+      const crashingAtCommit = (digest: string, now?: () => number) => {
+        const crashing = DynamoDBDocumentClient.from(local().client);
+        const send = crashing.send.bind(crashing);
+        crashing.send = (async (command: { constructor: { name: string }; input?: { TransactItems?: { Put?: { Item?: { sk?: string } } }[] } }, ...rest: unknown[]) => {
+          if (command.constructor.name === 'TransactWriteCommand' && command.input?.TransactItems?.some((a) => a.Put?.Item?.sk === `manifest#${digest}`)) {
+            throw new Error('simulated crash before the commit');
+          }
+          return (send as (...args: unknown[]) => unknown)(command, ...rest);
+        }) as typeof crashing.send;
+        return new DynamoDbMetadataStore({ client: crashing, tableName, now });
       };
-      await crash();
-      expect(await store.unlinkBlob(repo, l)).toEqual({ ok: false, reason: 'in-use', by: [sha256('ghost')] });
-      const m = manifest('real-user', [l]);
-      expect(await store.putManifest(repo, m)).toEqual({ ok: true });
-      expect(await store.unlinkBlob(repo, l)).toEqual({ ok: false, reason: 'in-use', by: [m.digest] });
-      expect(await store.deleteManifest(repo, m.digest)).toEqual({ ok: true });
-      // The orphan pin still holds the blob (safe: kept longer than needed).
-      expect((await store.unlinkBlob(repo, l)).ok).toBe(false);
-      await doc.send(new DeleteCommand({ TableName: tableName, Key: { pk: `repo#${repo}`, sk: `usage#${l}#${sha256('ghost')}` } }));
+      const layers = Array.from({ length: 60 }, (_, i) => blob(`orphan-layer-${i}`));
+      const crashedPut = async (seed: string) => {
+        for (const l of layers) await store.linkBlob(repo, l, { size: 1 });
+        const m = manifest(seed, layers);
+        await expect(crashingAtCommit(m.digest).putManifest(repo, m, 'v1')).rejects.toThrow(/simulated crash/);
+        expect(await store.getManifest(repo, m.digest)).toBeNull();
+        expect(await counters(repo, layers.map(linkSkOf), 'users')).toEqual(layers.map(() => 1));
+        return m;
+      };
+
+      test('GIVEN pins left by a crashed put WHEN a layer is unlinked within the grace period THEN it is refused (a put may be between its phases); after it THEN the pins are released and the unlink succeeds', async () => {
+        const m = await crashedPut('crashed');
+        expect(await store.unlinkBlob(repo, layers[5])).toEqual({ ok: false, reason: 'in-use', by: [m.digest] });
+
+        const later = storeAhead(2 * HOUR);
+        expect(await later.unlinkBlob(repo, layers[5])).toEqual({ ok: true });
+        expect(await later.statBlobLink(repo, layers[5])).toBeNull();
+        expect(await records(repo, `usage#${layers[5]}#`)).toEqual([]);
+        // The other layers' orphans are released the same way, one unlink each.
+        for (const l of layers.filter((_, i) => i !== 5)) expect(await later.unlinkBlob(repo, l)).toEqual({ ok: true });
+        expect(await records(repo, 'usage#')).toEqual([]);
+      });
+
+      test('GIVEN a crashed put WHEN the same manifest is put again THEN its own pins hold the layers after the grace period, and once it is deleted every layer unlinks', async () => {
+        const m = await crashedPut('crashed-then-pushed');
+        expect(await store.putManifest(repo, m, 'v1')).toEqual({ ok: true });
+        // Two records per layer: the crash's and the put's, each with its own pinId; the counters say 2.
+        expect(await counters(repo, layers.map(linkSkOf), 'users')).toEqual(layers.map(() => 2));
+
+        const later = storeAhead(2 * HOUR);
+        expect(await later.unlinkBlob(repo, layers[7])).toEqual({ ok: false, reason: 'in-use', by: [m.digest] });
+        expect(await later.deleteManifest(repo, m.digest)).toEqual({ ok: true });
+        // Only the crash's pins are left; they go with the unlinks.
+        expect(await counters(repo, layers.map(linkSkOf), 'users')).toEqual(layers.map(() => 1));
+        for (const l of layers) expect(await later.unlinkBlob(repo, l)).toEqual({ ok: true });
+        expect(await records(repo, 'usage#')).toEqual([]);
+      });
+
+      test('GIVEN an index put that crashed after pinning 60 children WHEN a child is deleted after the grace period THEN its orphan parent pin is released and it goes', async () => {
+        await store.linkBlob(repo, blob('c'), { size: 1 });
+        const children = Array.from({ length: 60 }, (_, i) => manifest(`orphan-child-${i}`, [blob('c')]));
+        for (const c of children) expect(await store.putManifest(repo, c)).toEqual({ ok: true });
+        const index: StoredManifest = { ...manifest('orphan-index', []), mediaType: 'application/vnd.oci.image.index.v1+json', children: children.map((c) => c.digest) };
+        await expect(crashingAtCommit(index.digest).putManifest(repo, index, 'latest')).rejects.toThrow(/simulated crash/);
+
+        expect(await store.deleteManifest(repo, children[3].digest)).toEqual({ ok: false, reason: 'in-use', by: [index.digest] });
+        const later = storeAhead(2 * HOUR);
+        expect(await later.deleteManifest(repo, children[3].digest)).toEqual({ ok: true });
+        expect(await later.getManifest(repo, children[3].digest)).toBeNull();
+        expect(await records(repo, `parent#${children[3].digest}#`)).toEqual([]);
+      });
+
+      test('GIVEN orphan pins on links and manifests WHEN the repository is force-deleted after the grace period THEN it goes, with nothing left', async () => {
+        await crashedPut('crashed-before-repository-delete');
+        const children = Array.from({ length: 55 }, (_, i) => manifest(`orphan-repo-child-${i}`, [layers[0]]));
+        for (const c of children) expect(await store.putManifest(repo, c)).toEqual({ ok: true });
+        const index: StoredManifest = { ...manifest('orphan-repo-index', []), mediaType: 'application/vnd.oci.image.index.v1+json', children: children.map((c) => c.digest) };
+        await expect(crashingAtCommit(index.digest).putManifest(repo, index)).rejects.toThrow(/simulated crash/);
+
+        const later = storeAhead(2 * HOUR);
+        expect(await later.deleteRepository(repo, true)).toEqual({ ok: true });
+        expect(await later.getRepository(repo)).toBeNull();
+        expect(
+          (await doc.send(new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `repo#${repo}` }, ConsistentRead: true }))).Items,
+        ).toEqual([]);
+      });
+
+      test('GIVEN a large manifest being deleted WHEN an orphan release of its pins runs between its delete and its unpinning THEN each pin is counted off once', async () => {
+        for (const l of layers) await store.linkBlob(repo, l, { size: 1 });
+        const other = manifest('other-user', [layers[0]]);
+        expect(await store.putManifest(repo, other)).toEqual({ ok: true });
+        const m = manifest('deleted-while-released', layers);
+        expect(await store.putManifest(repo, m)).toEqual({ ok: true });
+
+        // After the transaction that deletes the manifest item, and before its unpinning, a store whose
+        // clock is hours ahead (m's pins look old to it) sees a put in progress (pins it stamped itself,
+        // young to it) and unlinks layers 1-9: it releases m's pins on them, and the young pins keep the links.
+        const later = storeAhead(2 * HOUR);
+        const inProgress = manifest('in-progress', layers);
+        const racing = DynamoDBDocumentClient.from(local().client);
+        const send = racing.send.bind(racing);
+        let raced = false;
+        racing.send = (async (command: { constructor: { name: string }; input?: { TransactItems?: { Update?: unknown }[] } }, ...rest: unknown[]) => {
+          const isUnpin = command.constructor.name === 'TransactWriteCommand' && command.input?.TransactItems?.every((a, i) => (i % 2 === 0) === (a.Update !== undefined));
+          if (!raced && isUnpin && (await store.getManifest(repo, m.digest)) === null) {
+            raced = true;
+            await expect(crashingAtCommit(inProgress.digest, () => Date.now() + 2 * HOUR).putManifest(repo, inProgress)).rejects.toThrow(/simulated crash/);
+            for (const l of layers.slice(1, 10)) expect(await later.unlinkBlob(repo, l)).toEqual({ ok: false, reason: 'in-use', by: [inProgress.digest] });
+            expect(await records(repo, `usage#${layers[1]}#${m.digest}`)).toEqual([]);
+          }
+          return (send as (...args: unknown[]) => unknown)(command, ...rest);
+        }) as typeof racing.send;
+
+        expect(await new DynamoDbMetadataStore({ client: racing, tableName }).deleteManifest(repo, m.digest)).toEqual({ ok: true });
+        expect(raced).toBe(true);
+        // Every counter is the number of its records: the other manifest's and the put in progress's.
+        const recordCounts = await Promise.all(layers.map(async (l) => (await records(repo, `usage#${l}#`)).length));
+        expect(recordCounts).toEqual(layers.map((_, i) => (i === 0 ? 2 : 1)));
+        expect(await counters(repo, layers.map(linkSkOf), 'users')).toEqual(recordCounts);
+      });
     });
 
     test('GIVEN an index of 60 children WHEN put, its children deleted, a missing child, and the index deleted THEN it behaves as a small one', async () => {

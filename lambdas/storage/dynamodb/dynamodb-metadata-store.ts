@@ -17,14 +17,14 @@
  *   repo#<name>     settings                    settings (RepositorySettings), rev  (absent: defaults)
  *   repo#<repo>     repo                        name, createdAt                   repositories / <repo>
  *   repo#<repo>     link#<blob>                 size, users (manifests using it)  blob#<blob> / <repo>
- *   repo#<repo>     manifest#<digest>           ManifestRecord, body?, rev,
+ *   repo#<repo>     manifest#<digest>           ManifestRecord, body?, rev, pinId,
  *                                               parents (indexes using it),
  *                                               lastPulledAt? (never copied to tags)
  *   repo#<repo>     tag#<tag>                   digest, a copy of the manifest's
  *                                               record and inline body (see below)
  *   repo#<repo>     tagged#<digest>#<tag>       -                                 (reverse of tag)
- *   repo#<repo>     usage#<blob>#<manifest>     -                                 (manifest needs blob)
- *   repo#<repo>     parent#<child>#<index>      -                                 (index needs child)
+ *   repo#<repo>     usage#<blob>#<manifest>#<pinId>   pinnedAt                    (manifest needs blob)
+ *   repo#<repo>     parent#<child>#<index>#<pinId>   pinnedAt                    (index needs child)
  *   repo#<repo>     referrer#<subject>#<digest> ReferrerRecord
  *   upload#<id>     upload                      UploadState, expiresAt (TTL)      uploads / <startedAt>#<id>
  *
@@ -44,7 +44,8 @@
  *   manifest, see "Transaction size") in transactions committed before it.
  * - unlinkBlob deletes the link only if `users` is 0 (condition on the link item, which
  *   every putManifest using it increments before or with its manifest), so a put racing an
- *   unlink either pinned the blob first or found it gone. The usage items only name the users.
+ *   unlink either pinned the blob first or found it gone. Each +1 goes with its own usage/parent
+ *   record and each -1 with that record's deletion, so a counter is the number of its records.
  * - deleteManifest deletes the manifest item only if `parents` is 0 and `rev` is what
  *   it read; every tag moved onto a manifest bumps its `rev`, and every tag deleted with
  *   it is deleted on the condition that it still names it, so no tag is left dangling.
@@ -116,28 +117,40 @@
  *      than a cancelled transaction) is never given back: it may have been written.
  *   2. commit: one transaction puts the manifest item (`attribute_not_exists(pk)`), its referrer
  *      entry and its tag moves. Only here does the manifest become visible. If it is cancelled (a
- *      tag moved, a concurrent push of the same digest won), the pins are given back (the counters
- *      only, when the digest now exists: the records are then the winner's) and the put starts again.
+ *      tag moved, a concurrent push of the same digest won), the pins are given back (its own
+ *      records, named by its pinId, deleted with their -1) and the put starts again.
  * Why this is safe: between and after the phases, and after a crash between them, the only
  * difference from a one-transaction put is pins without a manifest: counters too high and
  * usage/parent records naming a manifest that does not exist. Every deletion is conditional on
  * its counter being 0, so a pin can only keep a blob or child longer than needed, never let one
  * that a visible manifest references be deleted (that manifest's own pins were committed before
- * it, and nothing takes them back while it exists). A crash leaves those pins for good (no sweep
- * removes them yet): a blob kept that could have been unlinked. unlinkBlob cannot tell such an
- * orphan from a put between its phases (whose manifest appears a moment later), so it still
- * refuses while `users` > 0; treating orphans as free would need the commit to re-check every
- * link, which is what does not fit. It only names, in its `by` list, the users that exist (or
- * the pins' names when none does). Pins of a digest that is pushed again are counted again: the
- * counter stays too high by the crashed attempt's pins, still on the safe side.
+ * it, and nothing takes them back while it exists: the orphan release below takes only pins
+ * that no manifest owns).
+ *
+ * Orphan pins. A crash between the phases (or while a large delete unpins) leaves pins whose
+ * manifest does not own them. Every put draws a fresh `pinId`, writes it into the manifest item
+ * and into the sort key of each of its usage/parent records (stamped `pinnedAt`); a manifest owns
+ * the records that carry its pinId, and its delete removes exactly those. So the records of a
+ * crashed attempt stay distinct from those of a later put of the same manifest, and a counter is
+ * always the number of its records. When unlinkBlob (or deleteManifest) finds its counter above 0,
+ * it reads the records: an owned one is a user (refused, named); one younger than
+ * `orphanPinGraceMs` may be a put between its phases (refused, named); an older one that its
+ * manifest does not own is an orphan, released in one transaction: the record deleted, a
+ * ConditionCheck that the manifest still does not own it, and -1 on the counter. Then it reads
+ * again, and the delete stays conditional on the counter being 0. The grace period is the only
+ * guess: a put's phases run in one Lambda invocation (15 minutes at most) against a default of
+ * an hour. Every other give-back (a failed put, a large delete's unpinning) deletes its record on
+ * the condition that it still exists, so a pin released meanwhile is never counted off twice, and
+ * deleteRepository goes through unlinkBlob and deleteManifest for what is still held, so orphans
+ * never stall it.
  *
  * deleteManifest of a manifest with many tags first removes the tags that do not fit, each in
  * its own transaction (every intermediate state is one a deleteTag could have produced), then
  * deletes the manifest in one transaction. When its references do not fit in that transaction,
  * it deletes the manifest item, its tags and its referrer entry first (the manifest is gone at
- * once), then unpins the references in chunks of 50: a crash part-way leaves pins too many, safe
- * as above. (A push of the same digest meanwhile pins again; the unpinning may delete its
- * usage/parent records, which only name users: its counters stay right.)
+ * once), then unpins the references in chunks of 50: a crash part-way leaves orphan pins, safe
+ * as above and released later. (A push of the same digest meanwhile pins with its own pinId, which
+ * the unpinning never touches.)
  *
  * Item size. An item holds at most 400 KB. The record fields (blob and child lists,
  * annotations, subject) are taken from the manifest body, so together they are no larger
@@ -148,6 +161,7 @@
  * with a clear error. A tag item whose copy would exceed the limit (a record within a few
  * bytes of it) is written without the copy and resolves in two reads.
  */
+import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
@@ -191,7 +205,7 @@ import type {
 } from '../ports';
 import { StorageLayoutError, StorageLimitError } from '../errors';
 
-export const DYNAMODB_LAYOUT_VERSION = 1;
+export const DYNAMODB_LAYOUT_VERSION = 2;
 
 /**
  * What the table must look like: the CDK storage construct declares it from this, and the
@@ -228,7 +242,21 @@ export interface DynamoDbMetadataStoreOptions {
   /** Created once by the caller (per Lambda container) and never closed by the store. */
   client: DynamoDBClient | DynamoDBDocumentClient;
   tableName: string;
+  /**
+   * How old a usage or parent record whose manifest does not exist must be before it is taken for
+   * one left by a crash and released (see "Orphan pins" in the header). A put's two phases run in
+   * one Lambda invocation, which lasts 15 minutes at most.
+   * @default one hour
+   */
+  orphanPinGraceMs?: number;
+  /**
+   * The clock that stamps and ages pins.
+   * @default Date.now
+   */
+  now?: () => number;
 }
+
+const DEFAULT_ORPHAN_PIN_GRACE_MS = 60 * 60 * 1000;
 
 const MAX_ACTIONS = 100;
 /** References pinned (or unpinned) per transaction by a two-phase put or delete: two actions each. */
@@ -253,8 +281,8 @@ const linkSk = (blob: string) => `link#${blob}`;
 const manifestSk = (digest: string) => `manifest#${digest}`;
 const tagSk = (tag: string) => `tag#${tag}`;
 const taggedSk = (digest: string, tag: string) => `tagged#${digest}#${tag}`;
-const usageSk = (blob: string, manifest: string) => `usage#${blob}#${manifest}`;
-const parentSk = (child: string, index: string) => `parent#${child}#${index}`;
+const usageSk = (blob: string, manifest: string, pinId: string) => `usage#${blob}#${manifest}#${pinId}`;
+const parentSk = (child: string, index: string, pinId: string) => `parent#${child}#${index}#${pinId}`;
 const referrerSk = (subject: string, digest: string) => `referrer#${subject}#${digest}`;
 const UPLOAD_SK = 'upload';
 const META_PK = 'meta';
@@ -269,10 +297,10 @@ type Action = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 /** A manifest's hold on a blob link (`users`) or a child manifest (`parents`), with the record naming it. */
 type Pin = { counted: Key; counter: 'users' | 'parents'; record: Key };
 
-function referencePins(pk: string, digest: string, blobs: string[], children: string[]): Pin[] {
+function referencePins(pk: string, digest: string, pinId: string, blobs: string[], children: string[]): Pin[] {
   return [
-    ...blobs.map((b): Pin => ({ counted: { pk, sk: linkSk(b) }, counter: 'users', record: { pk, sk: usageSk(b, digest) } })),
-    ...children.map((c): Pin => ({ counted: { pk, sk: manifestSk(c) }, counter: 'parents', record: { pk, sk: parentSk(c, digest) } })),
+    ...blobs.map((b): Pin => ({ counted: { pk, sk: linkSk(b) }, counter: 'users', record: { pk, sk: usageSk(b, digest, pinId) } })),
+    ...children.map((c): Pin => ({ counted: { pk, sk: manifestSk(c) }, counter: 'parents', record: { pk, sk: parentSk(c, digest, pinId) } })),
   ];
 }
 
@@ -283,8 +311,12 @@ export class DynamoDbMetadataStore implements MetadataStore {
   readonly inlineManifestLimit = 160 * 1024;
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
+  private readonly orphanPinGraceMs: number;
+  private readonly now: () => number;
 
   constructor(options: DynamoDbMetadataStoreOptions) {
+    this.orphanPinGraceMs = options.orphanPinGraceMs ?? DEFAULT_ORPHAN_PIN_GRACE_MS;
+    this.now = options.now ?? Date.now;
     this.doc =
       options.client instanceof DynamoDBDocumentClient
         ? options.client
@@ -422,10 +454,18 @@ export class DynamoDbMetadataStore implements MetadataStore {
         if (!force) return { ok: false, reason: 'not-empty' };
         const free = manifests.filter((m) => ((m.parents as number | undefined) ?? 0) === 0).map((m) => (m.sk as string).slice('manifest#'.length));
         for (let i = 0; i < free.length; i += 8) await Promise.all(free.slice(i, i + 8).map((digest) => this.deleteManifest(name, digest)));
+        if (free.length === 0) {
+          // Every manifest left is pinned by a parent that does not exist: orphan pins, or an index push in progress.
+          for (const m of manifests) await this.deleteManifest(name, (m.sk as string).slice('manifest#'.length));
+        }
         continue;
       }
-      // 2. blob links, unless a racing push pinned one.
-      const links = await this.queryPrefix(pk, 'link#', Infinity, 'sk');
+      // 2. blob links, unless a racing push pinned one. Links still counted as used with no manifest left are
+      // held by orphan pins (released by unlinkBlob) or by a push in progress (wait for it).
+      const links = await this.queryPrefix(pk, 'link#', Infinity, 'sk, #users', { '#users': 'users' });
+      const held = links.filter((link) => ((link.users as number | undefined) ?? 0) > 0);
+      for (const link of held) await this.unlinkBlob(name, (link.sk as string).slice('link#'.length));
+      if (held.length > 0) continue;
       let pinned = false;
       for (let i = 0; i < links.length && !pinned; i += MAX_ACTIONS) {
         const batch: Action[] = links.slice(i, i + MAX_ACTIONS).map((link) => ({
@@ -567,12 +607,9 @@ export class DynamoDbMetadataStore implements MetadataStore {
       const link = await this.get(key);
       if (!link) return { done: { ok: false, reason: 'unknown', by: [] } };
       if (((link.users as number | undefined) ?? 0) > 0) {
-        // The counter decides (see the header: a pin without its manifest may be a push in progress). The
-        // names are of the users that exist; only when none does are the pins' own names given.
-        const named = await this.suffixes(key.pk, `usage#${digest}#`, 100);
-        const found = await this.batchGet(named.map((m) => ({ pk: key.pk, sk: manifestSk(m) })), 'pk, sk');
-        const existing = named.filter((m) => found.has(keyString({ pk: key.pk, sk: manifestSk(m) })));
-        return { done: { ok: false, reason: 'in-use', by: (existing.length > 0 ? existing : named).slice(0, 20) } };
+        const { holders, released } = await this.releaseOrphanPins(key, 'users', `usage#${digest}#`);
+        if (released > 0) return { again: true, immediately: true };
+        return { done: { ok: false, reason: 'in-use', by: holders.slice(0, 20) } };
       }
       try {
         await this.doc.send(
@@ -625,7 +662,9 @@ export class DynamoDbMetadataStore implements MetadataStore {
     const twoPhase = fixed + 2 * references > MAX_ACTIONS;
     const manifestKey = this.writableKey({ pk, sk: manifestSk(manifest.digest) });
     const tagKey = tag !== undefined ? this.writableKey({ pk, sk: tagSk(tag) }) : undefined;
-    const item = manifestItem(manifestKey, manifest);
+    // Names this put's pins: the manifest item owns the records that carry its pinId (see "Orphan pins").
+    const pinId = randomUUID();
+    const item = manifestItem(manifestKey, manifest, pinId);
     const referrer = manifest.subject !== undefined ? referrerItem(this.writableKey({ pk, sk: referrerSk(manifest.subject, manifest.digest) }), manifest) : undefined;
     checkItemSize(`the record of manifest ${manifest.digest}`, item);
     if (referrer) checkItemSize(`the referrer entry of manifest ${manifest.digest}`, referrer);
@@ -650,17 +689,17 @@ export class DynamoDbMetadataStore implements MetadataStore {
       let pins: Pin[] = [];
       if (!exists && twoPhase) {
         actions.push({ Put: { TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } });
-        pins = referencePins(pk, manifest.digest, blobs, children);
+        pins = referencePins(pk, manifest.digest, pinId, blobs, children);
         if (referrer) actions.push({ Put: { TableName: this.table, Item: referrer } });
       } else if (!exists) {
         actions.push({ Put: { TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } });
         for (const b of blobs) {
           actions.push({ Update: this.increment({ pk, sk: linkSk(b) }, 'users', 1) });
-          actions.push({ Put: { TableName: this.table, Item: { pk, sk: usageSk(b, manifest.digest) } } });
+          actions.push({ Put: { TableName: this.table, Item: this.pinRecord({ pk, sk: usageSk(b, manifest.digest, pinId) }) } });
         }
         for (const c of children) {
           actions.push({ Update: this.increment({ pk, sk: manifestSk(c) }, 'parents', 1) });
-          actions.push({ Put: { TableName: this.table, Item: { pk, sk: parentSk(c, manifest.digest) } } });
+          actions.push({ Put: { TableName: this.table, Item: this.pinRecord({ pk, sk: parentSk(c, manifest.digest, pinId) }) } });
         }
         if (referrer) actions.push({ Put: { TableName: this.table, Item: referrer } });
         // Links and children exist only in existing repositories (deleteRepository removes its
@@ -707,9 +746,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
       // Phase 2: the manifest appears. If this throws, its outcome is unknown and the pins stay (safe: see the header).
       if (await this.transactOrRetryConflicts(actions)) return { done: { ok: true } };
       // Nothing of phase 2 was written (a tag moved, or a concurrent push of this digest won): give the pins back.
-      // When this digest now exists, the usage/parent records are that push's, so only the counters are undone.
-      const winner = await this.get(manifestKey, true, 'pk');
-      await this.unpin(pins, winner === undefined);
+      await this.unpin(pins);
       return { again: true };
     });
   }
@@ -738,17 +775,21 @@ export class DynamoDbMetadataStore implements MetadataStore {
     const key = { pk, sk: manifestSk(digest) };
     if (!storable(key)) return { ok: false, reason: 'unknown', by: [] };
     return this.retrying<DeleteResult<'in-use' | 'unknown'>>(async () => {
-      const item = await this.get(key, true, 'pk, sk, #blobs, #children, #subject, #rev, #parents', {
+      const item = await this.get(key, true, 'pk, sk, #blobs, #children, #subject, #rev, #parents, #pinId', {
         '#blobs': 'blobs',
         '#children': 'children',
         '#subject': 'subject',
         '#rev': 'rev',
         '#parents': 'parents',
+        '#pinId': 'pinId',
       });
       if (!item) return { done: { ok: false, reason: 'unknown', by: [] } };
       if (((item.parents as number | undefined) ?? 0) > 0) {
-        return { done: { ok: false, reason: 'in-use', by: await this.suffixes(pk, `parent#${digest}#`, 20) } };
+        const { holders, released } = await this.releaseOrphanPins(key, 'parents', `parent#${digest}#`);
+        if (released > 0) return { again: true, immediately: true };
+        return { done: { ok: false, reason: 'in-use', by: holders.slice(0, 20) } };
       }
+      const pinId = item.pinId as string;
       const blobs = [...new Set(item.blobs as string[])];
       const children = [...new Set(item.children as string[])];
       const tags = await this.suffixes(pk, `tagged#${digest}#`, Infinity);
@@ -779,18 +820,18 @@ export class DynamoDbMetadataStore implements MetadataStore {
       if (!unpinAfter) {
         for (const b of blobs) {
           actions.push({ Update: this.increment({ pk, sk: linkSk(b) }, 'users', -1) });
-          actions.push({ Delete: { TableName: this.table, Key: { pk, sk: usageSk(b, digest) } } });
+          actions.push({ Delete: { TableName: this.table, Key: { pk, sk: usageSk(b, digest, pinId) } } });
         }
         for (const c of children) {
           actions.push({ Update: this.increment({ pk, sk: manifestSk(c) }, 'parents', -1) });
-          actions.push({ Delete: { TableName: this.table, Key: { pk, sk: parentSk(c, digest) } } });
+          actions.push({ Delete: { TableName: this.table, Key: { pk, sk: parentSk(c, digest, pinId) } } });
         }
       }
       if (item.subject !== undefined) actions.push({ Delete: { TableName: this.table, Key: { pk, sk: referrerSk(item.subject as string, digest) } } });
       if (!(await this.transactOrRetry(actions))) return { again: true };
       if (unpinAfter) {
         // The manifest is gone; a failure here leaves pins too many, which only keeps blobs and children longer.
-        await this.unpin(referencePins(pk, digest, blobs, children), true).catch(() => undefined);
+        await this.unpin(referencePins(pk, digest, pinId, blobs, children)).catch(() => undefined);
       }
       return { done: { ok: true } };
     });
@@ -1065,14 +1106,14 @@ export class DynamoDbMetadataStore implements MetadataStore {
       let ok: boolean;
       try {
         ok = await this.transactOrRetryConflicts(
-          chunk.flatMap((p): Action[] => [{ Update: this.increment(p.counted, p.counter, 1) }, { Put: { TableName: this.table, Item: { ...p.record } } }]),
+          chunk.flatMap((p): Action[] => [{ Update: this.increment(p.counted, p.counter, 1) }, { Put: { TableName: this.table, Item: this.pinRecord(p.record) } }]),
         );
       } catch (err) {
-        await this.unpin(pinned, true).catch(() => undefined);
+        await this.unpin(pinned).catch(() => undefined);
         throw err;
       }
       if (!ok) {
-        await this.unpin(pinned, true);
+        await this.unpin(pinned);
         return false;
       }
       pinned.push(...chunk);
@@ -1080,18 +1121,95 @@ export class DynamoDbMetadataStore implements MetadataStore {
     return true;
   }
 
-  /** Gives pins back in chunks: -1 on each counter, and (with `records`) the usage/parent records deleted. */
-  private async unpin(pins: Pin[], records: boolean): Promise<void> {
+  /**
+   * Gives pins back in chunks: -1 on each counter with its usage/parent record deleted, on the condition
+   * that the record still exists, so that a pin released meanwhile as an orphan is not counted off twice.
+   */
+  private async unpin(pins: Pin[]): Promise<void> {
     const actions = (p: Pin): Action[] => [
       { Update: this.increment(p.counted, p.counter, -1) },
-      ...(records ? [{ Delete: { TableName: this.table, Key: p.record } }] : []),
+      { Delete: { TableName: this.table, Key: p.record, ConditionExpression: 'attribute_exists(pk)' } },
     ];
     for (let i = 0; i < pins.length; i += PIN_CHUNK) {
       const chunk = pins.slice(i, i + PIN_CHUNK);
       if (await this.transactOrRetryConflicts(chunk.flatMap(actions))) continue;
-      // A counted item is gone (its counter should have kept it): give back the others one by one.
+      // A counted item or a record is gone (released as an orphan): give back the others one by one.
       for (const p of chunk) await this.transactOrRetryConflicts(actions(p));
     }
+  }
+
+  /** A usage or parent record, stamped so that an orphan can be told from a put in progress. */
+  private pinRecord(key: Key): Item {
+    return { ...key, pinnedAt: new Date(this.now()).toISOString() };
+  }
+
+  /**
+   * Reads the records of the pins on a link (`usage#<blob>#`) or a manifest (`parent#<child>#`) and
+   * releases the orphans among them: records older than the grace period whose manifest does not
+   * exist or does not own them (another pinId; see "Orphan pins" in the header). Stops at the first
+   * page that names an owner. Returns how many were released and the holders that remain: the
+   * owning manifests, or the manifests of pins too young to tell from a put in progress.
+   */
+  private async releaseOrphanPins(counted: Key, counter: 'users' | 'parents', prefix: string): Promise<{ holders: string[]; released: number }> {
+    const { pk } = counted;
+    const cutoff = this.now() - this.orphanPinGraceMs;
+    const holders = new Set<string>();
+    let released = 0;
+    let start: Item | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
+          ExpressionAttributeNames: { '#at': 'pinnedAt' },
+          ProjectionExpression: 'sk, #at',
+          ConsistentRead: true,
+          Limit: 100,
+          ExclusiveStartKey: start,
+        }),
+      );
+      start = page.LastEvaluatedKey;
+      const records = (page.Items ?? []).map((r) => {
+        const [owner, pinId] = (r.sk as string).slice(prefix.length).split('#');
+        return { key: { pk, sk: r.sk as string }, owner, pinId, pinnedAt: r.pinnedAt as string | undefined };
+      });
+      const owners = await this.batchGet(records.map((r) => ({ pk, sk: manifestSk(r.owner) })), 'pk, sk, #pinId', { '#pinId': 'pinId' });
+      const owned = records.filter((r) => owners.get(keyString({ pk, sk: manifestSk(r.owner) }))?.pinId === r.pinId);
+      if (owned.length > 0) return { holders: [...new Set(owned.map((r) => r.owner))], released };
+      for (const r of records) {
+        const young = r.pinnedAt === undefined || !(Date.parse(r.pinnedAt) <= cutoff);
+        if (!young && (await this.transactOrRetryConflicts(this.releaseActions(counted, counter, r.key, r.owner, r.pinId)))) released++;
+        else holders.add(r.owner);
+      }
+    } while (start && holders.size < 100);
+    return { holders: [...holders], released };
+  }
+
+  /** One orphan pin given back: its record deleted and -1 on its counter, if its manifest still does not own it. */
+  private releaseActions(counted: Key, counter: 'users' | 'parents', record: Key, owner: string, pinId: string): Action[] {
+    return [
+      { Delete: { TableName: this.table, Key: record, ConditionExpression: 'attribute_exists(pk)' } },
+      {
+        ConditionCheck: {
+          TableName: this.table,
+          Key: { pk: record.pk, sk: manifestSk(owner) },
+          ConditionExpression: 'attribute_not_exists(pk) OR #pinId <> :pinId',
+          ExpressionAttributeNames: { '#pinId': 'pinId' },
+          ExpressionAttributeValues: { ':pinId': pinId },
+        },
+      },
+      {
+        Update: {
+          TableName: this.table,
+          Key: counted,
+          UpdateExpression: 'ADD #c :minus',
+          ConditionExpression: 'attribute_exists(pk) AND #c > :zero',
+          ExpressionAttributeNames: { '#c': counter },
+          ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
+        },
+      },
+    ];
   }
 
   private tagDelete(pk: string, tag: string, digest: string) {
@@ -1280,8 +1398,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
 // ---- items ----
 
-function manifestItem(key: Key, m: StoredManifest): Item {
-  return { ...key, ...recordFields(m), rev: 0, parents: 0 };
+function manifestItem(key: Key, m: StoredManifest, pinId: string): Item {
+  return { ...key, ...recordFields(m), rev: 0, parents: 0, pinId };
 }
 
 /** The tag's item: the digest it names and a copy of that manifest's record (body included), when it fits in an item. */
