@@ -396,6 +396,52 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
         expect(recordCounts).toEqual(layers.map((_, i) => (i === 0 ? 2 : 1)));
         expect(await counters(repo, layers.map(linkSkOf), 'users')).toEqual(recordCounts);
       });
+
+      test('GIVEN a delete that read the manifest WHEN it is deleted and pushed again before the delete commits THEN the stale delete reads again and takes the new pins, not the old ones', async () => {
+        await store.linkBlob(repo, layers[0], { size: 1 });
+        const m = manifest('deleted-and-pushed-again', [layers[0]]);
+        expect(await store.putManifest(repo, m)).toEqual({ ok: true });
+        const racing = DynamoDBDocumentClient.from(local().client);
+        const send = racing.send.bind(racing);
+        let raced = false;
+        racing.send = (async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
+          if (!raced && command.constructor.name === 'TransactWriteCommand') {
+            raced = true;
+            expect(await store.deleteManifest(repo, m.digest)).toEqual({ ok: true });
+            expect(await store.putManifest(repo, m)).toEqual({ ok: true });
+          }
+          return (send as (...args: unknown[]) => unknown)(command, ...rest);
+        }) as typeof racing.send;
+
+        expect(await new DynamoDbMetadataStore({ client: racing, tableName }).deleteManifest(repo, m.digest)).toEqual({ ok: true });
+        expect(raced).toBe(true);
+        expect(await store.getManifest(repo, m.digest)).toBeNull();
+        expect(await records(repo, `usage#${layers[0]}#`)).toEqual([]);
+        expect(await counters(repo, [linkSkOf(layers[0])], 'users')).toEqual([0]);
+        expect(await store.unlinkBlob(repo, layers[0])).toEqual({ ok: true });
+      });
+
+      test('GIVEN the commit of a large put that lands but answers TransactionInProgress WHEN it is retried THEN the put keeps its pins', async () => {
+        for (const l of layers) await store.linkBlob(repo, l, { size: 1 });
+        const m = manifest('landed-unseen', layers);
+        const flaky = DynamoDBDocumentClient.from(local().client);
+        const send = flaky.send.bind(flaky);
+        let landedUnseen = false;
+        flaky.send = (async (command: { constructor: { name: string }; input?: { TransactItems?: { Put?: { Item?: { sk?: string } } }[] } }, ...rest: unknown[]) => {
+          const result = await (send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
+          if (!landedUnseen && command.input?.TransactItems?.some((a) => a.Put?.Item?.sk === `manifest#${m.digest}`)) {
+            landedUnseen = true;
+            throw Object.assign(new Error('Transaction is in progress'), { name: 'TransactionInProgressException' });
+          }
+          return result;
+        }) as typeof flaky.send;
+
+        expect(await new DynamoDbMetadataStore({ client: flaky, tableName }).putManifest(repo, m, 'v1')).toEqual({ ok: true });
+        expect(landedUnseen).toBe(true);
+        expect(await counters(repo, layers.map(linkSkOf), 'users')).toEqual(layers.map(() => 1));
+        expect(await records(repo, 'usage#')).toHaveLength(layers.length);
+        expect(await storeAhead(2 * HOUR).unlinkBlob(repo, layers[9])).toEqual({ ok: false, reason: 'in-use', by: [m.digest] });
+      });
     });
 
     test('GIVEN an index of 60 children WHEN put, its children deleted, a missing child, and the index deleted THEN it behaves as a small one', async () => {

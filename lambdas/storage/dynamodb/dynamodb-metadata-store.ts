@@ -142,7 +142,12 @@
  * an hour. Every other give-back (a failed put, a large delete's unpinning) deletes its record on
  * the condition that it still exists, so a pin released meanwhile is never counted off twice, and
  * deleteRepository goes through unlinkBlob and deleteManifest for what is still held, so orphans
- * never stall it.
+ * never stall it. Two more places keep a counter equal to its records: deleteManifest deletes the
+ * item on the condition that its pinId is the one whose records it deletes (a manifest deleted and
+ * pushed again meanwhile has rev 0 again, but other pins), and a commit or pin chunk that landed
+ * unseen (TransactionInProgress, then a retry) is recognised: the commit by its pinId on the stored
+ * manifest, a pin chunk by its records already existing (the attempt starts again with a fresh
+ * pinId, and the landed chunk is an orphan).
  *
  * deleteManifest of a manifest with many tags first removes the tags that do not fit, each in
  * its own transaction (every intermediate state is one a deleteTag could have produced), then
@@ -662,14 +667,17 @@ export class DynamoDbMetadataStore implements MetadataStore {
     const twoPhase = fixed + 2 * references > MAX_ACTIONS;
     const manifestKey = this.writableKey({ pk, sk: manifestSk(manifest.digest) });
     const tagKey = tag !== undefined ? this.writableKey({ pk, sk: tagSk(tag) }) : undefined;
-    // Names this put's pins: the manifest item owns the records that carry its pinId (see "Orphan pins").
-    const pinId = randomUUID();
-    const item = manifestItem(manifestKey, manifest, pinId);
+    // Sized with a stand-in pinId: each attempt below draws its own, of the same length.
+    const item = manifestItem(manifestKey, manifest, randomUUID());
     const referrer = manifest.subject !== undefined ? referrerItem(this.writableKey({ pk, sk: referrerSk(manifest.subject, manifest.digest) }), manifest) : undefined;
     checkItemSize(`the record of manifest ${manifest.digest}`, item);
     if (referrer) checkItemSize(`the referrer entry of manifest ${manifest.digest}`, referrer);
 
     return this.retrying<PutManifestResult>(async () => {
+      // Names this attempt's pins: the manifest item owns the records that carry its pinId (see "Orphan pins").
+      // A fresh one per attempt, so that a chunk an earlier attempt wrote without knowing it stays an orphan.
+      const pinId = randomUUID();
+      item.pinId = pinId;
       const linkKeys = blobs.map((b) => ({ pk, sk: linkSk(b) }));
       const childKeys = children.map((c) => ({ pk, sk: manifestSk(c) }));
       const found = await this.batchGet([...linkKeys, ...childKeys, manifestKey, ...(tagKey ? [tagKey] : [])], 'pk, sk, #rev, #digest', {
@@ -745,6 +753,10 @@ export class DynamoDbMetadataStore implements MetadataStore {
       if (!(await this.pin(pins))) return { again: true };
       // Phase 2: the manifest appears. If this throws, its outcome is unknown and the pins stay (safe: see the header).
       if (await this.transactOrRetryConflicts(actions)) return { done: { ok: true } };
+      // A failed condition may be this very commit, retried after it landed unseen (TransactionInProgress):
+      // then the manifest is this attempt's, pins and all.
+      const stored = await this.get(manifestKey, true, '#pinId', { '#pinId': 'pinId' });
+      if (stored?.pinId === pinId) return { done: { ok: true } };
       // Nothing of phase 2 was written (a tag moved, or a concurrent push of this digest won): give the pins back.
       await this.unpin(pins);
       return { again: true };
@@ -807,9 +819,10 @@ export class DynamoDbMetadataStore implements MetadataStore {
           Delete: {
             TableName: this.table,
             Key: key,
-            ConditionExpression: 'attribute_exists(pk) AND #rev = :rev AND (attribute_not_exists(#parents) OR #parents = :zero)',
-            ExpressionAttributeNames: { '#rev': 'rev', '#parents': 'parents' },
-            ExpressionAttributeValues: { ':rev': item.rev ?? 0, ':zero': 0 },
+            // `pinId` too: a manifest deleted and pushed again meanwhile has rev 0 again, but other pins.
+            ConditionExpression: 'attribute_exists(pk) AND #rev = :rev AND #pinId = :pinId AND (attribute_not_exists(#parents) OR #parents = :zero)',
+            ExpressionAttributeNames: { '#rev': 'rev', '#parents': 'parents', '#pinId': 'pinId' },
+            ExpressionAttributeValues: { ':rev': item.rev ?? 0, ':zero': 0, ':pinId': pinId },
           },
         },
       ];
@@ -1096,8 +1109,11 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
   /**
    * Phase 1 of a large put: each chunk one transaction of +1 on the counter (on an existing item) and
-   * the usage/parent record. False when a condition failed, after giving back the chunks pinned so far.
-   * A chunk whose outcome is unknown (an error other than a failed condition) is left as it is.
+   * the usage/parent record (which must not exist yet: a chunk retried after it landed unseen fails
+   * here instead of counting twice). False when a condition failed, after giving back the chunks
+   * pinned so far; the put then starts again with a fresh pinId. A chunk whose outcome is unknown
+   * (an error other than a failed condition, or a retry that met its own landed writes) is left
+   * as it is: an orphan, released later.
    */
   private async pin(pins: Pin[]): Promise<boolean> {
     const pinned: Pin[] = [];
@@ -1106,7 +1122,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
       let ok: boolean;
       try {
         ok = await this.transactOrRetryConflicts(
-          chunk.flatMap((p): Action[] => [{ Update: this.increment(p.counted, p.counter, 1) }, { Put: { TableName: this.table, Item: this.pinRecord(p.record) } }]),
+          chunk.flatMap((p): Action[] => [{ Update: this.increment(p.counted, p.counter, 1) }, { Put: { TableName: this.table, Item: this.pinRecord(p.record), ConditionExpression: 'attribute_not_exists(pk)' } }]),
         );
       } catch (err) {
         await this.unpin(pinned).catch(() => undefined);
