@@ -1171,22 +1171,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
     const cutoff = this.now() - this.orphanPinGraceMs;
     const holders = new Set<string>();
     let released = 0;
-    let start: Item | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
-          ExpressionAttributeNames: { '#at': 'pinnedAt' },
-          ProjectionExpression: 'sk, #at',
-          ConsistentRead: true,
-          Limit: 100,
-          ExclusiveStartKey: start,
-        }),
-      );
-      start = page.LastEvaluatedKey;
-      const records = (page.Items ?? []).map((r) => {
+    for await (const page of this.prefixPages(pk, prefix, { pageSize: 100, projection: 'sk, #at', names: { '#at': 'pinnedAt' } })) {
+      const records = page.map((r) => {
         const [owner, pinId] = (r.sk as string).slice(prefix.length).split('#');
         return { key: { pk, sk: r.sk as string }, owner, pinId, pinnedAt: r.pinnedAt as string | undefined };
       });
@@ -1198,7 +1184,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
         if (!young && (await this.transactOrRetryConflicts(this.releaseActions(counted, counter, r.key, r.owner, r.pinId)))) released++;
         else holders.add(r.owner);
       }
-    } while (start && holders.size < 100);
+      if (holders.size >= 100) break;
+    }
     return { holders: [...holders], released };
   }
 
@@ -1287,8 +1274,21 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
   private async queryPrefix(pk: string, prefix: string, limit: number, projection?: string, names?: Record<string, string>): Promise<Item[]> {
     const out: Item[] = [];
+    for await (const page of this.prefixPages(pk, prefix, { limit, projection, names })) out.push(...page);
+    return out;
+  }
+
+  /** Consistent Query pages of the items under `prefix`: `limit` items in all, `pageSize` per page at most. */
+  private async *prefixPages(
+    pk: string,
+    prefix: string,
+    options: { limit?: number; pageSize?: number; projection?: string; names?: Record<string, string> },
+  ): AsyncGenerator<Item[]> {
+    const limit = options.limit ?? Infinity;
+    let read = 0;
     let start: Item | undefined;
     do {
+      const pageLimit = Math.min(limit - read, options.pageSize ?? Infinity);
       const res = await this.doc.send(
         new QueryCommand({
           TableName: this.table,
@@ -1296,15 +1296,16 @@ export class DynamoDbMetadataStore implements MetadataStore {
           ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
           ConsistentRead: true,
           ExclusiveStartKey: start,
-          ...(Number.isFinite(limit) ? { Limit: limit - out.length } : {}),
-          ...(projection ? { ProjectionExpression: projection } : {}),
-          ...(names ? { ExpressionAttributeNames: names } : {}),
+          ...(Number.isFinite(pageLimit) ? { Limit: pageLimit } : {}),
+          ...(options.projection ? { ProjectionExpression: options.projection } : {}),
+          ...(options.names ? { ExpressionAttributeNames: options.names } : {}),
         }),
       );
-      out.push(...(res.Items ?? []));
+      const items = res.Items ?? [];
+      read += items.length;
       start = res.LastEvaluatedKey;
-    } while (start && out.length < limit);
-    return out;
+      yield items;
+    } while (start && read < limit);
   }
 
   /**
