@@ -344,15 +344,15 @@ describe('registry: DescribeRegistry, creation templates, create-on-push', () =>
 
 describeWithBinaries([AWS_CLI], 'berth ecr (runEcrCommand) prints what the AWS CLI prints', () => {
   const env = () => ({ AWS_ACCESS_KEY_ID: ADMIN.accessKeyId, AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey, AWS_PAGER: '', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' });
-  const globals = () => ['--region', REGION, '--endpoint-url', proc.url, '--output', 'json'];
-  const aws = (args: string[]) => run(AWS_CLI, ['ecr', ...args, ...globals()], { env: env() });
-  async function berth(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const globals = (output = 'json') => ['--region', REGION, '--endpoint-url', proc.url, '--output', output];
+  const aws = (args: string[], output = 'json') => run(AWS_CLI, ['ecr', ...args, ...globals(output)], { env: env() });
+  async function berth(args: string[], output = 'json'): Promise<{ code: number; out: string; err: string }> {
     let out = '';
     let err = '';
     const saved = { ...process.env };
     Object.assign(process.env, env());
     try {
-      const code = await runEcrCommand(['ecr', ...args, ...globals()], { stdout: (s) => (out += s), stderr: (s) => (err += s) });
+      const code = await runEcrCommand(['ecr', ...args, ...globals(output)], { stdout: (s) => (out += s), stderr: (s) => (err += s) });
       return { code, out, err };
     } finally {
       for (const k of Object.keys(env())) {
@@ -385,6 +385,51 @@ describeWithBinaries([AWS_CLI], 'berth ecr (runEcrCommand) prints what the AWS C
     const missing = await berth(['describe-repositories', '--repository-names', 'cli/none']);
     expect(missing.code).toBe(254);
     expect(missing.err).toContain('An error occurred (RepositoryNotFoundException) when calling the DescribeRepositories operation:');
+  }, 120_000);
+
+  test('GIVEN --query and --output text WHEN berth ecr and the AWS CLI run the same command THEN byte-for-byte the same output', async () => {
+    const repositoryName = 'cli/query';
+    await ecr().send(new CreateRepositoryCommand({ repositoryName, tags: [{ Key: 'team', Value: 'platform' }] }));
+    const first = makeImage({ layers: [200], seed: 'cli-query-1' });
+    const second = makeImage({ layers: [100, 50], seed: 'cli-query-2' });
+    await pushWithEcrApi(repositoryName, first, 'v1');
+    await pushWithEcrApi(repositoryName, second, 'v2');
+    await ecr().send(new PutImageCommand({ repositoryName, imageTag: 'latest', imageManifest: second.manifest.bytes.toString('utf8') }));
+    const cases: [string[], string][] = [
+      // What runbooks do: the newest tag, the digests, a count, a filter.
+      [['describe-images', '--repository-name', repositoryName, '--query', 'sort_by(imageDetails,& imagePushedAt)[-1].imageTags[0]'], 'text'],
+      [['describe-images', '--repository-name', repositoryName, '--query', 'imageDetails[].imageDigest'], 'text'],
+      [['describe-images', '--repository-name', repositoryName, '--query', 'length(imageDetails)'], 'json'],
+      [['list-images', '--repository-name', repositoryName, '--query', "imageIds[?imageTag=='v1'].imageDigest | [0]"], 'json'],
+      [['list-images', '--repository-name', repositoryName, '--query', 'imageIds[*].imageTag'], 'json'],
+      [['describe-repositories', '--repository-names', repositoryName, '--query', 'repositories[0].{name: repositoryName, uri: repositoryUri, scan: imageScanningConfiguration.scanOnPush}'], 'json'],
+      [['describe-repositories', '--repository-names', repositoryName, '--query', 'repositories[0].imageScanningConfiguration.scanOnPush'], 'text'],
+      [['describe-repositories', '--repository-names', repositoryName, '--query', 'repositories[0].nothing'], 'text'],
+      [['describe-repositories', '--repository-names', repositoryName, '--query', 'repositories[0].nothing'], 'json'],
+      // Whole answers as text: structures, lists of structures, nested lists.
+      [['describe-repositories', '--repository-names', repositoryName], 'text'],
+      [['describe-images', '--repository-name', repositoryName], 'text'],
+      [['list-images', '--repository-name', repositoryName], 'text'],
+      [['list-tags-for-resource', '--resource-arn', `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/${repositoryName}`], 'text'],
+      [['batch-get-image', '--repository-name', repositoryName, '--image-ids', 'imageTag=nope', 'imageTag=v1', '--query', 'failures'], 'text'],
+    ];
+    for (const [args, output] of cases) {
+      const expected = aws(args, output);
+      const got = await berth(args, output);
+      expect({ args, output, code: got.code, err: got.err }).toEqual({ args, output, code: 0, err: '' });
+      expect({ args, output, out: got.out }).toEqual({ args, output, out: expected });
+      expect(expected.trim()).not.toBe('');
+    }
+    expect((await berth(cases[0][0], 'text')).out).toMatch(/^(v2|latest)\n$/);
+    expect((await berth(cases[7][0], 'text')).out).toBe('None\n');
+    // A malformed expression is refused before any request, by both.
+    const bad = ['describe-images', '--repository-name', repositoryName, '--query', 'imageDetails[']; 
+    const cli = spawnSync(AWS_CLI, ['ecr', ...bad, ...globals()], { env: { ...process.env, ...env() }, encoding: 'utf8' });
+    expect(cli.status).toBe(252);
+    expect(cli.stderr).toContain('Bad value for --query imageDetails[');
+    expect(await berth(bad)).toEqual({ code: 252, out: '', err: expect.stringContaining('Bad value for --query imageDetails[') });
+    expect(await berth(['describe-registry'], 'table')).toEqual({ code: 252, out: '', err: expect.stringContaining('--output table is not supported') });
+    expect(await berth(['describe-images', '--repository-name', repositoryName, '--max-items', '1'])).toEqual({ code: 252, out: '', err: expect.stringContaining('does not take --max-items') });
   }, 120_000);
 
   test('GIVEN shorthand, JSON, file:// values and --cli-input-json WHEN berth ecr and the AWS CLI run the same command THEN byte-for-byte the same output; an option the command lacks is refused by both', async () => {
