@@ -274,7 +274,7 @@ async function emulateAws(
   process.stdout.write(
     `Berth registry (emulated AWS) listening on ${emulated.url} (ingest on ${emulated.ingestUrl}; ` +
       `DynamoDB Local ${emulated.dynamodbEndpoint}, S3 stand-in ${emulated.s3Endpoint}; ` +
-      `${withIdentities ? `registry tokens, ${identities.identities.length} identities, KMS stand-in ${emulated.kms?.keyId}${values['public-repositories'] ? ', public repositories' : ''}` : basicAuth ? 'Basic authentication' : 'anonymous'}; ` +
+      `${withIdentities ? `registry tokens, ${identities.identities.length} identit${identities.identities.length === 1 ? 'y' : 'ies'}, KMS stand-in ${emulated.kms?.keyId}${values['public-repositories'] ? ', public repositories' : ''}` : basicAuth ? 'Basic authentication' : 'anonymous'}; ` +
       `stats at ${emulated.url}/__berth/stats)\n`,
   );
   closeOnSignals(() => emulated.close());
