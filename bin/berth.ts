@@ -6,7 +6,7 @@
  * `berth ingest` is the ingest service's container command (DynamoDB and S3 from the environment).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { jsonLogger } from '../lambdas/core/log';
 import { createRouter } from '../lambdas/http/router';
@@ -22,6 +22,7 @@ import { RegistryTokens } from '../lambdas/core/registry-tokens';
 const HELP = `Usage: berth serve [options]      (npm start -- [options])
        berth ingest [--port N] [--host ADDR]
        berth ecr get-login-password --endpoint-url URL [--region R] [--execute-api]
+       berth gc [--data-dir DIR] [--dry-run] [--min-age 1h]
 
 Runs the Berth registry on this machine, with its data in a local directory.
 
@@ -65,6 +66,12 @@ berth ecr get-login-password: the password of an ECR login token (GetAuthorizati
 the default AWS credential chain), for docker login -u AWS --password-stdin. --region defaults
 to AWS_REGION, AWS_DEFAULT_REGION, then us-east-1; --execute-api signs for API Gateway's IAM
 authorization (the deployed stack), which the AWS CLI cannot do.
+
+berth gc: reclaims disk space in a local data directory (default ./data) while no server
+uses it (stop the server first). As distribution's garbage-collect, a blob stays only while
+a manifest in its repository uses it: blobs of deleted images and of manifests never pushed
+are unlinked, and content no repository links is removed. --dry-run lists what would go;
+--min-age keeps what changed more recently (default 1h; 30m, 2h, 1d, or 0).
 `;
 
 /** Ctrl-C and `docker stop` close the server (and its stores) before the process exits. */
@@ -76,6 +83,9 @@ function closeOnSignals(close: () => Promise<void>): void {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 }
+
+/** "1 manifest", "2 manifests". */
+const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 function fail(message: string): never {
   process.stderr.write(`berth: ${message}\n`);
@@ -274,7 +284,7 @@ async function emulateAws(
   process.stdout.write(
     `Berth registry (emulated AWS) listening on ${emulated.url} (ingest on ${emulated.ingestUrl}; ` +
       `DynamoDB Local ${emulated.dynamodbEndpoint}, S3 stand-in ${emulated.s3Endpoint}; ` +
-      `${withIdentities ? `registry tokens, ${identities.identities.length} identit${identities.identities.length === 1 ? 'y' : 'ies'}, KMS stand-in ${emulated.kms?.keyId}${values['public-repositories'] ? ', public repositories' : ''}` : basicAuth ? 'Basic authentication' : 'anonymous'}; ` +
+      `${withIdentities ? `registry tokens, ${count(identities.identities.length, 'identity', 'identities')}, KMS stand-in ${emulated.kms?.keyId}${values['public-repositories'] ? ', public repositories' : ''}` : basicAuth ? 'Basic authentication' : 'anonymous'}; ` +
       `stats at ${emulated.url}/__berth/stats)\n`,
   );
   closeOnSignals(() => emulated.close());
@@ -338,6 +348,39 @@ async function ecr(argv: string[]): Promise<void> {
   process.stdout.write(`${password}\n`);
 }
 
+/** `berth gc`: garbage collection of a local data directory (lambdas/server/local-gc.ts). */
+async function gc(argv: string[]): Promise<void> {
+  const values = parseOptions(argv, {
+    'data-dir': { type: 'string', default: './data' },
+    'dry-run': { type: 'boolean', default: false },
+    'min-age': { type: 'string', default: '1h' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (!values) return;
+  const age = /^(\d+)(s|m|h|d)?$/.exec(values['min-age']);
+  if (!age) fail(`--min-age must be a number with an optional unit s, m, h or d (e.g. 30m), not ${JSON.stringify(values['min-age'])}`);
+  const minAgeMs = Number(age[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(age[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+  if (!existsSync(values['data-dir'])) fail(`no data directory at ${values['data-dir']} (--data-dir names the one \`berth serve\` used)`);
+  const { collectLocalGarbage } = await import('../lambdas/server/local-gc');
+  let report;
+  try {
+    report = await collectLocalGarbage(values['data-dir'], { dryRun: values['dry-run'], minAgeMs });
+  } catch (err) {
+    if (err instanceof DataDirInUseError || err instanceof StorageLayoutError) fail(err.message);
+    throw err;
+  }
+  const [unlinked, deleted] = values['dry-run'] ? ['would unlink', 'would delete'] : ['unlinked', 'deleted'];
+  if (values['dry-run']) {
+    for (const { repository, digest } of report.unlinked) process.stdout.write(`unlink ${repository} ${digest}\n`);
+    for (const { digest, size } of report.deleted) process.stdout.write(`delete ${digest} (${size} bytes)\n`);
+  }
+  process.stdout.write(
+    `berth gc: ${count(report.repositories, 'repository', 'repositories')}, ${count(report.manifests, 'manifest')}; ` +
+      `${unlinked} ${count(report.unlinked.length, 'blob link')} no manifest uses, ${deleted} ${count(report.deleted.length, 'content file')} ` +
+      `(${(report.bytesFreed / 1024 / 1024).toFixed(1)} MiB); kept ${count(report.keptYoung, 'blob')} newer than --min-age ${values['min-age']}\n`,
+  );
+}
+
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -347,6 +390,7 @@ async function main(): Promise<void> {
   if (command === 'serve') return serve(rest);
   if (command === 'ingest') return ingest(rest);
   if (command === 'ecr') return ecr(rest);
+  if (command === 'gc') return gc(rest);
   if (command.startsWith('-')) return serve([command, ...rest]);
   fail(`unknown command "${command}"\n\n${HELP}`);
 }

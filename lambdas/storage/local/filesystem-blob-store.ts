@@ -10,7 +10,7 @@
  *   uploads/<upload id>            bytes of an upload in progress
  *   tmp/                           staging for putContent
  */
-import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, rename, rm, stat, mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -88,6 +88,35 @@ export class FilesystemBlobStore implements BlobStore {
 
   async deleteContent(digest: string): Promise<void> {
     await rm(this.blobPath(digest), { force: true });
+  }
+
+  /** Every committed content file, with its size and last change: garbage collection's view (not part of the port). */
+  *listContent(): Generator<{ digest: string; size: number; modifiedAt: number }> {
+    const blobs = join(this.root, 'blobs');
+    for (const algorithm of readdirSync(blobs)) {
+      for (const shard of readdirSync(join(blobs, algorithm))) {
+        for (const hex of readdirSync(join(blobs, algorithm, shard))) {
+          const digest = `${algorithm}:${hex}`;
+          // Anything that is not named like content (an editor's backup, a stray file) is not ours to judge.
+          if (!SAFE_DIGEST.test(digest)) continue;
+          const s = statSync(join(blobs, algorithm, shard, hex));
+          yield { digest, size: s.size, modifiedAt: s.mtimeMs };
+        }
+      }
+    }
+  }
+
+  /** Removes staging files of interrupted putContent calls last changed before `before` (epoch ms); returns how many. */
+  removeStaleStaging(before: number): number {
+    let removed = 0;
+    for (const name of readdirSync(join(this.root, 'tmp'))) {
+      const path = join(this.root, 'tmp', name);
+      if (statSync(path).mtimeMs < before) {
+        rmSync(path, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   async startUpload(uploadId: string): Promise<void> {

@@ -213,6 +213,11 @@ export class LmdbMetadataStore implements MetadataStore {
     });
   }
 
+  /** Every blob linked in `repository`: garbage collection's view (local mode only, not part of the port). */
+  listBlobLinks(repository: string): string[] {
+    return this.suffixes(prefix('link', repository), Infinity);
+  }
+
   async repositoriesWithBlob(digest: string, limit: number): Promise<string[]> {
     return this.suffixes(prefix('blobrepo', digest), limit);
   }
