@@ -1,14 +1,18 @@
 /**
  * `berth gc`: garbage collection of local mode's data directory, run while no server uses it.
- * It takes the directory's lock, so nothing pushes, mounts or deletes meanwhile, and mark and
- * sweep need no care beyond their own order. As distribution's `registry garbage-collect`
+ * It takes the directory's lock (data-dir-lock.ts: pid, PID namespace and a heartbeat, so a
+ * server in another container on the same volume holds it too), so nothing pushes, mounts or
+ * deletes meanwhile, and mark and sweep need no care beyond their own order. As distribution's `registry garbage-collect`
  * does, a blob stays only while a manifest uses it:
  *   1. mark: in every repository, the blobs its manifests reference (config and layers);
  *   2. unlink: in every repository, the blobs linked there that none of its manifests
  *      references (left by a deleted image, or uploaded for a manifest never pushed);
  *   3. sweep: content files that no repository links any more, and staging leftovers.
- * Content changed within `minAgeMs` is kept at steps 2 and 3: a push that the server's stop
- * interrupted between its layers and its manifest finds its layers again when it retries.
+ * Content changed, or linked, within `minAgeMs` is kept at steps 2 and 3: a push that the
+ * server's stop interrupted between its layers (uploaded or mounted) and its manifest finds its
+ * layers again when it retries. A blob is used if the record of a manifest lists it or the
+ * manifest's body names it (layers that need not be pushed, non-distributable or with `urls`,
+ * are left out of the record but kept when pushed).
  */
 import { join, resolve } from 'node:path';
 import { FilesystemBlobStore } from '../storage/local/filesystem-blob-store';
@@ -43,7 +47,7 @@ const PAGE = 1000;
 
 export async function collectLocalGarbage(dataDir: string, options: GcOptions): Promise<GcReport> {
   const root = resolve(dataDir);
-  const unlock = lockDataDir(root);
+  const unlock = await lockDataDir(root);
   try {
     const blobs = FilesystemBlobStore.open({ root: join(root, 'content') });
     const metadata = await LmdbMetadataStore.open({ path: join(root, 'metadata') });
@@ -73,11 +77,13 @@ async function collect(blobs: FilesystemBlobStore, metadata: LmdbMetadataStore, 
     for await (const image of pages((last) => metadata.listManifests(repository, { last, limit: PAGE }), (record) => record.digest)) {
       report.manifests++;
       for (const digest of image.blobs) used.add(digest);
+      // The record's blobs leave out layers that need not be pushed (non-distributable, or with urls); one pushed anyway is used all the same.
+      for (const digest of await referencedByBody(blobs, metadata, repository, image.digest)) used.add(digest);
       stillLinked.add(image.digest);
     }
-    for (const digest of metadata.listBlobLinks(repository)) {
+    for (const { digest, linkedAt } of metadata.listBlobLinks(repository)) {
       if (used.has(digest)) stillLinked.add(digest);
-      else if (!isOld(digest)) {
+      else if (!isOld(digest) || (linkedAt ?? -Infinity) >= cutoff) {
         stillLinked.add(digest);
         young.add(digest);
       } else report.unlinked.push({ repository, digest });
@@ -103,6 +109,22 @@ async function collect(blobs: FilesystemBlobStore, metadata: LmdbMetadataStore, 
   for (const { digest } of report.deleted) await blobs.deleteContent(digest);
   blobs.removeStaleStaging(cutoff);
   return report;
+}
+
+/** Every descriptor digest in a manifest's body: config, layers (all of them) and an artifact's blobs. */
+async function referencedByBody(blobs: FilesystemBlobStore, metadata: LmdbMetadataStore, repository: string, digest: string): Promise<string[]> {
+  const stored = await metadata.getManifest(repository, digest);
+  let body = stored?.body;
+  if (body === undefined) {
+    const parts: Uint8Array[] = [];
+    for await (const part of await blobs.readBlob(digest)) parts.push(part);
+    body = Buffer.concat(parts);
+  }
+  const json = JSON.parse(Buffer.from(body).toString('utf8')) as Record<string, unknown>;
+  const list = (value: unknown) => (Array.isArray(value) ? value : []);
+  return [json.config, ...list(json.layers), ...list(json.blobs)]
+    .map((d) => (d && typeof d === 'object' ? (d as { digest?: unknown }).digest : undefined))
+    .filter((d): d is string => typeof d === 'string');
 }
 
 /** Every item of a paginated listing, page after page. */

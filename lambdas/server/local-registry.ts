@@ -34,7 +34,8 @@ export async function openLocalRegistry(
   settings: Omit<RegistryOptions, 'blobs' | 'metadata' | 'log'> = {},
 ): Promise<LocalRegistry> {
   const root = resolve(dataDir);
-  const unlock = lockDataDir(root);
+  // A restarted container finds its predecessor's lock from another PID namespace: wait for its heartbeat to stop.
+  const unlock = await lockDataDir(root, { waitMs: 20_000 });
   let metadata: LmdbMetadataStore;
   let blobs: FilesystemBlobStore;
   try {

@@ -4,10 +4,10 @@
  * beside a server.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT, scratchDir, startRegistryProcess } from '../support/registry-harness';
-import { RegistryClient } from '../support/http-client';
+import { RegistryClient, descriptor, manifestOf } from '../support/http-client';
 import { blobOf, imageBlobs, makeImage, pseudoRandomBytes, sha256 } from '../support/oci-fixtures';
 
 const berth = (args: string[]) =>
@@ -100,6 +100,60 @@ describe('berth gc', () => {
       // The repositories are there still, and take pushes again.
       await after.pushImage('team/deleted', deleted, 'v2');
       expect((await after.get(`/v2/team/deleted/blobs/${deleted.layers[0].digest}`)).status).toBe(200);
+    } finally {
+      await again.kill('SIGTERM');
+    }
+  }, 180_000);
+
+  test('GIVEN old content linked anew (a mount), a pushed non-distributable layer and a stray file WHEN collected THEN the mount waits out the age, the foreign layer stays, and the stray file is left alone', async () => {
+    const dataDir = join(work.path, 'data-2');
+    const image = makeImage({ layers: [3000], seed: 'gc-mounted' });
+    const config = blobOf(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'windows', rootfs: { type: 'layers', diff_ids: [] } })), 'application/vnd.oci.image.config.v1+json');
+    const layer = blobOf(pseudoRandomBytes(2000, 'gc-foreign-base'), 'application/vnd.oci.image.layer.v1.tar+gzip');
+    const foreign = blobOf(pseudoRandomBytes(2500, 'gc-foreign'), 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip');
+    const foreignManifest = manifestOf({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: descriptor(config),
+      layers: [{ ...descriptor(foreign), urls: ['https://example.com/base.tar.gz'] }, descriptor(layer)],
+    });
+
+    const server = await startRegistryProcess(dataDir);
+    const client = new RegistryClient(server.url);
+    try {
+      await client.pushImage('old/a', image, 'v1');
+      // The content is two hours old; old/b links it now, by a mount, for a push the stop cuts off.
+      const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+      for (const blob of imageBlobs(image)) utimesSync(contentPath(dataDir, blob.digest), twoHoursAgo, twoHoursAgo);
+      for (const blob of imageBlobs(image)) expect((await client.request('POST', `/v2/old/b/blobs/uploads/?mount=${blob.digest}&from=old/a`)).status).toBe(201);
+      expect((await client.delete(`/v2/old/a/manifests/${image.manifest.digest}`)).status).toBe(202);
+      // A Windows-style image whose foreign layer was pushed anyway (the record of the manifest leaves it out).
+      for (const blob of [config, layer, foreign]) await client.pushBlob('foreign/app', blob);
+      expect((await client.putManifest('foreign/app', 'v1', foreignManifest)).status).toBe(201);
+      const foreignAge = new Date(Date.now() - 2 * 60 * 60 * 1000);
+      utimesSync(contentPath(dataDir, foreign.digest), foreignAge, foreignAge);
+    } finally {
+      await server.kill('SIGTERM');
+    }
+    writeFileSync(join(dataDir, 'content', 'blobs', '.DS_Store'), 'not content');
+
+    const byDefault = berth(['gc', '--data-dir', dataDir]);
+    expect(byDefault.stderr).toBe('');
+    expect(byDefault.stdout).toMatch(/unlinked 0 blob links no manifest uses, deleted 0 content files/);
+    for (const blob of imageBlobs(image)) expect(existsSync(contentPath(dataDir, blob.digest))).toBe(true);
+
+    const collected = berth(['gc', '--data-dir', dataDir, '--min-age', '0']);
+    expect(collected.stderr).toBe('');
+    // The mounted image's blobs, linked in old/a and old/b, go; the foreign layer stays with its manifest.
+    expect(collected.stdout).toMatch(/unlinked 4 blob links no manifest uses, deleted 2 content files/);
+    for (const blob of imageBlobs(image)) expect(existsSync(contentPath(dataDir, blob.digest))).toBe(false);
+    expect(existsSync(join(dataDir, 'content', 'blobs', '.DS_Store'))).toBe(true);
+
+    const again = await startRegistryProcess(dataDir);
+    try {
+      const res = await new RegistryClient(again.url).get(`/v2/foreign/app/blobs/${foreign.digest}`);
+      expect(res.status).toBe(200);
+      expect(sha256(res.body)).toBe(foreign.digest);
     } finally {
       await again.kill('SIGTERM');
     }

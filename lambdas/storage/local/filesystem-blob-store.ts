@@ -93,11 +93,12 @@ export class FilesystemBlobStore implements BlobStore {
   /** Every committed content file, with its size and last change: garbage collection's view (not part of the port). */
   *listContent(): Generator<{ digest: string; size: number; modifiedAt: number }> {
     const blobs = join(this.root, 'blobs');
-    for (const algorithm of readdirSync(blobs)) {
-      for (const shard of readdirSync(join(blobs, algorithm))) {
+    // Anything not laid out and named like content (a .DS_Store, an editor's backup) is not ours to judge.
+    const directories = (path: string) => readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    for (const algorithm of directories(blobs)) {
+      for (const shard of directories(join(blobs, algorithm))) {
         for (const hex of readdirSync(join(blobs, algorithm, shard))) {
           const digest = `${algorithm}:${hex}`;
-          // Anything that is not named like content (an editor's backup, a stray file) is not ours to judge.
           if (!SAFE_DIGEST.test(digest)) continue;
           const s = statSync(join(blobs, algorithm, shard, hex));
           yield { digest, size: s.size, modifiedAt: s.mtimeMs };

@@ -75,6 +75,8 @@ const HIGH = '\x7f';
 const MAX_KEY_BYTES = 1978;
 
 const key = (...parts: string[]): string => parts.join(SEP);
+/** A link's value: its size, and since when (absent on links written before it was recorded). */
+type StoredLink = BlobLink & { linkedAt?: number };
 const storable = (k: string): boolean => Buffer.byteLength(k) <= MAX_KEY_BYTES;
 const prefix = (...parts: string[]): string => parts.join(SEP) + SEP;
 
@@ -193,13 +195,15 @@ export class LmdbMetadataStore implements MetadataStore {
   async linkBlob(repository: string, digest: string, link: BlobLink): Promise<void> {
     await this.db.transaction(() => {
       this.ensureRepository(repository);
-      this.db.put(key('link', repository, digest), link);
+      // linkedAt: garbage collection judges a link's age by it (a mount links old content anew).
+      this.db.put(key('link', repository, digest), { size: link.size, linkedAt: Date.now() });
       this.db.put(key('blobrepo', digest, repository), 1);
     });
   }
 
   async statBlobLink(repository: string, digest: string): Promise<BlobLink | null> {
-    return this.db.get(key('link', repository, digest)) ?? null;
+    const link: StoredLink | undefined = this.db.get(key('link', repository, digest));
+    return link ? { size: link.size } : null;
   }
 
   async unlinkBlob(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>> {
@@ -213,9 +217,12 @@ export class LmdbMetadataStore implements MetadataStore {
     });
   }
 
-  /** Every blob linked in `repository`: garbage collection's view (local mode only, not part of the port). */
-  listBlobLinks(repository: string): string[] {
-    return this.suffixes(prefix('link', repository), Infinity);
+  /** Every blob linked in `repository`, with when (if recorded): garbage collection's view (local mode only, not part of the port). */
+  listBlobLinks(repository: string): Array<{ digest: string; linkedAt?: number }> {
+    return this.suffixes(prefix('link', repository), Infinity).map((digest) => {
+      const link: StoredLink | undefined = this.db.get(key('link', repository, digest));
+      return { digest, ...(link?.linkedAt !== undefined ? { linkedAt: link.linkedAt } : {}) };
+    });
   }
 
   async repositoriesWithBlob(digest: string, limit: number): Promise<string[]> {
