@@ -70,6 +70,18 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
     };
   });
 
+  /** What a hooked client's hook sees of a command. */
+  type SentCommand = { constructor: { name: string }; input?: { TransactItems?: Array<{ Put?: { Item?: { sk?: string } }; Update?: unknown }> } };
+  /** A document client on DynamoDB Local whose every command goes through `hook`, which may act first, send it, or throw instead. */
+  const hookedClient = (hook: (command: SentCommand, send: () => Promise<unknown>) => Promise<unknown>): DynamoDBDocumentClient => {
+    const client = DynamoDBDocumentClient.from(local().client);
+    const send = client.send.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    client.send = ((command: SentCommand, ...rest: unknown[]) => hook(command, () => send(command, ...rest))) as typeof client.send;
+    return client;
+  };
+  const isCommit = (command: SentCommand, digest: string) =>
+    command.constructor.name === 'TransactWriteCommand' && (command.input?.TransactItems ?? []).some((a) => a.Put?.Item?.sk === `manifest#${digest}`);
+
   describe('DynamoDB specifics', () => {
     let tableName: string;
     let store: DynamoDbMetadataStore;
@@ -161,13 +173,11 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       expect(Buffer.from(raw.body as Uint8Array).equals(m.body!)).toBe(true);
       expect(raw).not.toHaveProperty('rev');
 
-      const counted = DynamoDBDocumentClient.from(local().client);
       const sent: string[] = [];
-      const send = counted.send.bind(counted);
-      counted.send = ((command: { constructor: { name: string } }, ...rest: unknown[]) => {
+      const counted = hookedClient((command, send) => {
         sent.push(command.constructor.name);
-        return (send as (...args: unknown[]) => unknown)(command, ...rest);
-      }) as typeof counted.send;
+        return send();
+      });
       const reader = new DynamoDbMetadataStore({ client: counted, tableName });
       expect((await reader.getTaggedManifest('team/app', 'v1'))?.digest).toBe(m.digest);
       expect(sent).toEqual(['GetCommand']);
@@ -257,16 +267,14 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       const before = await counters(repo, layers.map(linkSkOf), 'users');
 
       // A client that unlinks layer 110 (in the third chunk) just before the first pin transaction.
-      const racing = DynamoDBDocumentClient.from(local().client);
-      const send = racing.send.bind(racing);
       let raced = false;
-      racing.send = (async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
+      const racing = hookedClient(async (command, send) => {
         if (!raced && command.constructor.name === 'TransactWriteCommand') {
           raced = true;
           expect(await store.unlinkBlob(repo, layers[110])).toEqual({ ok: true });
         }
-        return (send as (...args: unknown[]) => unknown)(command, ...rest);
-      }) as typeof racing.send;
+        return send();
+      });
       const racer = new DynamoDbMetadataStore({ client: racing, tableName });
 
       const m = manifest('wide-raced', layers);
@@ -286,14 +294,10 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
         new DynamoDbMetadataStore({ client, tableName, now: () => Date.now() + ahead });
       /** A store that crashes (throws) at the transaction that would make `digest` visible: phase 2 of a large put. */
       const crashingAtCommit = (digest: string, now?: () => number) => {
-        const crashing = DynamoDBDocumentClient.from(local().client);
-        const send = crashing.send.bind(crashing);
-        crashing.send = (async (command: { constructor: { name: string }; input?: { TransactItems?: { Put?: { Item?: { sk?: string } } }[] } }, ...rest: unknown[]) => {
-          if (command.constructor.name === 'TransactWriteCommand' && command.input?.TransactItems?.some((a) => a.Put?.Item?.sk === `manifest#${digest}`)) {
-            throw new Error('simulated crash before the commit');
-          }
-          return (send as (...args: unknown[]) => unknown)(command, ...rest);
-        }) as typeof crashing.send;
+        const crashing = hookedClient(async (command, send) => {
+          if (isCommit(command, digest)) throw new Error('simulated crash before the commit');
+          return send();
+        });
         return new DynamoDbMetadataStore({ client: crashing, tableName, now });
       };
       const layers = Array.from({ length: 60 }, (_, i) => blob(`orphan-layer-${i}`));
@@ -375,10 +379,8 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
         // young to it) and unlinks layers 1-9: it releases m's pins on them, and the young pins keep the links.
         const later = storeAhead(2 * HOUR);
         const inProgress = manifest('in-progress', layers);
-        const racing = DynamoDBDocumentClient.from(local().client);
-        const send = racing.send.bind(racing);
         let raced = false;
-        racing.send = (async (command: { constructor: { name: string }; input?: { TransactItems?: { Update?: unknown }[] } }, ...rest: unknown[]) => {
+        const racing = hookedClient(async (command, send) => {
           const isUnpin = command.constructor.name === 'TransactWriteCommand' && command.input?.TransactItems?.every((a, i) => (i % 2 === 0) === (a.Update !== undefined));
           if (!raced && isUnpin && (await store.getManifest(repo, m.digest)) === null) {
             raced = true;
@@ -386,8 +388,8 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
             for (const l of layers.slice(1, 10)) expect(await later.unlinkBlob(repo, l)).toEqual({ ok: false, reason: 'in-use', by: [inProgress.digest] });
             expect(await records(repo, `usage#${layers[1]}#${m.digest}`)).toEqual([]);
           }
-          return (send as (...args: unknown[]) => unknown)(command, ...rest);
-        }) as typeof racing.send;
+          return send();
+        });
 
         expect(await new DynamoDbMetadataStore({ client: racing, tableName }).deleteManifest(repo, m.digest)).toEqual({ ok: true });
         expect(raced).toBe(true);
@@ -401,17 +403,15 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
         await store.linkBlob(repo, layers[0], { size: 1 });
         const m = manifest('deleted-and-pushed-again', [layers[0]]);
         expect(await store.putManifest(repo, m)).toEqual({ ok: true });
-        const racing = DynamoDBDocumentClient.from(local().client);
-        const send = racing.send.bind(racing);
         let raced = false;
-        racing.send = (async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
+        const racing = hookedClient(async (command, send) => {
           if (!raced && command.constructor.name === 'TransactWriteCommand') {
             raced = true;
             expect(await store.deleteManifest(repo, m.digest)).toEqual({ ok: true });
             expect(await store.putManifest(repo, m)).toEqual({ ok: true });
           }
-          return (send as (...args: unknown[]) => unknown)(command, ...rest);
-        }) as typeof racing.send;
+          return send();
+        });
 
         expect(await new DynamoDbMetadataStore({ client: racing, tableName }).deleteManifest(repo, m.digest)).toEqual({ ok: true });
         expect(raced).toBe(true);
@@ -424,17 +424,15 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       test('GIVEN the commit of a large put that lands but answers TransactionInProgress WHEN it is retried THEN the put keeps its pins', async () => {
         for (const l of layers) await store.linkBlob(repo, l, { size: 1 });
         const m = manifest('landed-unseen', layers);
-        const flaky = DynamoDBDocumentClient.from(local().client);
-        const send = flaky.send.bind(flaky);
         let landedUnseen = false;
-        flaky.send = (async (command: { constructor: { name: string }; input?: { TransactItems?: { Put?: { Item?: { sk?: string } } }[] } }, ...rest: unknown[]) => {
-          const result = await (send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
-          if (!landedUnseen && command.input?.TransactItems?.some((a) => a.Put?.Item?.sk === `manifest#${m.digest}`)) {
+        const flaky = hookedClient(async (command, send) => {
+          const result = await send();
+          if (!landedUnseen && isCommit(command, m.digest)) {
             landedUnseen = true;
             throw Object.assign(new Error('Transaction is in progress'), { name: 'TransactionInProgressException' });
           }
           return result;
-        }) as typeof flaky.send;
+        });
 
         expect(await new DynamoDbMetadataStore({ client: flaky, tableName }).putManifest(repo, m, 'v1')).toEqual({ ok: true });
         expect(landedUnseen).toBe(true);
