@@ -201,9 +201,8 @@ function cliValue(value: unknown): unknown {
   return value;
 }
 
-/** Prints a value as the AWS CLI's json output does (nothing for an empty answer). */
-export function formatCliJson(output: unknown): string {
-  const value = cliValue(output);
+/** Prints a value (already in the CLI's form, see cliValue) as the AWS CLI's json output does (nothing for an empty answer). */
+function formatCliJson(value: unknown): string {
   if (value && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0) return '';
   return `${JSON.stringify(value, null, 4)}\n`;
 }
@@ -307,7 +306,8 @@ export async function runEcrCommand(argv: string[], io: EcrCliIo): Promise<numbe
       output = { ...output, [key]: items };
       delete output.nextToken;
     }
-    const answer = query === undefined ? cliValue(output) : jmespath.search(cliValue(output), query);
+    const whole = cliValue(output);
+    const answer = query === undefined ? whole : jmespath.search(whole, query);
     io.stdout(globals.output === 'text' ? formatCliText(answer) : formatCliJson(answer));
     return 0;
   } catch (err) {

@@ -78,7 +78,7 @@ async function collect(blobs: FilesystemBlobStore, metadata: LmdbMetadataStore, 
       report.manifests++;
       for (const digest of image.blobs) used.add(digest);
       // The record's blobs leave out layers that need not be pushed (non-distributable, or with urls); one pushed anyway is used all the same.
-      for (const digest of await referencedByBody(blobs, metadata, repository, image.digest)) used.add(digest);
+      for (const digest of await referencedByBody(metadata, repository, image.digest)) used.add(digest);
       stillLinked.add(image.digest);
     }
     for (const { digest, linkedAt } of metadata.listBlobLinks(repository)) {
@@ -111,15 +111,10 @@ async function collect(blobs: FilesystemBlobStore, metadata: LmdbMetadataStore, 
   return report;
 }
 
-/** Every descriptor digest in a manifest's body: config, layers (all of them) and an artifact's blobs. */
-async function referencedByBody(blobs: FilesystemBlobStore, metadata: LmdbMetadataStore, repository: string, digest: string): Promise<string[]> {
-  const stored = await metadata.getManifest(repository, digest);
-  let body = stored?.body;
-  if (body === undefined) {
-    const parts: Uint8Array[] = [];
-    for await (const part of await blobs.readBlob(digest)) parts.push(part);
-    body = Buffer.concat(parts);
-  }
+/** Every descriptor digest in a manifest's body (LMDB keeps every body inline): config, layers (all of them) and an artifact's blobs. */
+async function referencedByBody(metadata: LmdbMetadataStore, repository: string, digest: string): Promise<string[]> {
+  const body = (await metadata.getManifest(repository, digest))?.body;
+  if (body === undefined) return [];
   const json = JSON.parse(Buffer.from(body).toString('utf8')) as Record<string, unknown>;
   const list = (value: unknown) => (Array.isArray(value) ? value : []);
   return [json.config, ...list(json.layers), ...list(json.blobs)]
