@@ -15,7 +15,7 @@ import { startNodeServer } from '../lambdas/server/node-server';
 import { openLocalRegistry } from '../lambdas/server/local-registry';
 import { StorageLayoutError } from '../lambdas/storage/errors';
 import { DataDirInUseError } from '../lambdas/server/data-dir-lock';
-import { IdentityConfigError, loadIdentities, loadOrCreateTokenSigner, readIdentityConfig, type LocalIdentities } from '../lambdas/server/identities';
+import { IdentityConfigError, loadIdentities, loadOrCreateTokenSigner, loadOrCreateDownloadTokens, readIdentityConfig, type LocalIdentities } from '../lambdas/server/identities';
 import { localControlPlane } from '../lambdas/server/local-control-plane';
 import { RegistryTokens } from '../lambdas/core/registry-tokens';
 
@@ -157,8 +157,9 @@ async function serve(argv: string[]): Promise<void> {
   }
   // The ECR JSON API answers once there is someone to authenticate; the token key lives in the data directory.
   const tokens = new RegistryTokens(loadOrCreateTokenSigner(local.dataDir));
+  const downloadTokens = identities.identities.length > 0 ? loadOrCreateDownloadTokens(local.dataDir) : undefined;
   const controlPlane =
-    identities.identities.length > 0 ? localControlPlane({ identities, store: local.metadata, tokens, tls: tls !== undefined, log }) : undefined;
+    identities.identities.length > 0 ? localControlPlane({ identities, store: local.metadata, tokens, downloadTokens, tls: tls !== undefined, log }) : undefined;
   // The data plane: login tokens (Basic AWS:<token>), the token flow at /v2/token, and policies on every request.
   // Without identities, everyone stays anonymous and allowed (loopback only), as before.
   const access =
@@ -191,6 +192,7 @@ async function serve(argv: string[]): Promise<void> {
     authenticator: access?.authenticator,
     accessControl: access?.accessControl,
     tokenService: access?.tokenService,
+    downloadTokens,
   });
   const running = await startNodeServer({ handler: router, host: values.host, port, tls, log });
   process.stdout.write(`Berth registry listening on ${running.url} (data in ${local.dataDir})\n`);

@@ -8,7 +8,7 @@ import type { BlobStore, ByteStream, MetadataStore, RepositorySettings, StoredMa
 import { ContentNotFoundError, StorageLimitError } from '../storage/errors';
 import { RegistryError } from './errors';
 import { createDigester, parseDigest, tryParseDigest, type Digest, type DigestAlgorithm } from './digest';
-import { validateRepositoryName, parseReference, isValidRepositoryName } from './names';
+import { validateRepositoryName, parseReference, isValidRepositoryName, type Reference } from './names';
 import { MAX_MANIFEST_BYTES, parseManifest } from './manifest';
 import { MediaTypes } from './media-types';
 import { parseContentRange, parseRequestedRange, uploadRangeHeader, type InclusiveRange } from './ranges';
@@ -459,7 +459,8 @@ export class Registry {
   /** Manifest metadata without the body, for HEAD. */
   async statManifest(repository: string, reference: string): Promise<StoredManifest> {
     validateRepositoryName(repository);
-    const ref = parseReference(reference);
+    const ref = readableReference(reference);
+    if (!ref) throw await this.unknownManifest(repository, reference);
     // One metadata read either way (a tag's record comes with the tag): the hot path of every pull.
     const manifest = ref.kind === 'digest' ? await this.metadata.getManifest(repository, ref.digest.value) : await this.metadata.getTaggedManifest(repository, ref.tag);
     if (manifest) return manifest;
@@ -476,7 +477,8 @@ export class Registry {
 
   async deleteManifest(repository: string, reference: string): Promise<void> {
     validateRepositoryName(repository);
-    const ref = parseReference(reference);
+    const ref = readableReference(reference);
+    if (!ref) throw await this.unknownManifest(repository, reference);
     if (ref.kind === 'tag') {
       if (!(await this.metadata.deleteTag(repository, ref.tag))) throw await this.unknownManifest(repository, reference);
       return;
@@ -565,6 +567,20 @@ export class Registry {
       filtered: artifactType !== undefined,
       ...(selected.length > page.length ? { nextLast: page[page.length - 1].digest } : {}),
     };
+  }
+}
+
+/**
+ * A reference to look a manifest up by, or null when it cannot name one: no manifest can exist
+ * under an invalid tag or a malformed digest, so a read or delete of it is "not found" (404, as
+ * the spec asks for a manifest that is not there); only a PUT refuses the spelling with 400.
+ */
+function readableReference(reference: string): Reference | null {
+  try {
+    return parseReference(reference);
+  } catch (err) {
+    if (err instanceof RegistryError) return null;
+    throw err;
   }
 }
 

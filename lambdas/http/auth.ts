@@ -6,7 +6,7 @@ export interface Identity {
   /** A stable name for logs and policies: a principal ARN, a user name, or `anonymous`. */
   subject: string;
   /** How the identity was established. */
-  method: 'basic' | 'anonymous' | 'upload-token' | 'login-token' | 'access-token' | 'sigv4' | 'iam';
+  method: 'basic' | 'anonymous' | 'upload-token' | 'download-token' | 'login-token' | 'access-token' | 'sigv4' | 'iam';
   /** The IAM principal, for policy evaluation; absent for anonymous callers. */
   principal?: { arn: string; account: string };
   /** When the credential stops being valid (unix seconds): re-checked on every request, even behind a cache. */

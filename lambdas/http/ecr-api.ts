@@ -31,7 +31,7 @@ import { silentLogger } from '../core/log';
 import type { RegistryTokens } from '../core/registry-tokens';
 import { ECR_ACTIONS, resourceArnFor, type EcrAction } from '../core/policy/ecr-actions';
 import { evaluate, type Decision, type NamedPolicy, type Principal } from '../core/policy/evaluate';
-import type { IdentityPolicySource } from '../core/identity-policies';
+import type { IdentityInput, IdentityPolicySource } from '../core/identity-policies';
 import { parsePolicyDocument, PolicyValidationError } from '../core/policy/policy-document';
 import type { MetadataStore } from '../storage/ports';
 import type { HttpRequest, HttpResponse } from './types';
@@ -142,6 +142,11 @@ export interface EcrActionContext {
   request: HttpRequest;
   options: EcrApiOptions;
   now: number;
+  /**
+   * Whether the caller may perform the action on one repository, by that repository's ARN and
+   * policies (no error): listings across repositories use it to leave out the ones they may not see.
+   */
+  mayAccess(repository: string): Promise<boolean>;
 }
 
 export interface EcrActionDefinition {
@@ -149,6 +154,12 @@ export interface EcrActionDefinition {
   iamAction: EcrAction;
   /** The repository the action concerns (validated), for repository-scoped actions. */
   repository?: (input: Record<string, unknown>) => string | undefined;
+  /**
+   * For actions over several repositories (DescribeRepositories), instead of `repository`: the
+   * named ones (validated), each authorized against its own ARN and policy, one refusal failing the
+   * call; `undefined` for a listing, authorized against `repository/*` as ECR does.
+   */
+  repositories?: (input: Record<string, unknown>) => string[] | undefined;
   /**
    * Whose account a registry-scoped action is evaluated in: `caller` for GetAuthorizationToken (ECR
    * issues a login token to any principal its own account allows; what it may then pull or push is
@@ -320,8 +331,20 @@ export function createEcrApi(options: EcrApiOptions): (request: HttpRequest) => 
       const input = parseInput(body);
 
       const at = now();
-      await authorize(definition, input, caller, request, options, log);
-      const output = await definition.run({ input, caller, request, options, now: at });
+      const decide = (repository: string | undefined, identity?: IdentityInput) =>
+        decision(definition.iamAction, repository, definition.evaluatedIn ?? 'registry', caller, request, options, log, identity);
+      let listing: ActionDecision | undefined;
+      if (definition.repositories) {
+        const names = definition.repositories(input);
+        if (names === undefined) listing = authorized(await decide(ALL_REPOSITORIES), caller);
+        for (const name of names ?? []) authorized(await decide(name), caller);
+      } else {
+        authorized(await decide(definition.repository?.(input)), caller);
+      }
+      // A listing's caller was allowed `repository/*`: each repository's own policies may still deny
+      // it. Its identity side is the listing's (one IAM simulation, not one per repository).
+      const mayAccess = async (repository: string) => (await decide(repository, listing?.identity)).decision.decision === 'allow';
+      const output = await definition.run({ input, caller, request, options, now: at, mayAccess });
       log.info('ecr api', { requestId, action: actionName, principal: caller.principal.arn, status: 200 });
       return amzJson(200, output, requestId);
     } catch (err) {
@@ -360,32 +383,48 @@ function parseInput(body: Uint8Array): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-async function authorize(
-  definition: EcrActionDefinition,
-  input: Record<string, unknown>,
+/** Stands for every repository: a listing is authorized against `repository/*`, which no repository policy governs. */
+const ALL_REPOSITORIES = '*';
+
+interface ActionDecision {
+  action: EcrAction;
+  resourceArn: string;
+  identity: IdentityInput;
+  decision: Decision;
+}
+
+function authorized(decided: ActionDecision, caller: EcrCaller): ActionDecision {
+  const { action, resourceArn, decision } = decided;
+  if (decision.decision === 'deny') throw accessDenied(caller.principal.arn, action, resourceArn, decision);
+  return decided;
+}
+
+async function decision(
+  action: EcrAction,
+  repository: string | undefined,
+  evaluatedIn: 'registry' | 'caller',
   caller: EcrCaller,
   request: HttpRequest,
   options: EcrApiOptions,
   log: Logger,
-): Promise<void> {
-  const action = definition.iamAction;
-  const repository = definition.repository?.(input);
+  knownIdentity?: IdentityInput,
+): Promise<ActionDecision> {
   const scope = ECR_ACTIONS[action].scope;
   const resourceArn = repository !== undefined ? resourceArnFor(action, options.region, options.registryAccount, repository) : '*';
-  const inCallersAccount = (definition.evaluatedIn ?? 'registry') === 'caller';
+  const inCallersAccount = evaluatedIn === 'caller';
 
   const resourcePolicies: NamedPolicy[] = [];
   if (!inCallersAccount) {
     const registryPolicy = await options.store.getRegistryPolicy();
     if (registryPolicy !== null) pushPolicy(resourcePolicies, 'registry', registryPolicy, 'registry', log);
-    if (scope === 'repository' && repository !== undefined) {
+    if (scope === 'repository' && repository !== undefined && repository !== ALL_REPOSITORIES) {
       const repositoryPolicy = await options.store.getRepositoryPolicy(repository);
       if (repositoryPolicy !== null) pushPolicy(resourcePolicies, `repository:${repository}`, repositoryPolicy, 'repository', log);
     }
   }
   const sourceIp = request.sourceIp?.replace(/^::ffff:/, '');
-  const identity = await options.identityPolicies.identityInput(caller.principal, action, resourceArn, { sourceIp });
-  const decision = evaluate(
+  const identity = knownIdentity ?? (await options.identityPolicies.identityInput(caller.principal, action, resourceArn, { sourceIp }));
+  const decided = evaluate(
     { action, resourceArn, principal: caller.principal, context: sourceIp !== undefined ? { sourceIp } : undefined },
     {
       ...identity,
@@ -393,7 +432,7 @@ async function authorize(
       registryAccount: inCallersAccount ? caller.principal.account : options.registryAccount,
     },
   );
-  if (decision.decision === 'deny') throw accessDenied(caller.principal.arn, action, resourceArn, decision);
+  return { action, resourceArn, identity, decision: decided };
 }
 
 function pushPolicy(into: NamedPolicy[], name: string, text: string, kind: 'registry' | 'repository', log: Logger): void {

@@ -11,6 +11,10 @@ import { API_VERSION_HEADER, json, renderError } from './render';
 import { readBody, limitBody } from './body';
 import { anonymousAuthenticator, type Authenticator } from './auth';
 import type { UploadTokens } from '../core/upload-tokens';
+import type { BlobDownloadTokens } from '../core/download-tokens';
+
+/** The query parameter of a signed download URL (local mode's GetDownloadUrlForLayer). */
+export const DOWNLOAD_TOKEN_PARAM = 'download-token';
 import type { OciRouteKind } from '../core/policy/ecr-actions';
 import type { AccessControl } from './access-control';
 import type { Handler, HttpRequest, HttpResponse } from './types';
@@ -32,6 +36,12 @@ export interface RouterOptions {
   role?: 'registry' | 'ingest';
   /** Signs and checks upload tokens: needed by the ingest role and by `ingestUrl`. */
   uploadTokens?: UploadTokens;
+  /**
+   * Checks the signed download URLs of local mode's GetDownloadUrlForLayer: a blob GET or HEAD
+   * carrying `download-token` is served on the token alone, as a presigned S3 URL would be.
+   * @default such URLs are not served
+   */
+  downloadTokens?: BlobDownloadTokens;
   /** Base URL of an ingest host: new upload sessions are handed out there, with a token. */
   ingestUrl?: string;
   /**
@@ -292,6 +302,21 @@ export function createRouter(options: RouterOptions): Handler {
   ];
 
   const uploadRoute = routes.find((r) => r.methods.PATCH)!;
+  const blobRoute = routes.find((r) => r.kind === 'blob')!;
+
+  /** A signed download URL: the blob it names, for as long as it lasts, whatever the caller's credentials. */
+  async function dispatchSignedDownload(request: HttpRequest): Promise<HttpResponse> {
+    const match = blobRoute.pattern.exec(request.path);
+    if (!match || (request.method !== 'GET' && request.method !== 'HEAD')) {
+      throw new RegistryError('DENIED', `a download URL is for GET or HEAD of one blob`);
+    }
+    const params = decodeParams(match.groups ?? {});
+    if (!options.downloadTokens!.verify(request.query.get(DOWNLOAD_TOKEN_PARAM), params.name, params.digest)) {
+      throw new RegistryError('DENIED', 'this download URL has expired or was issued for another blob: ask GetDownloadUrlForLayer for a new one');
+    }
+    request.identity = { subject: `download:${params.name}`, method: 'download-token' };
+    return dispatch([blobRoute], request);
+  }
 
   /** The ingest host: upload sessions only, each authorized by the token its Location carried. */
   async function dispatchIngest(request: HttpRequest): Promise<HttpResponse> {
@@ -318,6 +343,8 @@ export function createRouter(options: RouterOptions): Handler {
         return await options.controlPlane(request);
       } else if (options.tokenService && request.path === '/v2/token') {
         response = await options.tokenService(request);
+      } else if (options.downloadTokens && request.query.has(DOWNLOAD_TOKEN_PARAM)) {
+        response = await dispatchSignedDownload(request);
       } else {
         if (!request.identity) {
           const identity = await authenticator.authenticate(request.headers['authorization']);
@@ -360,7 +387,7 @@ async function dispatch(
 }
 
 /** The error a malformed escape in each path parameter amounts to. */
-const MALFORMED_PARAM: Record<string, ErrorKind> = { reference: 'TAG_INVALID', digest: 'DIGEST_INVALID', id: 'BLOB_UPLOAD_UNKNOWN' };
+const MALFORMED_PARAM: Record<string, ErrorKind> = { digest: 'DIGEST_INVALID', id: 'BLOB_UPLOAD_UNKNOWN' };
 
 function decodeParams(groups: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -372,6 +399,12 @@ function decodeParams(groups: Record<string, string>): Record<string, string> {
       out[key] = value;
       continue;
     }
+    // A malformed escape in a reference stays as sent: the tag and digest grammars refuse it, so a
+    // PUT answers 400 and a read or delete answers 404 (no manifest can be named so).
+    if (key === 'reference' && !isDecodable(value)) {
+      out[key] = value;
+      continue;
+    }
     try {
       out[key] = decodeURIComponent(value);
     } catch {
@@ -379,6 +412,15 @@ function decodeParams(groups: Record<string, string>): Record<string, string> {
     }
   }
   return out;
+}
+
+function isDecodable(value: string): boolean {
+  try {
+    decodeURIComponent(value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function chunkTooLarge(limit: number): RegistryError {

@@ -8,10 +8,11 @@
  * hash would not do. Protect the file as you would ~/.aws/credentials.
  */
 import { loadOrCreateKeyFile } from './key-file';
-import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ed25519TokenSigner } from '../core/registry-tokens';
+import { BlobDownloadTokens } from '../core/download-tokens';
 import type { NamedPolicy, Principal } from '../core/policy/evaluate';
 import { StaticIdentityPolicies, type IdentityPolicySource } from '../core/identity-policies';
 import { PolicyValidationError, validatePolicy } from '../core/policy/policy-document';
@@ -184,4 +185,15 @@ export function loadOrCreateTokenSigner(dataDir: string): Ed25519TokenSigner {
   const pem = loadOrCreateKeyFile(join(dataDir, TOKEN_KEY_FILE), () => Ed25519TokenSigner.generatePem());
   const publicDer = createPublicKey(createPrivateKey(pem)).export({ type: 'spki', format: 'der' });
   return new Ed25519TokenSigner(pem, createHash('sha256').update(publicDer).digest('base64url').slice(0, 16));
+}
+
+export const DOWNLOAD_KEY_FILE = join('keys', 'download-url.key');
+
+/**
+ * The HMAC key of GetDownloadUrlForLayer's signed URLs, kept beside the token key so that a URL
+ * handed out before a restart still works for the rest of its few minutes.
+ */
+export function loadOrCreateDownloadTokens(dataDir: string): BlobDownloadTokens {
+  const key = loadOrCreateKeyFile(join(dataDir, DOWNLOAD_KEY_FILE), () => randomBytes(32).toString('base64url'));
+  return new BlobDownloadTokens(Buffer.from(key.trim(), 'utf8'));
 }

@@ -7,7 +7,9 @@ import type { Logger } from '../core/log';
 import type { RegistryTokens } from '../core/registry-tokens';
 import { createEcrApi, type EcrApiStore } from '../http/ecr-api';
 import { verifySigV4 } from '../http/sigv4';
-import type { Handler } from '../http/types';
+import type { Handler, HttpRequest } from '../http/types';
+import { DOWNLOAD_TOKEN_PARAM } from '../http/router';
+import type { BlobDownloadTokens } from '../core/download-tokens';
 import type { LocalIdentities } from './identities';
 import type { Registry } from '../core/registry';
 import { localRegistryOf } from './local-registry';
@@ -20,6 +22,8 @@ export function localControlPlane(options: {
   /** The registry the layer actions and PutImage push through. @default the local registry opened over `store` */
   registry?: Registry;
   tokens: RegistryTokens;
+  /** Signs GetDownloadUrlForLayer's URLs (the router's `downloadTokens` must be the same). @default the URL needs the caller's registry credentials */
+  downloadTokens?: BlobDownloadTokens;
   /** Whether the server speaks HTTPS (the scheme of proxyEndpoint). */
   tls: boolean;
   log: Logger;
@@ -27,6 +31,8 @@ export function localControlPlane(options: {
 }): Handler {
   const { identities } = options;
   const now = options.now ?? Date.now;
+  const proxyEndpoint = (request: HttpRequest) => `${options.tls ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`;
+  const { downloadTokens } = options;
   return createEcrApi({
     store: options.store,
     registry: options.registry ?? localRegistryOf(options.store),
@@ -36,7 +42,14 @@ export function localControlPlane(options: {
     identityPolicies: identities.policies,
     log: options.log,
     now,
-    proxyEndpoint: (request) => `${options.tls ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`,
+    proxyEndpoint,
+    // As a presigned S3 URL: fetched without credentials while it lasts (the data plane checks the token).
+    ...(downloadTokens
+      ? {
+          layerDownloadUrl: (request: HttpRequest, repository: string, digest: string) =>
+            `${proxyEndpoint(request)}/v2/${repository}/blobs/${digest}?${DOWNLOAD_TOKEN_PARAM}=${downloadTokens.issue(repository, digest, now())}`,
+        }
+      : {}),
     async authenticate(request, body) {
       const result = await verifySigV4(
         { method: request.method, path: request.path, query: request.query, headers: request.headers, body },

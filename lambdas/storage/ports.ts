@@ -212,6 +212,17 @@ export const DEFAULT_REGISTRY_SETTINGS: RegistrySettings = Object.freeze({ creat
 
 export type DeleteResult<T extends string> = { ok: true } | { ok: false; reason: T; by: string[] };
 
+export interface DeleteManifestOptions {
+  /** The tags (any order) that must be exactly the ones naming the manifest for the delete to happen. @default any tags */
+  onlyIfTags?: string[];
+}
+
+/** Whether two tag lists name the same set (for `onlyIfTags`). */
+export function sameTags(a: readonly string[], b: readonly string[]): boolean {
+  const want = new Set(b);
+  return a.length === want.size && a.every((tag) => want.has(tag));
+}
+
 export interface MetadataStore {
   /** Largest manifest body kept inline; larger bodies go to the blob store first. */
   readonly inlineManifestLimit: number;
@@ -272,8 +283,12 @@ export interface MetadataStore {
    * keeps a copy of the record on the tag item; LMDB reads both keys in one read transaction).
    */
   getTaggedManifest(repository: string, tag: string): Promise<StoredManifest | null>;
-  /** Deletes a manifest with its tags and referrer entries unless an index of the repository still needs it. */
-  deleteManifest(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>>;
+  /**
+   * Deletes a manifest with its tags and referrer entries unless an index of the repository still
+   * needs it. With `onlyIfTags`, only while exactly those tags name it (checked in the same
+   * transaction, so a tag a racing push adds is never deleted unseen): otherwise `tagged`, nothing changed.
+   */
+  deleteManifest(repository: string, digest: string, options?: DeleteManifestOptions): Promise<DeleteResult<'in-use' | 'unknown' | 'tagged'>>;
   deleteTag(repository: string, tag: string): Promise<boolean>;
   listTags(repository: string, page: PageRequest): Promise<Page>;
   listReferrers(repository: string, subject: string): Promise<ReferrerRecord[]>;

@@ -128,11 +128,13 @@ describe('layers and PutImage with @aws-sdk/client-ecr', () => {
     expect(check.layers).toEqual([{ layerDigest: image.layers[0].digest, layerAvailability: 'AVAILABLE', layerSize: image.layers[0].size, mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip' }]);
     expect(check.failures!.map((f) => f.failureCode)).toEqual(['MissingLayerDigest', 'InvalidLayerDigest']);
 
-    // Local mode: the data plane's blob URL, fetched with the caller's registry credentials.
+    // Local mode: a signed URL to the data plane's blob, fetched without credentials as ECR's presigned
+    // URLs are (issue 9 point 7; the URL used to need the caller's registry credentials).
     const { downloadUrl, layerDigest } = await ecr().send(new GetDownloadUrlForLayerCommand({ repositoryName: 'layers/app', layerDigest: image.layers[0].digest }));
     expect(layerDigest).toBe(image.layers[0].digest);
-    expect(downloadUrl).toBe(`${proc.url}/v2/layers/app/blobs/${image.layers[0].digest}`);
-    const fetched = await fetch(downloadUrl!, { headers: { Authorization: basic } });
+    expect(downloadUrl!.startsWith(`${proc.url}/v2/layers/app/blobs/${image.layers[0].digest}?download-token=`)).toBe(true);
+    const fetched = await fetch(downloadUrl!);
+    expect(fetched.status).toBe(200);
     expect(Buffer.from(await fetched.arrayBuffer()).equals(image.layers[0].bytes)).toBe(true);
     await expect(ecr().send(new GetDownloadUrlForLayerCommand({ repositoryName: 'layers/app', layerDigest: `sha256:${'1'.repeat(64)}` }))).rejects.toBeInstanceOf(LayersNotFoundException);
   });

@@ -351,14 +351,15 @@ describe('errors and transport', () => {
     expect((await client.get('/v2/_catalog')).json().repositories).toContain(longest);
   });
 
-  test('GIVEN a tag of 129 characters WHEN a manifest is pushed or read under it THEN 400 and the tag does not exist', async () => {
+  // Issue 9 point 9: a read of a reference no manifest can have is 404 (was 400); only the PUT refuses it with 400.
+  test('GIVEN a tag of 129 characters WHEN a manifest is pushed or read under it THEN the push is 400, the read 404, and the tag does not exist', async () => {
     const repo = freshRepo();
     const image = await pushTags(repo, ['v1']);
     const tag = 'a'.repeat(129);
     const res = await client.putManifest(repo, tag, image.manifest);
     expect(res.status).toBe(400);
     expect(res.json().errors[0].code).toBe('TAG_INVALID');
-    expect((await client.get(`/v2/${repo}/manifests/${tag}`)).status).toBe(400);
+    expectOciError(await client.get(`/v2/${repo}/manifests/${tag}`), 404, 'MANIFEST_UNKNOWN');
     expect((await client.get(`/v2/${repo}/tags/list`)).json().tags).toEqual(['v1']);
   });
 

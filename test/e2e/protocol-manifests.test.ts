@@ -409,6 +409,42 @@ describe('manifest references', () => {
   });
 });
 
+describe('references that cannot name a manifest', () => {
+  const unnameable = ['.hidden', '-dash', 'a'.repeat(129), 'sha256:1234', 'sha256:' + 'Z'.repeat(64), 'md5:0123456789abcdef0123456789abcdef', '%E0%A4%A', 'sha256:%ZZ'];
+
+  test.each(unnameable)('GIVEN an existing repository WHEN %s is read, probed or deleted as a manifest THEN 404 MANIFEST_UNKNOWN and nothing changes', async (reference) => {
+    const repo = freshRepo();
+    const image = freshImage();
+    await client.pushImage(repo, image, 'v1');
+    for (const method of ['GET', 'HEAD', 'DELETE'] as const) {
+      const res = await client.request(method, `/v2/${repo}/manifests/${reference}`);
+      expect(res.status).toBe(404);
+      if (method !== 'HEAD') expect(res.json().errors[0].code).toBe('MANIFEST_UNKNOWN');
+    }
+    expect(await tagsOf(repo)).toEqual(['v1']);
+    await expectManifestServed(repo, 'v1', image.manifest);
+  });
+
+  test.each(unnameable)('GIVEN no such repository WHEN %s is read or deleted as a manifest THEN 404 NAME_UNKNOWN', async (reference) => {
+    const repo = freshRepo('absent');
+    for (const method of ['GET', 'DELETE'] as const) expectOciError(await client.request(method, `/v2/${repo}/manifests/${reference}`), 404, 'NAME_UNKNOWN');
+  });
+
+  test.each([
+    ['%E0%A4%A', 'TAG_INVALID'],
+    ['sha256:%ZZ', 'DIGEST_INVALID'],
+    ['sha256:1234', 'DIGEST_INVALID'],
+    ['-dash', 'TAG_INVALID'],
+  ])('GIVEN a PUT under %s THEN it stays 400 %s', async (reference, code) => {
+    const repo = freshRepo();
+    const image = freshImage();
+    await pushBlobs(repo, imageBlobs(image));
+    const res = await client.request('PUT', `/v2/${repo}/manifests/${reference}`, { body: image.manifest.bytes, headers: { 'content-type': image.manifest.mediaType } });
+    expectOciError(res, 400, code);
+    expect(await tagsOf(repo)).toEqual([]);
+  });
+});
+
 describe('immutable tags', () => {
   let frozen: TestRegistry;
   let frozenClient: RegistryClient;

@@ -368,7 +368,8 @@ test('GIVEN arbitrary names and references WHEN manifests are fetched, probed or
     let expected: Outcome[];
     if (reference === '') expected = [err(404, 'NOT_FOUND')];
     else if (nameOutcomes(name)) expected = nameOutcomes(name)!;
-    else if (referenceOutcomes(reference)) expected = referenceOutcomes(reference)!;
+    // No manifest can be named by an invalid tag or digest: reading or deleting one is "not found" (only a PUT answers 400).
+    else if (referenceOutcomes(reference)) expected = [(await repoExists(name)) ? err(404, 'MANIFEST_UNKNOWN') : err(404, 'NAME_UNKNOWN')];
     else {
       const digest = reference.includes(':') ? reference : await store.resolveTag(name, reference);
       const stored = digest !== null && (await store.getManifest(name, digest)) !== null;

@@ -9,10 +9,12 @@
  *   the list"). The manifest body itself is not counted, as in ECR.
  * - Pagination (`nextToken`) follows the manifests in digest order; a token may point inside the
  *   ids of one image (ListImages, an image with more tags than the page has room for).
- * - BatchDeleteImage by tag removes the tag only; by digest the image and every tag naming it.
+ * - BatchDeleteImage by tag removes the tag, and the image with its last tag; by digest the image and
+ *   every tag naming it. A deleted image's untagged referrers go with it (core/image-deletion.ts).
  */
 import { parseDigest } from '../../core/digest';
 import { isValidTag } from '../../core/names';
+import { deleteImage, deleteImageTag } from '../../core/image-deletion';
 import type { ImageRecord, ManifestRecord } from '../../storage/ports';
 import type { EcrActionContext, EcrActionDefinition } from '../ecr-api';
 import {
@@ -89,6 +91,11 @@ async function resolve(context: EcrActionContext, repository: string, id: ImageI
 }
 
 const failure = (imageId: ImageId, r: { failureCode: string; failureReason: string }) => ({ imageId, failureCode: r.failureCode, failureReason: r.failureReason });
+
+const referencedByIndex = (by: string[]) => ({
+  failureCode: 'ImageReferencedByManifestList',
+  failureReason: `Requested image is referenced by an image index (${by.slice(0, 5).join(', ')}): delete the index first`,
+});
 
 /** Sizes as ECR reports them, memoised for one request (an index and its children share blobs). */
 class ImageSizes {
@@ -327,20 +334,20 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
           continue;
         }
         if (id.imageTag !== undefined) {
-          // By tag (with or without the digest it must name): the tag only.
-          if (await options.store.deleteTag(repository, id.imageTag)) imageIds.push({ imageDigest: resolved.digest, imageTag: id.imageTag });
+          // By tag (with or without the digest it must name): the tag, and the image with its last tag.
+          const result = await deleteImageTag(options.store, repository, id.imageTag, resolved.digest);
+          if (result.ok) imageIds.push({ imageDigest: resolved.digest, imageTag: id.imageTag });
+          else if (result.reason === 'in-use') failures.push(failure(id, referencedByIndex(result.by)));
           else failures.push(failure(id, { failureCode: 'ImageNotFound', failureReason: 'Requested image not found' }));
           continue;
         }
         const tags = await options.store.getManifestTags(repository, resolved.digest);
-        const result = await options.store.deleteManifest(repository, resolved.digest);
+        const result = await deleteImage(options.store, repository, resolved.digest);
         if (result.ok) {
           if (tags.length === 0) imageIds.push({ imageDigest: resolved.digest });
           for (const imageTag of tags) imageIds.push({ imageDigest: resolved.digest, imageTag });
         } else if (result.reason === 'in-use') {
-          failures.push(
-            failure(id, { failureCode: 'ImageReferencedByManifestList', failureReason: `Requested image is referenced by an image index (${result.by.slice(0, 5).join(', ')}): delete the index first` }),
-          );
+          failures.push(failure(id, referencedByIndex(result.by)));
         } else {
           failures.push(failure(id, { failureCode: 'ImageNotFound', failureReason: 'Requested image not found' }));
         }

@@ -221,10 +221,15 @@ export const REPOSITORY_ACTIONS: Record<string, EcrActionDefinition> = {
 
   DescribeRepositories: {
     iamAction: 'ecr:DescribeRepositories',
-    // One named repository is authorized against its ARN; a listing or several names against `*`.
-    repository: (input) => {
-      const names = input.repositoryNames;
-      return Array.isArray(names) && names.length === 1 && typeof names[0] === 'string' ? validRepositoryName(names[0], 'repositoryNames') : undefined;
+    // Each named repository is authorized against its own ARN; a listing against `repository/*`,
+    // and then leaves out the repositories whose own policies deny the caller (docs/ecr-compatibility.md).
+    repositories: (input) => {
+      const names = optionalList(input, 'repositoryNames', 1, 100);
+      if (!names) return undefined;
+      return names.map((value, i) => {
+        if (typeof value !== 'string') throw new EcrApiError('SerializationException', `repositoryNames.${i + 1} must be a string`);
+        return validRepositoryName(value, 'repositoryNames');
+      });
     },
     async run(context) {
       const { input, options } = context;
@@ -249,6 +254,7 @@ export const REPOSITORY_ACTIONS: Record<string, EcrActionDefinition> = {
       const page = await options.store.listRepositories({ last, limit });
       const repositories = [];
       for (const name of page.items) {
+        if (!(await context.mayAccess(name))) continue;
         const settings = await options.store.getRepositorySettings(name);
         // Deleted between the listing and this read: left out.
         if (settings) repositories.push(repositoryObject(context, name, settings));

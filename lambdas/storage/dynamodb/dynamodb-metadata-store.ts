@@ -185,6 +185,8 @@ import {
 import {
   DEFAULT_REGISTRY_SETTINGS,
   DEFAULT_REPOSITORY_SETTINGS,
+  sameTags,
+  type DeleteManifestOptions,
   type RegistrySettings,
   type RepositoryCreationTemplate,
   type RepositoryCreationTemplateRecord,
@@ -782,11 +784,11 @@ export class DynamoDbMetadataStore implements MetadataStore {
     return this.getManifest(repository, item.digest as string);
   }
 
-  async deleteManifest(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>> {
+  async deleteManifest(repository: string, digest: string, options: DeleteManifestOptions = {}): Promise<DeleteResult<'in-use' | 'unknown' | 'tagged'>> {
     const pk = repoPk(repository);
     const key = { pk, sk: manifestSk(digest) };
     if (!storable(key)) return { ok: false, reason: 'unknown', by: [] };
-    return this.retrying<DeleteResult<'in-use' | 'unknown'>>(async () => {
+    return this.retrying<DeleteResult<'in-use' | 'unknown' | 'tagged'>>(async () => {
       const item = await this.get(key, true, 'pk, sk, #blobs, #children, #subject, #rev, #parents, #pinId', {
         '#blobs': 'blobs',
         '#children': 'children',
@@ -805,6 +807,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
       const blobs = [...new Set(item.blobs as string[])];
       const children = [...new Set(item.children as string[])];
       const tags = await this.suffixes(pk, `tagged#${digest}#`, Infinity);
+      // Read after the item: a tag moved on since bumps `rev`, which the delete below is conditional on.
+      if (options.onlyIfTags && !sameTags(tags, options.onlyIfTags)) return { done: { ok: false, reason: 'tagged', by: tags.slice(0, 20) } };
       // Too many references to unpin in the delete's transaction: the manifest goes first, the pins after it (see the header).
       const unpinAfter = 1 + (item.subject !== undefined ? 1 : 0) + 2 * (blobs.length + children.length) > MAX_ACTIONS;
       const budget = MAX_ACTIONS - 1 - (item.subject !== undefined ? 1 : 0) - (unpinAfter ? 0 : 2 * (blobs.length + children.length));

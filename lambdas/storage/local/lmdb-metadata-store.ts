@@ -37,6 +37,8 @@ import { mkdirSync } from 'node:fs';
 import {
   DEFAULT_REGISTRY_SETTINGS,
   DEFAULT_REPOSITORY_SETTINGS,
+  sameTags,
+  type DeleteManifestOptions,
   type RegistrySettings,
   type RepositoryCreationTemplate,
   type RepositoryCreationTemplateRecord,
@@ -361,14 +363,16 @@ export class LmdbMetadataStore implements MetadataStore {
     }
   }
 
-  async deleteManifest(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>> {
-    return this.db.transaction((): DeleteResult<'in-use' | 'unknown'> => {
+  async deleteManifest(repository: string, digest: string, options: DeleteManifestOptions = {}): Promise<DeleteResult<'in-use' | 'unknown' | 'tagged'>> {
+    return this.db.transaction((): DeleteResult<'in-use' | 'unknown' | 'tagged'> => {
       const manifest: StoredManifest | undefined = this.db.get(key('manifest', repository, digest));
       if (manifest === undefined) return { ok: false, reason: 'unknown', by: [] };
       const parents = this.suffixes(prefix('parent', repository, digest), 20);
       if (parents.length > 0) return { ok: false, reason: 'in-use', by: parents };
+      const tags = this.suffixes(prefix('tagsof', repository, digest), Infinity);
+      if (options.onlyIfTags && !sameTags(tags, options.onlyIfTags)) return { ok: false, reason: 'tagged', by: tags.slice(0, 20) };
 
-      for (const tag of this.suffixes(prefix('tagsof', repository, digest), Infinity)) {
+      for (const tag of tags) {
         this.db.remove(key('tag', repository, tag));
         this.db.remove(key('tagsof', repository, digest, tag));
       }

@@ -1,0 +1,64 @@
+/**
+ * Deleting images as ECR's BatchDeleteImage does: removing an image's last tag deletes the image
+ * ("When you remove the last tag from an image, the image is deleted from your repository"), and a
+ * deleted image takes its referrers (signatures, SBOMs, attestations whose `subject` it was) with it.
+ * The OCI `DELETE` by tag stays tag-only, as the distribution spec says; it does not come here.
+ *
+ * Every delete is conditional on the tags the store finds in the same transaction
+ * (`deleteManifest`'s `onlyIfTags`), so an image a racing push tags meanwhile is never deleted.
+ */
+import type { MetadataStore } from '../storage/ports';
+
+export type ImageDeletionStore = Pick<MetadataStore, 'deleteManifest' | 'deleteTag' | 'listReferrers'>;
+
+export type ImageDeletion =
+  /** `imageDeleted`: the image went too (it was the last tag, or it was deleted by digest). */
+  | { ok: true; imageDeleted: boolean }
+  | { ok: false; reason: 'unknown' }
+  /** An index of the repository still references the image (`by`); nothing changed. */
+  | { ok: false; reason: 'in-use'; by: string[] };
+
+/** Referrers of referrers (a signature of an SBOM) go too, this many levels down. */
+const MAX_REFERRER_DEPTH = 8;
+
+/** Removes `tag`, which named `digest` when the caller resolved it; the image goes with its last tag. */
+export async function deleteImageTag(store: ImageDeletionStore, repository: string, tag: string, digest: string): Promise<ImageDeletion> {
+  const whole = await store.deleteManifest(repository, digest, { onlyIfTags: [tag] });
+  if (whole.ok) {
+    await deleteReferrersOf(store, repository, digest);
+    return { ok: true, imageDeleted: true };
+  }
+  if (whole.reason === 'in-use') return { ok: false, reason: 'in-use', by: whole.by };
+  if (whole.reason === 'unknown' || !whole.by.includes(tag)) return { ok: false, reason: 'unknown' };
+  // Other tags name the image too: this tag only.
+  if (!(await store.deleteTag(repository, tag))) return { ok: false, reason: 'unknown' };
+  // Those other tags may have gone meanwhile; then this was the last one after all.
+  const rest = await store.deleteManifest(repository, digest, { onlyIfTags: [] });
+  if (rest.ok) await deleteReferrersOf(store, repository, digest);
+  return { ok: true, imageDeleted: rest.ok };
+}
+
+/** Deletes an image by digest with every tag naming it, and its referrers. */
+export async function deleteImage(store: ImageDeletionStore, repository: string, digest: string): Promise<ImageDeletion> {
+  const result = await store.deleteManifest(repository, digest);
+  if (result.ok) {
+    await deleteReferrersOf(store, repository, digest);
+    return { ok: true, imageDeleted: true };
+  }
+  if (result.reason === 'in-use') return { ok: false, reason: 'in-use', by: result.by };
+  return { ok: false, reason: 'unknown' };
+}
+
+/**
+ * Deletes the untagged referrers of a deleted image. A referrer that carries a tag of its own, or
+ * that an index still references, was named by someone and stays. A crash part-way leaves
+ * referrers whose subject is gone, which the referrers API allows (a dangling subject); they
+ * harm nothing and a later delete of the same digest finds nothing to cascade from.
+ */
+async function deleteReferrersOf(store: ImageDeletionStore, repository: string, subject: string, depth = 0): Promise<void> {
+  if (depth >= MAX_REFERRER_DEPTH) return;
+  for (const referrer of await store.listReferrers(repository, subject)) {
+    const result = await store.deleteManifest(repository, referrer.digest, { onlyIfTags: [] });
+    if (result.ok) await deleteReferrersOf(store, repository, referrer.digest, depth + 1);
+  }
+}
