@@ -353,6 +353,32 @@ export function describeMetadataStoreContract(adapterName: string, open: () => P
         expect(await store.deleteManifest('team/app', m.digest)).toEqual({ ok: false, reason: 'unknown', by: [] });
       });
 
+      test('GIVEN onlyIfTags WHEN the manifest carries exactly those tags THEN it is deleted; other tags, none or more THEN `tagged` and nothing changes', async () => {
+        const m = manifest('only-if', { blobs: [blob('c')] });
+        await push('team/app', m, 'a');
+        await push('team/app', m, 'b');
+        expect(await store.deleteManifest('team/app', m.digest, { onlyIfTags: ['a'] })).toEqual({ ok: false, reason: 'tagged', by: ['a', 'b'] });
+        expect(await store.deleteManifest('team/app', m.digest, { onlyIfTags: [] })).toEqual({ ok: false, reason: 'tagged', by: ['a', 'b'] });
+        expect(await store.deleteManifest('team/app', m.digest, { onlyIfTags: ['a', 'b', 'c'] })).toEqual({ ok: false, reason: 'tagged', by: ['a', 'b'] });
+        expect(await store.getManifestTags('team/app', m.digest)).toEqual(['a', 'b']);
+        expect(await store.deleteManifest('team/app', m.digest, { onlyIfTags: ['b', 'a'] })).toEqual({ ok: true });
+        expect(await store.getManifest('team/app', m.digest)).toBeNull();
+        expect(await store.listTags('team/app', { limit: 10 })).toEqual({ items: [], more: false });
+
+        const untagged = manifest('only-if-untagged', { blobs: [blob('c')] });
+        await push('team/app', untagged);
+        expect(await store.deleteManifest('team/app', untagged.digest, { onlyIfTags: ['a'] })).toEqual({ ok: false, reason: 'tagged', by: [] });
+        expect(await store.deleteManifest('team/app', untagged.digest, { onlyIfTags: [] })).toEqual({ ok: true });
+      });
+
+      test('GIVEN onlyIfTags and an index using the manifest WHEN deleted THEN in-use comes first and nothing changes', async () => {
+        const child = manifest('only-if-child', { blobs: [blob('c')] });
+        await push('team/app', child, 'c1');
+        await push('team/app', manifest('only-if-index', { children: [child.digest] }), 'idx');
+        expect(await store.deleteManifest('team/app', child.digest, { onlyIfTags: ['c1'] })).toMatchObject({ ok: false, reason: 'in-use' });
+        expect(await store.resolveTag('team/app', 'c1')).toBe(child.digest);
+      });
+
       test('GIVEN an unknown digest or repository WHEN a manifest is deleted THEN the answer is unknown', async () => {
         await push('team/app', manifest('x', { blobs: [blob('c')] }));
         expect(await store.deleteManifest('team/app', sha256('none'))).toEqual({ ok: false, reason: 'unknown', by: [] });
