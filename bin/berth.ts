@@ -20,7 +20,7 @@ import { localControlPlane } from '../lambdas/server/local-control-plane';
 import { RegistryTokens } from '../lambdas/core/registry-tokens';
 
 const HELP = `Usage: berth serve [options]      (npm start -- [options])
-       berth ingest [--port N] [--host ADDR]
+       berth ingest [--port N] [--host ADDR] [--body-idle-timeout 60s]
        berth ecr get-login-password --endpoint-url URL [--region R] [--execute-api]
        berth gc [--data-dir DIR] [--dry-run] [--min-age 1h]
 
@@ -42,6 +42,11 @@ Options:
   --data-dir DIR     where blobs and metadata live (default ./data)
   --tls-cert FILE    PEM certificate: serve HTTPS (needs --tls-key)
   --tls-key FILE     PEM private key for --tls-cert
+  --body-idle-timeout DURATION
+                     a request body that sends nothing for this long is cut: the
+                     request fails, its connection is closed, and the upload keeps
+                     what it acknowledged, so the client resumes (default 60s; 30s,
+                     2m, a number of seconds, or 0 for never; berth ingest too)
   --emulate-aws      run the AWS path instead: DynamoDB Local (needs java), an S3
                      stand-in, the Lambda handlers behind a local API Gateway, and
                      the ingest server; everything in memory (see the README)
@@ -60,7 +65,8 @@ Options:
 
 berth ingest: the ingest service (upload bytes, authorized by upload tokens) on
 DynamoDB and S3, configured by TABLE_NAME, BUCKET_NAME and UPLOAD_TOKEN_SECRET_ARN;
---port (default 8080), --host (default 0.0.0.0); GET /healthz answers 200.
+--port (default 8080), --host (default 0.0.0.0), --body-idle-timeout as for serve;
+GET /healthz answers 200.
 
 berth ecr get-login-password: the password of an ECR login token (GetAuthorizationToken with
 the default AWS credential chain), for docker login -u AWS --password-stdin. --region defaults
@@ -112,11 +118,13 @@ async function serve(argv: string[]): Promise<void> {
     'public-repositories': { type: 'boolean', default: false },
     challenge: { type: 'string', default: 'bearer' },
     config: { type: 'string' },
+    'body-idle-timeout': { type: 'string', default: '60s' },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (!values) return;
   const port = parsePort(values.port, '--port');
-  if (values['emulate-aws']) return emulateAws(values, port);
+  const bodyIdleTimeoutMs = parseBodyIdleTimeout(values['body-idle-timeout']);
+  if (values['emulate-aws']) return emulateAws(values, port, bodyIdleTimeoutMs);
   if (values['ingest-port'] !== undefined || values['basic-auth'] !== undefined || values['public-repositories']) {
     fail('--ingest-port, --basic-auth and --public-repositories go with --emulate-aws (in local mode a repository is public when its policy allows Principal "*")');
   }
@@ -194,7 +202,7 @@ async function serve(argv: string[]): Promise<void> {
     tokenService: access?.tokenService,
     downloadTokens,
   });
-  const running = await startNodeServer({ handler: router, host: values.host, port, tls, log });
+  const running = await startNodeServer({ handler: router, host: values.host, port, tls, log, bodyIdleTimeoutMs });
   process.stdout.write(`Berth registry listening on ${running.url} (data in ${local.dataDir})\n`);
 
   closeOnSignals(async () => {
@@ -221,6 +229,20 @@ function parseOptions<const O extends NonNullable<ParseArgsConfig['options']>>(a
   return parsed.values;
 }
 
+/** A duration as the options take it: a number with an optional unit s, m, h or d (seconds without one). */
+function parseDuration(text: string, option: string, example: string): number {
+  const match = /^(\d+)(s|m|h|d)?$/.exec(text);
+  if (!match) fail(`${option} must be a number with an optional unit s, m, h or d (e.g. ${example}), not ${JSON.stringify(text)}`);
+  return Number(match[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+}
+
+function parseBodyIdleTimeout(text: string): number {
+  const ms = parseDuration(text, '--body-idle-timeout', '60s');
+  // Node's timers take at most 2^31-1 ms (and fire at once beyond it).
+  if (ms > 2_147_483_647) fail('--body-idle-timeout can be at most 24d (0 never cuts a body)');
+  return ms;
+}
+
 function parsePort(text: string, option: string): number {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) fail(`${option} must be a number from 0 to 65535, got "${text}"`);
@@ -239,6 +261,7 @@ async function emulateAws(
     config?: string;
   },
   port: number,
+  bodyIdleTimeoutMs: number,
 ): Promise<void> {
   if (values['tls-cert'] || values['tls-key']) fail('--emulate-aws serves plain HTTP (API Gateway terminates TLS on AWS); drop --tls-cert/--tls-key');
   // Identities as for `berth serve`: the emulated IAM (SigV4 on POST /) and the callers' identity policies.
@@ -278,6 +301,7 @@ async function emulateAws(
       identities: withIdentities ? identities : undefined,
       publicRepositories: values['public-repositories'],
       uploadTokenKey,
+      bodyIdleTimeoutMs,
       log,
     });
   } catch (err) {
@@ -297,10 +321,12 @@ async function ingest(argv: string[]): Promise<void> {
   const values = parseOptions(argv, {
     host: { type: 'string', default: '0.0.0.0' },
     port: { type: 'string', default: '8080' },
+    'body-idle-timeout': { type: 'string', default: '60s' },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (!values) return;
   const port = parsePort(values.port, '--port');
+  const bodyIdleTimeoutMs = parseBodyIdleTimeout(values['body-idle-timeout']);
   const { buildAwsRegistry, containerDependencies, settingsFromEnv } = await import('../lambdas/handlers/aws-registry');
   const { createObservability, coreLogger } = await import('../lambdas/handlers/observability');
   const { ingestHandler } = await import('../lambdas/server/ingest-handler');
@@ -315,7 +341,7 @@ async function ingest(argv: string[]): Promise<void> {
   const { clients, secrets } = containerDependencies();
   const app = await buildAwsRegistry({ settings, clients, secrets, logger, role: 'ingest' });
   const log = coreLogger(logger);
-  const running = await startNodeServer({ handler: ingestHandler(app.router, logger), host: values.host, port, log });
+  const running = await startNodeServer({ handler: ingestHandler(app.router, logger), host: values.host, port, log, bodyIdleTimeoutMs });
   process.stdout.write(`Berth ingest listening on ${running.url} (table ${settings.tableName}, bucket ${settings.bucketName})\n`);
   closeOnSignals(() => running.close());
 }
@@ -359,9 +385,7 @@ async function gc(argv: string[]): Promise<void> {
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (!values) return;
-  const age = /^(\d+)(s|m|h|d)?$/.exec(values['min-age']);
-  if (!age) fail(`--min-age must be a number with an optional unit s, m, h or d (e.g. 30m), not ${JSON.stringify(values['min-age'])}`);
-  const minAgeMs = Number(age[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(age[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+  const minAgeMs = parseDuration(values['min-age'], '--min-age', '30m');
   if (!existsSync(values['data-dir'])) fail(`no data directory at ${values['data-dir']} (--data-dir names the one \`berth serve\` used)`);
   const { collectLocalGarbage } = await import('../lambdas/server/local-gc');
   let report;

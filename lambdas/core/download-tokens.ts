@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { decodeBase64urlStrict } from './base64url';
 
 /**
  * Signed download URLs for local mode's GetDownloadUrlForLayer. ECR (and Berth on AWS) answers a
@@ -30,7 +31,7 @@ export class BlobDownloadTokens {
     if (dot <= 0) return false;
     let expiresAt: unknown;
     try {
-      expiresAt = (JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8')) as { e?: unknown }).e;
+      expiresAt = (JSON.parse(decodeBase64urlStrict(token.slice(0, dot))?.toString('utf8') ?? '') as { e?: unknown }).e;
     } catch {
       return false;
     }

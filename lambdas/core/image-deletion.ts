@@ -8,6 +8,7 @@
  * (`deleteManifest`'s `onlyIfTags`), so an image a racing push tags meanwhile is never deleted.
  */
 import type { MetadataStore } from '../storage/ports';
+import { eachReferrer } from './referrer-pages';
 
 export type ImageDeletionStore = Pick<MetadataStore, 'deleteManifest' | 'deleteTag' | 'listReferrers'>;
 
@@ -57,7 +58,7 @@ export async function deleteImage(store: ImageDeletionStore, repository: string,
  */
 async function deleteReferrersOf(store: ImageDeletionStore, repository: string, subject: string, depth = 0): Promise<void> {
   if (depth >= MAX_REFERRER_DEPTH) return;
-  for (const referrer of await store.listReferrers(repository, subject)) {
+  for await (const referrer of eachReferrer(store, repository, subject)) {
     const result = await store.deleteManifest(repository, referrer.digest, { onlyIfTags: [] });
     if (result.ok) await deleteReferrersOf(store, repository, referrer.digest, depth + 1);
   }

@@ -7,7 +7,11 @@
  * port: an Ed25519 key kept in the data directory locally, a KMS asymmetric key on AWS.
  * Verification needs only the public key, so checking a token on the data path costs no
  * call to KMS or any other service.
+ *
+ * Each part must be canonical base64url and signers give one signature per message (Ed25519; ES256
+ * in low-S form), so a token has exactly one spelling: its text can key a cache or a deny list.
  */
+import { decodeBase64urlStrict } from './base64url';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
 
 export interface TokenSigner {
@@ -107,12 +111,14 @@ export class RegistryTokens {
   async verify(token: string, now = Date.now()): Promise<TokenClaims | null> {
     if (token.length > MAX_TOKEN_LENGTH) return null;
     const parts = token.split('.');
-    if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) return null;
+    if (parts.length !== 3 || parts.some((p) => p.length === 0)) return null;
     const [headerPart, claimsPart, signaturePart] = parts;
     const header = parseJson(headerPart);
     if (!header || header.alg !== this.signer.algorithm || header.kid !== this.signer.keyId) return null;
+    const signature = decodeBase64urlStrict(signaturePart);
+    if (!signature) return null;
     const signed = Buffer.from(`${headerPart}.${claimsPart}`);
-    if (!(await this.signer.verify(signed, Buffer.from(signaturePart, 'base64url')))) return null;
+    if (!(await this.signer.verify(signed, signature))) return null;
     const claims = parseJson(claimsPart) as TokenClaims | null;
     if (!claims || (claims.kind !== 'login' && claims.kind !== 'access')) return null;
     if (typeof claims.sub !== 'string' || typeof claims.acct !== 'string' || typeof claims.exp !== 'number' || typeof claims.iat !== 'number') return null;
@@ -134,8 +140,10 @@ function b64(text: string): string {
 }
 
 function parseJson(part: string): Record<string, unknown> | null {
+  const bytes = decodeBase64urlStrict(part);
+  if (!bytes) return null;
   try {
-    const value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    const value = JSON.parse(bytes.toString('utf8'));
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : null;
   } catch {
     return null;

@@ -15,6 +15,9 @@ import { parseContentRange, parseRequestedRange, uploadRangeHeader, type Inclusi
 import { UploadHashes } from './upload-hashes';
 import { isStateFor, openSharedHash, type SharedHash } from './shared-hash';
 import { KeyedLock } from './keyed-lock';
+import { abortable } from './abortable-stream';
+import { LargeManifestBodies } from './large-manifest-bodies';
+import { DEFAULT_REFERRERS_PAGE_BYTES, jsonBytes, readReferrerPage } from './referrer-pages';
 import { silentLogger, type Logger } from './log';
 
 /** Largest page a list answers with; a larger `n` is cut to this and the rest follows a `Link`. */
@@ -51,6 +54,11 @@ export interface RegistryOptions {
   isTagImmutable?: (repository: string, tag: string) => boolean | Promise<boolean>;
   /** Most referrers in one answer; more follow a `Link`. @default 1000 */
   referrersPageSize?: number;
+  /**
+   * Most bytes of JSON in one referrers answer (at least one descriptor is always listed); more
+   * follow a `Link`. Lower it where a transport cannot carry 4 MiB. @default 4 MiB
+   */
+  referrersPageBytes?: number;
   log?: Logger;
   /**
    * Consulted when a push (upload start, mount, manifest) names a repository that does not
@@ -110,11 +118,13 @@ export class Registry {
   readonly chunkMinLength: number;
   readonly maxManifestBytes: number;
   readonly referrersPageSize: number;
+  readonly referrersPageBytes: number;
   readonly maxBlobBytes: number;
   readonly uploadLifetimeMs: number;
   private readonly shareHashState: boolean;
   private readonly isTagImmutable: (repository: string, tag: string) => boolean | Promise<boolean>;
   private readonly blobs: BlobStore;
+  private readonly largeBodies: LargeManifestBodies;
   private readonly metadata: MetadataStore;
   private readonly log: Logger;
   private readonly canPull: (repository: string) => boolean | Promise<boolean>;
@@ -124,7 +134,13 @@ export class Registry {
   /** Pulls recorded (or found recorded) by this process: `<repo>\0<digest>` -> epoch ms. */
   private readonly pullsNoted = new Map<string, number>();
   private readonly hashes = new UploadHashes();
-  private readonly uploadLocks = new KeyedLock();
+  /** A request on an upload takes over from the one before it, whose body may have stalled: the client gave up on it. */
+  private readonly uploadLocks = new KeyedLock(
+    (id) =>
+      new RegistryError('BLOB_UPLOAD_INVALID', 'another request on this upload took over before this one had its whole body; ask for the upload status and resume from its Range', {
+        upload: id.slice(0, 64),
+      }),
+  );
 
   constructor(options: RegistryOptions) {
     this.blobs = options.blobs;
@@ -132,11 +148,13 @@ export class Registry {
     this.chunkMinLength = options.chunkMinLength ?? 0;
     this.maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
     this.referrersPageSize = options.referrersPageSize ?? MAX_PAGE_SIZE;
+    this.referrersPageBytes = options.referrersPageBytes ?? DEFAULT_REFERRERS_PAGE_BYTES;
     this.maxBlobBytes = options.maxBlobBytes ?? 52_000 * 1024 * 1024;
     this.uploadLifetimeMs = options.uploadLifetimeMs ?? 24 * 60 * 60 * 1000;
     this.shareHashState = options.shareHashState ?? false;
     this.isTagImmutable = options.isTagImmutable ?? (() => false);
     this.log = options.log ?? silentLogger;
+    this.largeBodies = new LargeManifestBodies(this.blobs, this.log);
     this.canPull = options.canPull ?? (() => true);
     this.mayCreateOnPush = options.mayCreateOnPush;
     this.recordPulls = options.recordPulls ?? true;
@@ -265,19 +283,19 @@ export class Registry {
   }
 
   async appendUpload(repository: string, id: string, request: ChunkRequest): Promise<UploadState> {
-    return this.uploadLocks.run(id, async () => {
+    return this.uploadLocks.run(id, async (signal) => {
       const state = await this.getUpload(repository, id);
       if (!request.body) return state;
-      return this.writeChunk(state, request, 'sha256');
+      return this.writeChunk(state, { ...request, body: abortable(request.body, signal) }, 'sha256');
     });
   }
 
   async completeUpload(repository: string, id: string, digestText: string | undefined, request: ChunkRequest): Promise<BlobInfo> {
     if (digestText === undefined) throw new RegistryError('DIGEST_INVALID', 'the closing PUT must carry ?digest=<digest>');
     const digest = parseDigest(digestText);
-    return this.uploadLocks.run(id, async () => {
+    return this.uploadLocks.run(id, async (signal) => {
       let state = await this.getUpload(repository, id);
-      if (request.body) state = await this.writeChunk(state, request, digest.algorithm);
+      if (request.body) state = await this.writeChunk(state, { ...request, body: abortable(request.body, signal) }, digest.algorithm);
       const actual = await this.digestUpload(state, digest.algorithm).catch(async (err) => {
         // A commit that stopped after moving the bytes into place (a crash, a failed link)
         // left the content stored under its digest: finish that commit instead of failing the retry.
@@ -374,17 +392,21 @@ export class Registry {
 
   /**
    * Discards uploads started more than `uploadLifetimeMs` ago: abandoned pushes would
-   * otherwise hold their bytes forever (the spec asks registries to time them out).
+   * otherwise hold their bytes forever (the spec asks registries to time them out). One that
+   * a request is using is left for the next round: waiting on it (a body that may stall until
+   * the server cuts it) would hold up the purge of every other.
    */
   async purgeStaleUploads(now = Date.now()): Promise<number> {
     const before = new Date(now - this.uploadLifetimeMs).toISOString();
     let purged = 0;
+    const busy = new Set<string>();
     for (;;) {
-      const stale = await this.metadata.listUploadsStartedBefore(before, 100);
+      // The store has no cursor: ask for as many more as were skipped, so the busy ones cannot fill every page.
+      const stale = (await this.metadata.listUploadsStartedBefore(before, 100 + busy.size)).filter((upload) => !busy.has(upload.id));
       if (stale.length === 0) return purged;
       for (const upload of stale) {
-        await this.uploadLocks.run(upload.id, () => this.discardUpload(upload.id));
-        purged++;
+        if (await this.uploadLocks.runIfFree(upload.id, () => this.discardUpload(upload.id))) purged++;
+        else busy.add(upload.id);
       }
     }
   }
@@ -419,7 +441,6 @@ export class Registry {
       throw new RegistryError('DIGEST_INVALID', `manifest body has digest ${digest}, not ${ref.digest.value}`, { expected: ref.digest.value, actual: digest });
     }
     const inline = body.byteLength <= this.metadata.inlineManifestLimit;
-    if (!inline) await this.blobs.putContent(digest, body);
     const record: StoredManifest = {
       digest,
       mediaType: parsed.mediaType,
@@ -436,7 +457,10 @@ export class Registry {
     // A manifest needing no blobs (an empty index, an artifact) could otherwise create the repository.
     if (parsed.blobs.length === 0 && parsed.children.length === 0) await this.ensurePushTarget(repository);
     const immutableTag = tag !== undefined && (await this.isTagImmutable(repository, tag));
-    const result = await this.metadata.putManifest(repository, record, tag, { immutableTag }).catch((err) => {
+    const commit = () => this.metadata.putManifest(repository, record, tag, { immutableTag });
+    // A body kept in the blob store must be there before the commit, but only stays if the commit happens.
+    const stored = inline ? commit() : this.largeBodies.storeAround(digest, body, commit, (result) => result.ok);
+    const result = await stored.catch((err) => {
       if (err instanceof StorageLimitError) throw new RegistryError('MANIFEST_INVALID', `this registry cannot store the manifest: ${err.message}`);
       throw err;
     });
@@ -471,7 +495,7 @@ export class Registry {
   async getManifest(repository: string, reference: string): Promise<ManifestContent> {
     const manifest = await this.statManifest(repository, reference);
     if (this.recordPulls) await this.notePull(repository, manifest);
-    const body = manifest.body ?? (await this.readContent(manifest.digest));
+    const body = manifest.body ?? (await this.readManifestBody(manifest.digest));
     return { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.size, body: body };
   }
 
@@ -522,10 +546,9 @@ export class Registry {
     return new RegistryError('MANIFEST_UNKNOWN', undefined, { reference });
   }
 
-  private async readContent(digest: string): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    for await (const chunk of await this.blobs.readBlob(digest)) parts.push(chunk);
-    return Buffer.concat(parts);
+  /** The body of a committed manifest that was too large to keep inline (ECR's BatchGetImage reads it too). */
+  async readManifestBody(digest: string): Promise<Uint8Array> {
+    return this.largeBodies.read(digest);
   }
 
   // ---- listings ----------------------------------------------------------------------
@@ -546,26 +569,31 @@ export class Registry {
 
   /**
    * Manifests whose `subject` is `digestText`, as an image index's descriptors, one page at a
-   * time (ordered by referrer digest; `last` is the previous page's last digest).
+   * time (ordered by referrer digest; `last` is the previous page's last digest). A page ends at
+   * `referrersPageSize` descriptors or `referrersPageBytes` of JSON, whichever comes first.
    */
   async listReferrers(repository: string, digestText: string, options: { artifactType?: string; last?: string } = {}): Promise<ReferrersPage> {
     validateRepositoryName(repository);
     const digest: Digest = parseDigest(digestText);
     const { artifactType, last } = options;
-    const records = await this.metadata.listReferrers(repository, digest.value);
-    const selected = records.filter((r) => (artifactType === undefined || r.artifactType === artifactType) && (last === undefined || r.digest > last));
-    const page = selected.slice(0, this.referrersPageSize);
-    const manifests = page.map((r) => ({
-      mediaType: r.mediaType,
-      digest: r.digest,
-      size: r.size,
-      ...(r.artifactType !== undefined ? { artifactType: r.artifactType } : {}),
-      ...(r.annotations !== undefined ? { annotations: r.annotations } : {}),
-    }));
+    const index = { schemaVersion: 2 as const, mediaType: MediaTypes.ociIndex, manifests: [] as object[] };
+    const page = await readReferrerPage(this.metadata, repository, digest.value, {
+      after: last,
+      matches: artifactType === undefined ? undefined : (r) => r.artifactType === artifactType,
+      describe: (r) => ({
+        mediaType: r.mediaType,
+        digest: r.digest,
+        size: r.size,
+        ...(r.artifactType !== undefined ? { artifactType: r.artifactType } : {}),
+        ...(r.annotations !== undefined ? { annotations: r.annotations } : {}),
+      }),
+      maxItems: this.referrersPageSize,
+      maxBytes: this.referrersPageBytes - jsonBytes(index),
+    });
     return {
-      index: { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests },
+      index: { ...index, manifests: page.items },
       filtered: artifactType !== undefined,
-      ...(selected.length > page.length ? { nextLast: page[page.length - 1].digest } : {}),
+      ...(page.nextAfter !== undefined ? { nextLast: page.nextAfter } : {}),
     };
   }
 }

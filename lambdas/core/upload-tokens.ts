@@ -1,10 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { decodeBase64urlStrict } from './base64url';
 
 /**
  * Tokens that authorize the bytes of one upload on the ingest host. containerd drops its
  * Authorization header when the upload Location is on another host, so the Location itself
  * carries the token; clients print that URL in error messages, so a token is bound to one
- * upload of one repository and expires.
+ * upload of one repository and expires. Both parts must be canonical base64url, so a token has one
+ * spelling.
  */
 export interface UploadTokenClaims {
   repository: string;
@@ -34,12 +36,14 @@ export class UploadTokens {
     const dot = token.indexOf('.');
     if (dot <= 0 || dot !== token.lastIndexOf('.')) return false;
     const payload = token.slice(0, dot);
-    const given = Buffer.from(token.slice(dot + 1), 'base64url');
+    const given = decodeBase64urlStrict(token.slice(dot + 1));
     const expected = Buffer.from(this.sign(payload), 'base64url');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+    if (!given || given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+    const claimsBytes = decodeBase64urlStrict(payload);
+    if (!claimsBytes) return false;
     let claims: { r?: unknown; u?: unknown; e?: unknown };
     try {
-      claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+      claims = JSON.parse(claimsBytes.toString('utf8'));
     } catch {
       return false;
     }

@@ -18,6 +18,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { Registry, type BlobContent, type RegistryOptions } from '../core/registry';
+import { DEFAULT_REFERRERS_PAGE_BYTES } from '../core/referrer-pages';
+import { MAX_RESPONSE_BODY_BYTES } from './proxy-event';
 import { UploadTokens } from '../core/upload-tokens';
 import type { Handler } from '../http/types';
 import { createRouter } from '../http/router';
@@ -43,6 +45,16 @@ import { coreLogger } from './observability';
 export const LAMBDA_REQUEST_PAYLOAD_LIMIT = 6 * 1024 * 1024;
 const EVENT_ENVELOPE_ALLOWANCE = 256 * 1024;
 export const LAMBDA_MAX_CHUNK_BYTES = Math.floor(((LAMBDA_REQUEST_PAYLOAD_LIMIT - EVENT_ENVELOPE_ALLOWANCE) * 3) / 4);
+
+/**
+ * The largest referrers page (and ListImageReferrers answer) on this path. Lambda returns at most
+ * 6 MB and the handler sends the body base64-encoded (4 bytes per 3), so it answers 500 for a body
+ * above MAX_RESPONSE_BODY_BYTES (4.25 MiB raw, 5.67 MiB encoded; the rest of the 6 MB is the status,
+ * headers and the result's JSON). A 4 MiB page (5.33 MiB encoded) fits, and so does a page of one
+ * descriptor over budget: its annotations came from a manifest of at most 4 MiB. Capped by the
+ * handler's limit should that shrink.
+ */
+export const LAMBDA_REFERRERS_PAGE_BYTES = Math.min(DEFAULT_REFERRERS_PAGE_BYTES, MAX_RESPONSE_BODY_BYTES);
 
 export interface AwsSettings {
   tableName: string;
@@ -149,6 +161,7 @@ export async function buildAwsRegistry(options: AwsRegistryOptions): Promise<Aws
   // With access control, a cross-repository mount needs pull permission on the source.
   const mountCheck = options.access && role === 'registry' ? deferredCanPull() : undefined;
   const registry = new ObservedRegistry({
+    referrersPageBytes: LAMBDA_REFERRERS_PAGE_BYTES,
     ...options.registryOptions,
     ...(mountCheck ? { canPull: mountCheck.canPull } : {}),
     blobs,
@@ -178,12 +191,8 @@ export async function buildAwsRegistry(options: AwsRegistryOptions): Promise<Aws
         })
       : undefined;
   if (access) mountCheck?.bind(access.accessControl);
-  // Manifest bodies too large for a DynamoDB item live in S3 under their digest.
-  const readContent = async (digest: string) => {
-    const parts: Uint8Array[] = [];
-    for await (const chunk of await blobs.readBlob(digest)) parts.push(chunk);
-    return Buffer.concat(parts);
-  };
+  // Manifest bodies too large for a DynamoDB item live in S3 (under their digest, or staged until promoted).
+  const readContent = (digest: string) => registry.readManifestBody(digest);
   const plainControlPlane = role === 'registry' ? options.controlPlane?.(metadata, readContent, registry) : undefined;
   // A policy changed through this container applies here at once; other containers see it within policyCacheMs.
   const controlPlane: Handler | undefined =

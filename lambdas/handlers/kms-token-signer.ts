@@ -8,10 +8,12 @@
  * local P-256 key in for KMS; KmsClientSigner is the real adapter on `@aws-sdk/client-kms`.
  *
  * JWT's ES256 wants the signature as r||s (32 bytes each, IEEE P1363); KMS answers DER, which is
- * converted here.
+ * converted here. KMS answers (r, s) or (r, n - s) alike and both verify, so issued signatures are
+ * brought to low S and verification refuses high S: a token has one spelling (core/ecdsa-low-s.ts).
  */
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import { isLowS, toLowS } from '../core/ecdsa-low-s';
 import type { TokenSigner } from '../core/registry-tokens';
 
 /** KMS's Sign takes a RAW message of at most 4,096 bytes; a longer one is sent as its SHA-256 (DIGEST). */
@@ -62,11 +64,11 @@ export class KmsTokenSigner implements TokenSigner {
       SigningAlgorithm: 'ECDSA_SHA_256',
     });
     if (!out.Signature) throw new Error('KMS Sign answered without a signature');
-    return derToP1363(out.Signature, 32);
+    return toLowS(derToP1363(out.Signature, 32));
   }
 
   async verify(data: Uint8Array, signature: Uint8Array): Promise<boolean> {
-    if (signature.length !== 64) return false;
+    if (signature.length !== 64 || !isLowS(signature)) return false;
     const key = await this.key();
     try {
       return cryptoVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature);

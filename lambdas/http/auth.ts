@@ -34,7 +34,11 @@ export function parseBasicAuthorization(authorization: string | undefined): Basi
   if (!authorization) return null;
   const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization);
   if (!match) return null;
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const bytes = Buffer.from(match[1], 'base64');
+  // One spelling per credential (as for the tokens inside it): the encoder's own, padded or not.
+  const canonical = bytes.toString('base64');
+  if (match[1] !== canonical && match[1] !== canonical.replace(/=+$/, '')) return null;
+  const decoded = bytes.toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return null;
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };

@@ -15,6 +15,9 @@
  * - UnknownOperationException: an unknown X-Amz-Target. Real AWS JSON services answer
  *   `{"__type":"UnknownOperationException"}` with 400 (aws/aws-sdk-net#1536, CloudWatch Logs); some
  *   emulators use 404. 400 here.
+ * - A member breaking its pattern, length or range is thrown as a ConstraintViolation and answered in
+ *   the action's validation style (CLASSIC_VALIDATION_ACTIONS: InvalidParameterException "Invalid
+ *   parameter at ..."; the others: ValidationException "1 validation error detected: ...").
  *
  * Actions live in a table (ECR_API_ACTIONS): each names the IAM action it needs, which repository it
  * concerns (for the resource ARN and the repository policy), and its work. The control-plane issue adds
@@ -35,7 +38,18 @@ import type { IdentityInput, IdentityPolicySource } from '../core/identity-polic
 import { parsePolicyDocument, PolicyValidationError } from '../core/policy/policy-document';
 import type { MetadataStore } from '../storage/ports';
 import type { HttpRequest, HttpResponse } from './types';
-import { checkRegistryId, EcrApiError, repositoryNameOf, repositoryNotFound, requiredString } from './ecr-actions/common';
+import {
+  checkRegistryId,
+  constraints,
+  ConstraintViolation,
+  EcrApiError,
+  optionalList,
+  repositoryNameOf,
+  repositoryNotFound,
+  requiredString,
+  validationError,
+  type ValidationStyle,
+} from './ecr-actions/common';
 import { REPOSITORY_ACTIONS } from './ecr-actions/repositories';
 import { IMAGE_ACTIONS } from './ecr-actions/images';
 import { LAYER_ACTIONS, MAX_LAYER_PART_BYTES } from './ecr-actions/layers';
@@ -166,7 +180,49 @@ export interface EcrActionDefinition {
    * decided per repository on the data path). @default 'registry'
    */
   evaluatedIn?: 'registry' | 'caller';
+  /** How a member that breaks its pattern, length or range is answered. @default validationStyleOf(the action's name) */
+  validation?: ValidationStyle;
   run(context: EcrActionContext): Promise<Record<string, unknown>>;
+}
+
+/**
+ * ECR's classic actions: the ones whose API reference (and the SDK's model) lists no
+ * ValidationException. A member breaking its pattern, length or range is InvalidParameterException
+ * "Invalid parameter at '<member>' failed to satisfy constraint: '<constraint>'" there, as real ECR
+ * answers (the messages its users quote); every other action keeps ValidationException.
+ */
+export const CLASSIC_VALIDATION_ACTIONS: ReadonlySet<string> = new Set([
+  'BatchCheckLayerAvailability',
+  'BatchDeleteImage',
+  'BatchGetImage',
+  'CompleteLayerUpload',
+  'CreateRepository',
+  'DeleteRepository',
+  'DeleteRepositoryPolicy',
+  'DescribeImages',
+  'DescribeRepositories',
+  'GetAuthorizationToken',
+  'GetDownloadUrlForLayer',
+  'GetRepositoryPolicy',
+  'InitiateLayerUpload',
+  'ListImages',
+  'ListTagsForResource',
+  'PutImage',
+  'PutImageTagMutability',
+  'SetRepositoryPolicy',
+  'TagResource',
+  'UntagResource',
+  'UploadLayerPart',
+]);
+
+export function validationStyleOf(action: string | undefined): ValidationStyle {
+  const declared = action !== undefined && Object.hasOwn(ECR_API_ACTIONS, action) ? ECR_API_ACTIONS[action].validation : undefined;
+  return declared ?? (action !== undefined && CLASSIC_VALIDATION_ACTIONS.has(action) ? 'classic' : 'modern');
+}
+
+/** An error as the action answers it: a constraint violation in the action's validation style. */
+function inStyleOf(action: string | undefined, err: unknown): unknown {
+  return err instanceof ConstraintViolation && validationStyleOf(action) === 'classic' ? err.classic() : err;
 }
 
 // ---- input helpers ---------------------------------------------------------------------------
@@ -199,10 +255,11 @@ export const ECR_API_ACTIONS: Record<string, EcrActionDefinition> = {
     async run({ input, caller, request, options, now }) {
       // registryIds is deprecated in ECR ("the token is valid for all registries the principal can
       // access"); a value naming another registry is still refused here, as there is only one.
-      const ids = input.registryIds;
-      if (ids !== undefined && ids !== null) {
-        if (!Array.isArray(ids)) throw new EcrApiError('SerializationException', 'registryIds must be a list');
-        for (const id of ids) checkRegistryId({ registryId: id }, options.registryAccount);
+      const ids = optionalList(input, 'registryIds', 1, 10);
+      for (const id of ids ?? []) {
+        if (typeof id !== 'string') throw new EcrApiError('SerializationException', 'registryIds must be a list of strings');
+        if (!/^[0-9]{12}$/.test(id)) throw validationError('registryIds', ids, constraints.eachPattern('[0-9]{12}'));
+        checkRegistryId({ registryId: id }, options.registryAccount);
       }
       const { token, expiresAt } = await options.tokens.issueLogin({ arn: caller.principal.arn, account: caller.principal.account }, now);
       return {
@@ -347,7 +404,8 @@ export function createEcrApi(options: EcrApiOptions): (request: HttpRequest) => 
       const output = await definition.run({ input, caller, request, options, now: at, mayAccess });
       log.info('ecr api', { requestId, action: actionName, principal: caller.principal.arn, status: 200 });
       return amzJson(200, output, requestId);
-    } catch (err) {
+    } catch (caught) {
+      const err = inStyleOf(actionName, caught);
       if (err instanceof EcrApiError) {
         log.info('ecr api', { requestId, action: actionName ?? target.slice(0, 200), status: err.status, error: err.type });
         return amzJson(err.status, { ...err.fields, __type: err.type, message: err.message }, requestId, { 'x-amzn-ErrorType': err.type });

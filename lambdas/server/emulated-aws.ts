@@ -73,6 +73,8 @@ export interface EmulatedAwsOptions {
   presignTtlSeconds?: number;
   /** The upload-token HMAC key (at least 32 characters); tests pass one to sign their own tokens. @default random */
   uploadTokenKey?: string;
+  /** How long an upload body may send nothing before the ingest server cuts it (0: never). @default 60 s */
+  bodyIdleTimeoutMs?: number;
   log: Logger;
 }
 
@@ -185,6 +187,7 @@ async function compose(
     host: options.host,
     port: options.ingestPort ?? 0,
     log: coreLogger(ingestLogger),
+    bodyIdleTimeoutMs: options.bodyIdleTimeoutMs,
   });
   cleanup.push(() => ingest.close());
 

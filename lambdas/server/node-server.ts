@@ -9,11 +9,14 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RegistryError } from '../core/errors';
 import type { Logger } from '../core/log';
-import type { ByteStream } from '../storage/ports';
 import type { Handler, HttpRequest } from '../http/types';
 import { errorResponse } from '../http/render';
 import { FileRegion } from '../storage/local/file-region';
 import { ClientHungUpError, sendFileRegion } from './send-file-region';
+import { requestBody, type RequestBody } from './request-body';
+
+/** How long a request body may send nothing before it is cut, unless the server is told otherwise. */
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 60_000;
 
 export interface NodeServerOptions {
   handler: Handler;
@@ -22,6 +25,11 @@ export interface NodeServerOptions {
   /** PEM certificate and key: serve HTTPS instead of HTTP. */
   tls?: { cert: Buffer; key: Buffer };
   log: Logger;
+  /**
+   * A request body that sends nothing for this long while it is read is cut: the request
+   * fails and its connection is closed. 0 never cuts. @default DEFAULT_BODY_IDLE_TIMEOUT_MS
+   */
+  bodyIdleTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -33,13 +41,15 @@ export interface RunningServer {
 }
 
 export async function startNodeServer(options: NodeServerOptions): Promise<RunningServer> {
+  const bodyIdleTimeoutMs = options.bodyIdleTimeoutMs ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
   const listener = (req: IncomingMessage, res: ServerResponse) => {
-    serve(options.handler, req, res, options.log).catch((err) => {
+    serve(options.handler, req, res, options.log, bodyIdleTimeoutMs).catch((err) => {
       options.log.error('response failed', { method: req.method, path: req.url?.slice(0, 256), error: err });
       res.destroy();
     });
   };
-  // Layer uploads can take far longer than Node's default five-minute request timeout.
+  // Layer uploads can take far longer than Node's default five-minute request timeout: a body
+  // that keeps arriving may take any time, one that stops is cut by bodyIdleTimeoutMs instead.
   const serverOptions = { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 };
   const server: Server = options.tls
     ? createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, listener)
@@ -65,7 +75,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   };
 }
 
-async function serve(handler: Handler, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+async function serve(handler: Handler, req: IncomingMessage, res: ServerResponse, log: Logger, bodyIdleTimeoutMs: number): Promise<void> {
   let url: URL;
   try {
     url = new URL(req.url ?? '/', 'http://registry.invalid');
@@ -76,32 +86,36 @@ async function serve(handler: Handler, req: IncomingMessage, res: ServerResponse
   }
   const headers: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  const body: RequestBody | null = hasBody(req) ? requestBody(req, bodyIdleTimeoutMs) : null;
   const request: HttpRequest = {
     method: req.method ?? 'GET',
     path: rawPath(req.url ?? '/'),
     query: url.searchParams,
     headers,
     sourceIp: req.socket.remoteAddress,
-    body: hasBody(req) ? bodyOf(req) : null,
+    body: body?.stream ?? null,
   };
   const response = await handler(request);
+  // A body the handler stopped reading part way (cut, or given up for a request that took over
+  // its upload) cannot be told from the next request on this connection: answer, then close it.
+  if (body?.abandoned()) res.setHeader('Connection', 'close');
   res.writeHead(response.status, response.headers);
-  const body = response.body;
-  if (body === undefined || request.method === 'HEAD') {
-    if (body instanceof FileRegion) await body.close();
+  const content = response.body;
+  if (content === undefined || request.method === 'HEAD') {
+    if (content instanceof FileRegion) await content.close();
     res.end();
-  } else if (body instanceof Uint8Array) {
-    res.end(body);
-  } else if (body instanceof FileRegion) {
+  } else if (content instanceof Uint8Array) {
+    res.end(content);
+  } else if (content instanceof FileRegion) {
     try {
-      await sendFileRegion(body, res);
+      await sendFileRegion(content, res);
     } catch (err) {
       if (!(err instanceof ClientHungUpError)) log.warn('response stream failed', { path: request.path.slice(0, 256), error: err });
       res.destroy();
     }
   } else {
     try {
-      await pipeline(body instanceof Readable ? body : Readable.from(body), res);
+      await pipeline(content instanceof Readable ? content : Readable.from(content), res);
     } catch (err) {
       if (!res.destroyed) log.warn('response stream failed', { path: request.path.slice(0, 256), error: err });
       res.destroy();
@@ -118,17 +132,4 @@ function hasBody(req: IncomingMessage): boolean {
   if (req.headers['transfer-encoding'] !== undefined) return true;
   const length = req.headers['content-length'];
   return length !== undefined && length !== '0';
-}
-
-/** The request body; a client that hangs up mid-body is the client's failure, not ours. */
-async function* bodyOf(req: IncomingMessage): ByteStream {
-  try {
-    for await (const chunk of req) yield chunk as Uint8Array;
-  } catch (err) {
-    if (req.destroyed || (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
-      throw new RegistryError('BLOB_UPLOAD_INVALID', 'the request body ended before it was complete');
-    }
-    throw err;
-  }
-  if (!req.complete) throw new RegistryError('BLOB_UPLOAD_INVALID', 'the request body ended before it was complete');
 }

@@ -30,10 +30,30 @@ export interface BlobStore {
    * S3 URL), so that no layer byte passes through the registry. Null means "serve it yourself".
    */
   blobRedirectUrl?(digest: string): Promise<string | null>;
-  /** Stores small content (manifest bodies too large for the metadata store) under its digest, atomically. */
+  /** Stores small content under its digest, atomically. */
   putContent(digest: string, bytes: Uint8Array): Promise<void>;
   /** Removes content; only garbage collection calls this, once nothing links it. */
   deleteContent(digest: string): Promise<void>;
+
+  /*
+   * Staged content: a manifest body too large for the metadata store, written before the metadata
+   * transaction that may still refuse it. It is kept under a key of its push's own (`stagingId`), so a
+   * refusal can remove exactly what it wrote (content under the digest may be another repository's),
+   * and becomes content only once the manifest is committed. Staged copies of one digest all hold the
+   * digest's bytes (checked as putContent checks them); statBlob and readBlob do not see them.
+   */
+  /** Stores `bytes` (whose digest is `digest`) as staged content, durably and atomically. */
+  stageContent(stagingId: string, digest: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * Makes staged content the content of `digest` (without a copy when that content exists already),
+   * then removes the staged copy, so that a reader finds one or the other at every moment. Idempotent
+   * and safe to race with itself; throws ContentNotFoundError when neither exists.
+   */
+  promoteStagedContent(stagingId: string, digest: string): Promise<void>;
+  /** Removes staged content without making it content; succeeds when there is none. */
+  discardStagedContent(stagingId: string, digest: string): Promise<void>;
+  /** Some staged copy of `digest`, or null when none exists: a body committed but not promoted yet. */
+  readStagedContent(digest: string): Promise<{ stagingId: string; bytes: Uint8Array } | null>;
 
   /** Creates the byte area for a new upload session. */
   startUpload(uploadId: string): Promise<void>;
@@ -131,7 +151,10 @@ export interface ManifestRecord {
 }
 
 export interface StoredManifest extends ManifestRecord {
-  /** The body, when the metadata store keeps it inline; otherwise it is in the blob store under `digest`. */
+  /**
+   * The body, when the metadata store keeps it inline; otherwise it is in the blob store under `digest`
+   * (or, until the push that committed it has promoted it, staged: BlobStore.readStagedContent).
+   */
   body?: Uint8Array;
 }
 
@@ -141,6 +164,12 @@ export interface ReferrerRecord {
   size: number;
   artifactType?: string;
   annotations?: Record<string, string>;
+}
+
+export interface ReferrerPage {
+  items: ReferrerRecord[];
+  /** True when more referrers may follow the last one returned. */
+  more: boolean;
 }
 
 export interface UploadState {
@@ -291,7 +320,13 @@ export interface MetadataStore {
   deleteManifest(repository: string, digest: string, options?: DeleteManifestOptions): Promise<DeleteResult<'in-use' | 'unknown' | 'tagged'>>;
   deleteTag(repository: string, tag: string): Promise<boolean>;
   listTags(repository: string, page: PageRequest): Promise<Page>;
-  listReferrers(repository: string, subject: string): Promise<ReferrerRecord[]>;
+  /**
+   * A subject's referrers in digest byte order, after `last` (exclusive): at most `limit`. A
+   * referrer carries its manifest's annotations (up to megabytes), so an adapter may return fewer
+   * to keep one read small in bytes (about a megabyte), but never none while more follow. `more`
+   * says whether to ask again; only after a page cut short in bytes may it precede an empty page.
+   */
+  listReferrers(repository: string, subject: string, page: PageRequest): Promise<ReferrerPage>;
 
   /** The repository's policy document (IAM JSON grammar), or null when it has none. */
   getRepositoryPolicy(repository: string): Promise<string | null>;

@@ -294,19 +294,120 @@ export function describeBlobStoreContract(adapterName: string, open: () => Promi
       });
     });
 
+    describe('staged content', () => {
+      const manifestBody = (seed: string) => Buffer.from(JSON.stringify({ schemaVersion: 2, seed, padding: bytesOf(3000, seed).toString('hex') }));
+
+      test('GIVEN staged content WHEN nothing else happens THEN it is not content, but readStagedContent finds it', async () => {
+        const bytes = manifestBody('staged');
+        const id = randomUUID();
+        expect(await store.readStagedContent(sha256(bytes))).toBeNull();
+        await store.stageContent(id, sha256(bytes), bytes);
+        expect(await store.statBlob(sha256(bytes))).toBeNull();
+        await expect(store.readBlob(sha256(bytes))).rejects.toBeInstanceOf(ContentNotFoundError);
+        const staged = await store.readStagedContent(sha256(bytes));
+        expect(staged?.stagingId).toBe(id);
+        expect(Buffer.from(staged!.bytes).equals(bytes)).toBe(true);
+        expect(await store.readStagedContent(sha256(manifestBody('other')))).toBeNull();
+      });
+
+      test('GIVEN staged content WHEN promoted THEN it is content and no longer staged, and promoting again succeeds', async () => {
+        const bytes = manifestBody('promoted');
+        const id = randomUUID();
+        await store.stageContent(id, sha256(bytes), bytes);
+        await store.promoteStagedContent(id, sha256(bytes));
+        expect(await store.statBlob(sha256(bytes))).toEqual({ size: bytes.length });
+        expect((await collect(store.readBlob(sha256(bytes)))).equals(bytes)).toBe(true);
+        expect(await store.readStagedContent(sha256(bytes))).toBeNull();
+        await store.promoteStagedContent(id, sha256(bytes));
+        expect((await collect(store.readBlob(sha256(bytes)))).equals(bytes)).toBe(true);
+      });
+
+      test('GIVEN staged content WHEN discarded THEN it is neither content nor staged, and discarding again succeeds', async () => {
+        const bytes = manifestBody('discarded');
+        const id = randomUUID();
+        await store.stageContent(id, sha256(bytes), bytes);
+        await store.discardStagedContent(id, sha256(bytes));
+        expect(await store.statBlob(sha256(bytes))).toBeNull();
+        expect(await store.readStagedContent(sha256(bytes))).toBeNull();
+        await store.discardStagedContent(id, sha256(bytes));
+        await expect(store.promoteStagedContent(id, sha256(bytes))).rejects.toBeInstanceOf(ContentNotFoundError);
+      });
+
+      test('GIVEN content already stored WHEN a staged copy of it is discarded or promoted THEN the content stays as it was and nothing stays staged', async () => {
+        const bytes = manifestBody('existing');
+        await store.putContent(sha256(bytes), bytes);
+        const [refused, accepted] = [randomUUID(), randomUUID()];
+        await store.stageContent(refused, sha256(bytes), bytes);
+        await store.stageContent(accepted, sha256(bytes), bytes);
+        await store.discardStagedContent(refused, sha256(bytes));
+        expect((await collect(store.readBlob(sha256(bytes)))).equals(bytes)).toBe(true);
+        await store.promoteStagedContent(accepted, sha256(bytes));
+        expect((await collect(store.readBlob(sha256(bytes)))).equals(bytes)).toBe(true);
+        expect(await store.readStagedContent(sha256(bytes))).toBeNull();
+      });
+
+      test('GIVEN two staged copies of one digest WHEN one is discarded THEN the other is still staged and promotes', async () => {
+        const bytes = manifestBody('two-copies');
+        const [first, second] = [randomUUID(), randomUUID()];
+        await store.stageContent(first, sha256(bytes), bytes);
+        await store.stageContent(second, sha256(bytes), bytes);
+        await store.discardStagedContent(first, sha256(bytes));
+        expect((await store.readStagedContent(sha256(bytes)))?.stagingId).toBe(second);
+        await store.promoteStagedContent(second, sha256(bytes));
+        expect((await collect(store.readBlob(sha256(bytes)))).equals(bytes)).toBe(true);
+      });
+
+      test('GIVEN racing promotions of one staged copy and of other copies WHEN they finish THEN the content is whole and nothing stays staged', async () => {
+        const bytes = manifestBody('race');
+        const ids = [randomUUID(), randomUUID(), randomUUID()];
+        for (const id of ids) await store.stageContent(id, sha256(bytes), bytes);
+        await Promise.all([...ids, ids[0], ids[0]].map((id) => store.promoteStagedContent(id, sha256(bytes))));
+        expect((await collect(store.readBlob(sha256(bytes)))).equals(bytes)).toBe(true);
+        expect(await store.readStagedContent(sha256(bytes))).toBeNull();
+      });
+
+      test('GIVEN a promotion racing reads WHEN each read tries content, then a staged copy, then content again THEN every read finds the bytes', async () => {
+        const bytes = manifestBody('reader');
+        const id = randomUUID();
+        await store.stageContent(id, sha256(bytes), bytes);
+        const read = async (): Promise<Buffer> => {
+          for (let attempt = 0; attempt < 2; attempt++) {
+            try {
+              return await collect(store.readBlob(sha256(bytes)));
+            } catch (err) {
+              if (!(err instanceof ContentNotFoundError)) throw err;
+            }
+            const staged = await store.readStagedContent(sha256(bytes));
+            if (staged) return Buffer.from(staged.bytes);
+          }
+          throw new Error('neither content nor a staged copy');
+        };
+        const reads = Array.from({ length: 6 }, () => read());
+        await store.promoteStagedContent(id, sha256(bytes));
+        for (const bytesRead of await Promise.all([...reads, read()])) expect(bytesRead.equals(bytes)).toBe(true);
+      });
+    });
+
     describe('durability', () => {
-      test('GIVEN committed blobs, put content and a half-done upload WHEN the store is reopened THEN all of it reads back and the upload resumes', async () => {
+      test('GIVEN committed blobs, put and staged content and a half-done upload WHEN the store is reopened THEN all of it reads back and the upload resumes', async () => {
         if (!opened.reopen) return;
         const blob = bytesOf(70_000, 'durable-blob');
         const content = Buffer.from('{"durable":true}');
         const partial = bytesOf(5000, 'durable-upload');
         const blobDigest = await commitBytes(store, blob);
         await store.putContent(sha256(content), content);
+        const staged = Buffer.from('{"staged":true}');
+        const stagingId = randomUUID();
+        await store.stageContent(stagingId, sha256(staged), staged);
         const id = randomUUID();
         await store.startUpload(id);
         await store.appendUpload(id, 0, streamOf(partial.subarray(0, 3000)));
 
         store = await opened.reopen();
+
+        expect(Buffer.from((await store.readStagedContent(sha256(staged)))!.bytes).equals(staged)).toBe(true);
+        await store.promoteStagedContent(stagingId, sha256(staged));
+        expect((await collect(store.readBlob(sha256(staged)))).equals(staged)).toBe(true);
 
         expect(await store.statBlob(blobDigest)).toEqual({ size: blob.length });
         expect((await collect(store.readBlob(blobDigest))).equals(blob)).toBe(true);

@@ -226,7 +226,7 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       expect(asStored(await store.getManifest(repo, m.digest))).toEqual(m);
       expect(asStored(await store.getTaggedManifest(repo, 'v1'))).toEqual(m);
       expect(await store.resolveTag(repo, 'v1')).toBe(m.digest);
-      expect((await store.listReferrers(repo, subject)).map((r) => r.digest)).toEqual([m.digest]);
+      expect((await store.listReferrers(repo, subject, { limit: 1000 })).items.map((r) => r.digest)).toEqual([m.digest]);
       expect(await counters(repo, layers.map(linkSkOf), 'users')).toEqual(layers.map(() => 1));
       expect(await records(repo, 'usage#')).toHaveLength(121);
       // Put again (another tag): nothing pinned twice.
@@ -237,7 +237,7 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       expect(await store.deleteManifest(repo, m.digest)).toEqual({ ok: true });
       expect(await store.getManifest(repo, m.digest)).toBeNull();
       expect(await store.listTags(repo, { limit: 100 })).toEqual({ items: [], more: false });
-      expect(await store.listReferrers(repo, subject)).toEqual([]);
+      expect(await store.listReferrers(repo, subject, { limit: 1000 })).toEqual({ items: [], more: false });
       expect(await records(repo, 'usage#')).toEqual([]);
       for (const l of layers) expect(await store.unlinkBlob(repo, l)).toEqual({ ok: true });
     });
@@ -481,7 +481,7 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
 
       expect(await store.deleteManifest(repo, m.digest)).toEqual({ ok: true });
       expect(await store.listTags(repo, { limit: 100 })).toEqual({ items: [], more: false });
-      expect(await store.listReferrers(repo, sha256('subject'))).toEqual([]);
+      expect(await store.listReferrers(repo, sha256('subject'), { limit: 1000 })).toEqual({ items: [], more: false });
       for (const l of layers) expect(await store.unlinkBlob(repo, l)).toEqual({ ok: true });
     });
 

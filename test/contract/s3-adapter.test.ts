@@ -233,6 +233,33 @@ describe('S3BlobStore on S3', () => {
     expect(await objectsUnder('reg/blobs/')).toEqual([`reg/blobs/sha256/${sha256(bytes).slice(7)}`]);
   });
 
+  test('GIVEN a staged manifest body WHEN staged, promoted (and again once its digest key exists) THEN it sits under staging/<algorithm>/<hex>/<id>, is checksummed both times and is copied once', async () => {
+    const { client, calls } = recordingClient();
+    clients.push(client);
+    const store = new S3BlobStore({ client, bucket, keyPrefix: 'reg' });
+    const bytes = bytesOf(200 * 1024, 'staged-manifest');
+    const hex = sha256(bytes).slice('sha256:'.length);
+    const checksum = createHash('sha256').update(bytes).digest('base64');
+    const [first, second] = [randomUUID(), randomUUID()];
+
+    await store.stageContent(first, sha256(bytes), bytes);
+    expect(calls.find((c) => c.name === 'PutObjectCommand')?.headers?.['x-amz-checksum-sha256']).toBe(checksum);
+    expect(await objectsUnder('reg/')).toEqual([`reg/staging/sha256/${hex}/${first}`]);
+
+    calls.length = 0;
+    await store.promoteStagedContent(first, sha256(bytes));
+    expect(calls.map((c) => c.name)).toEqual(['HeadObjectCommand', 'CopyObjectCommand', 'DeleteObjectCommand']);
+    const copy = calls.find((c) => c.name === 'CopyObjectCommand')!;
+    expect(copy.input).toMatchObject({ Key: `reg/blobs/sha256/${hex}`, CopySource: `${bucket}/reg/staging/sha256/${hex}/${first}`, ChecksumAlgorithm: 'SHA256' });
+    expect(await objectsUnder('reg/')).toEqual([`reg/blobs/sha256/${hex}`]);
+
+    await store.stageContent(second, sha256(bytes), bytes);
+    calls.length = 0;
+    await store.promoteStagedContent(second, sha256(bytes));
+    expect(calls.map((c) => c.name)).toEqual(['HeadObjectCommand', 'DeleteObjectCommand']);
+    expect(await objectsUnder('reg/')).toEqual([`reg/blobs/sha256/${hex}`]);
+  });
+
   test('GIVEN an upload with a multipart segment WHEN aborted twice THEN its objects are gone and both aborts succeed', async () => {
     const client = s3.client();
     clients.push(client);

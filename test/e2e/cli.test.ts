@@ -16,7 +16,7 @@ describe('berth serve options', () => {
   test('GIVEN --help WHEN run THEN every option is listed and nothing starts', () => {
     const result = berth(['serve', '--help']);
     expect(result.status).toBe(0);
-    for (const option of ['--host', '--port', '--data-dir', '--tls-cert', '--tls-key', '--help']) expect(result.stdout).toContain(option);
+    for (const option of ['--host', '--port', '--data-dir', '--tls-cert', '--tls-key', '--body-idle-timeout', '--help']) expect(result.stdout).toContain(option);
     expect(result.stdout).toMatch(/default 127\.0\.0\.1/);
     expect(result.stdout).toMatch(/default 5000/);
     expect(result.stdout).toMatch(/default \.\/data/);

@@ -28,7 +28,6 @@ import {
   TagResourceCommand,
   TooManyTagsException,
   UntagResourceCommand,
-  ValidationException,
 } from '@aws-sdk/client-ecr';
 import { scratchDir, startRegistryProcess, type RegistryProcess } from '../support/registry-harness';
 import { describeWithBinaries, run } from '../support/clients';
@@ -122,7 +121,7 @@ describe('repositories with @aws-sdk/client-ecr', () => {
     expect((await ecr().send(new ListTagsForResourceCommand({ resourceArn: arnOf('team/created') }))).tags).toEqual([{ Key: 'team', Value: 'payments' }]);
   });
 
-  test('GIVEN an existing repository or bad input WHEN CreateRepository THEN RepositoryAlreadyExists, InvalidParameter (another KMS key), Validation, TooManyTags', async () => {
+  test('GIVEN an existing repository or bad input WHEN CreateRepository THEN RepositoryAlreadyExists, InvalidParameter (another KMS key, a bad name or list), TooManyTags', async () => {
     await ecr().send(new CreateRepositoryCommand({ repositoryName: 'team/dup' }));
     await expect(ecr().send(new CreateRepositoryCommand({ repositoryName: 'team/dup' }))).rejects.toBeInstanceOf(RepositoryAlreadyExistsException);
     const kms = await ecr()
@@ -133,13 +132,16 @@ describe('repositories with @aws-sdk/client-ecr', () => {
     expect(kms.message).toContain('arn:aws:kms:us-east-1:111122223333:key/other');
     // Asking for exactly the deployment's setting is fine.
     await ecr().send(new CreateRepositoryCommand({ repositoryName: 'team/aes', encryptionConfiguration: { encryptionType: 'AES256' } }));
-    await expect(ecr().send(new CreateRepositoryCommand({ repositoryName: 'Team/Upper' }))).rejects.toBeInstanceOf(ValidationException);
-    await expect(ecr().send(new CreateRepositoryCommand({ repositoryName: `a/${'b'.repeat(255)}` }))).rejects.toBeInstanceOf(ValidationException);
+    // CreateRepository is one of ECR's classic actions (no ValidationException in its API reference): a name
+    // breaking the pattern or length is InvalidParameterException "Invalid parameter at 'repositoryName' ...",
+    // as real ECR answers (test/e2e/ecr-invalid-parameters.test.ts has every classic action).
+    await expect(ecr().send(new CreateRepositoryCommand({ repositoryName: 'Team/Upper' }))).rejects.toBeInstanceOf(InvalidParameterException);
+    await expect(ecr().send(new CreateRepositoryCommand({ repositoryName: `a/${'b'.repeat(255)}` }))).rejects.toBeInstanceOf(InvalidParameterException);
     const tags = Array.from({ length: 51 }, (_, i) => ({ Key: `k${i}`, Value: 'v' }));
     await expect(ecr().send(new CreateRepositoryCommand({ repositoryName: 'team/tags', tags }))).rejects.toBeInstanceOf(TooManyTagsException);
     await expect(ecr().send(new CreateRepositoryCommand({ repositoryName: 'team/tags', tags: [{ Key: 'aws:x', Value: 'v' }] }))).rejects.toBeInstanceOf(InvalidTagParameterException);
     const filters = Array.from({ length: 6 }, (_, i) => ({ filterType: 'WILDCARD' as const, filter: `f${i}*` }));
-    await expect(ecr().send(new CreateRepositoryCommand({ repositoryName: 'team/filters', imageTagMutability: 'IMMUTABLE_WITH_EXCLUSION', imageTagMutabilityExclusionFilters: filters }))).rejects.toBeInstanceOf(ValidationException);
+    await expect(ecr().send(new CreateRepositoryCommand({ repositoryName: 'team/filters', imageTagMutability: 'IMMUTABLE_WITH_EXCLUSION', imageTagMutabilityExclusionFilters: filters }))).rejects.toBeInstanceOf(InvalidParameterException);
     await expect(ecr().send(new DescribeRepositoriesCommand({ repositoryNames: ['team/tags'] }))).rejects.toBeInstanceOf(RepositoryNotFoundException);
   });
 
@@ -154,7 +156,8 @@ describe('repositories with @aws-sdk/client-ecr', () => {
       nextToken = out.nextToken;
     } while (nextToken);
     expect(names.filter((n) => n.startsWith('paged/'))).toEqual(['paged/r0', 'paged/r1', 'paged/r2', 'paged/r3', 'paged/r4']);
-    await expect(ecr().send(new DescribeRepositoriesCommand({ maxResults: 1001 }))).rejects.toBeInstanceOf(ValidationException);
+    // A classic action: maxResults out of range is InvalidParameterException, as in ECR (not ValidationException).
+    await expect(ecr().send(new DescribeRepositoriesCommand({ maxResults: 1001 }))).rejects.toBeInstanceOf(InvalidParameterException);
     await expect(ecr().send(new DescribeRepositoriesCommand({ nextToken: 'garbage!' }))).rejects.toBeInstanceOf(InvalidParameterException);
   });
 

@@ -174,7 +174,7 @@ async function snapshot(probeDigests: string[] = []): Promise<Snapshot> {
       tags: Object.fromEntries(await Promise.all(repoTags.map(async (t) => [t, await store.resolveTag(repo, t)]))),
       links: Object.fromEntries(await Promise.all(digests.map(async (d) => [d, await store.statBlobLink(repo, d)]))),
       manifests,
-      referrers: Object.fromEntries(await Promise.all(digests.map(async (d) => [d, await store.listReferrers(repo, d)]))),
+      referrers: Object.fromEntries(await Promise.all(digests.map(async (d) => [d, (await store.listReferrers(repo, d, { limit: 1000 })).items]))),
     };
   }
   metadata['#blob-repositories'] = Object.fromEntries(await Promise.all(digests.map(async (d) => [d, await store.repositoriesWithBlob(d, 100)])));
@@ -501,7 +501,7 @@ test('GIVEN arbitrary names and digests WHEN referrers are listed THEN the answe
       else if (!validDigest(digest)) expected = [err(400, 'DIGEST_INVALID')];
       else {
         expected = [ok(200)];
-        listed = (await store.listReferrers(name, digest))
+        listed = (await store.listReferrers(name, digest, { limit: 1000 })).items
           .filter((r) => (artifactType === null || r.artifactType === artifactType) && (last === null || Buffer.compare(Buffer.from(r.digest), Buffer.from(last)) > 0))
           .map((r) => r.digest);
       }

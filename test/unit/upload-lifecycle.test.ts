@@ -1,6 +1,7 @@
 /**
  * Upload rules that need real storage but no HTTP: abandoned uploads are purged, blobs
- * have a size cap, and a commit interrupted after its bytes moved into place completes on retry.
+ * have a size cap, a commit interrupted after its bytes moved into place completes on retry,
+ * and a request whose body stalls neither blocks the next request on its upload nor the purge.
  */
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -98,5 +99,86 @@ describe('upload lifecycle', () => {
     const wrong = blobOf(Buffer.from('other bytes')).digest;
     await expect(registry.completeUpload('team/app', upload.id, wrong, { body: null })).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
     await expect(registry.getUpload('team/app', upload.id)).rejects.toMatchObject({ code: 'BLOB_UPLOAD_UNKNOWN' });
+  });
+
+  describe('a request that holds an upload while its body stalls', () => {
+    /** A body that sends `first` and then nothing until released: a client gone silent mid-PATCH. */
+    function stalledBody(first: Buffer): { body: ByteStream; release: () => void } {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      async function* body(): ByteStream {
+        yield first;
+        await gate;
+      }
+      return { body: body(), release };
+    }
+
+    /** The outcome of `work`, or 'waiting' if it has none after `ms`. */
+    const settledWithin = <T>(work: Promise<T>, ms = 2000): Promise<T | 'waiting'> =>
+      Promise.race([work, new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), ms).unref())]);
+
+    test('GIVEN a stale upload whose PATCH is stalled WHEN purged THEN the purge skips it without waiting and purges the others', async () => {
+      const registry = registryWith({ uploadLifetimeMs: 60_000 });
+      const held = await registry.startUpload('team/app');
+      const stalled = stalledBody(Buffer.from('part of a chunk'));
+      const append = registry.appendUpload('team/app', held.id, { body: stalled.body });
+      const others = [await registry.startUpload('team/app'), await registry.startUpload('team/app')];
+      try {
+        await new Promise((r) => setTimeout(r, 50));
+        expect(await settledWithin(registry.purgeStaleUploads(Date.now() + 61_000))).toBe(2);
+        for (const other of others) await expect(registry.getUpload('team/app', other.id)).rejects.toMatchObject({ code: 'BLOB_UPLOAD_UNKNOWN' });
+        expect((await registry.getUpload('team/app', held.id)).offset).toBe(0);
+      } finally {
+        stalled.release();
+      }
+      expect((await append).offset).toBe(15);
+      // Once nothing holds it, the next purge takes it.
+      expect(await registry.purgeStaleUploads(Date.now() + 61_000)).toBe(1);
+      await expect(registry.getUpload('team/app', held.id)).rejects.toMatchObject({ code: 'BLOB_UPLOAD_UNKNOWN' });
+    });
+
+    test('GIVEN a stalled PATCH WHEN the upload is cancelled THEN the cancel takes over at once and the PATCH fails with BLOB_UPLOAD_INVALID', async () => {
+      const registry = registryWith();
+      const upload = await registry.startUpload('team/app');
+      const stalled = stalledBody(Buffer.from('part of a chunk'));
+      const append = registry.appendUpload('team/app', upload.id, { body: stalled.body });
+      void append.catch(() => undefined);
+      try {
+        await new Promise((r) => setTimeout(r, 50));
+        expect(await settledWithin(registry.cancelUpload('team/app', upload.id), 1000)).toBeUndefined();
+        await expect(append).rejects.toMatchObject({ code: 'BLOB_UPLOAD_INVALID', status: 400 });
+        await expect(registry.getUpload('team/app', upload.id)).rejects.toMatchObject({ code: 'BLOB_UPLOAD_UNKNOWN' });
+      } finally {
+        stalled.release();
+      }
+    });
+
+    test('GIVEN a stalled chunk WHEN the client sends the chunk again and closes THEN both take over in turn and the blob holds no byte of the stalled one', async () => {
+      const registry = registryWith();
+      const blob = blobOf(pseudoRandomBytes(30, 'preempted-chunk'));
+      const upload = await registry.startUpload('team/app');
+      await registry.appendUpload('team/app', upload.id, { body: bytes(blob.bytes.subarray(0, 10)), contentRange: '0-9' });
+      const stalledChunk = stalledBody(Buffer.alloc(8, 'X'));
+      const stalledAppend = registry.appendUpload('team/app', upload.id, { body: stalledChunk.body, contentRange: '10-19', contentLength: 10 });
+      void stalledAppend.catch(() => undefined);
+      const stalledPut = stalledBody(Buffer.alloc(5, 'Y'));
+      try {
+        await new Promise((r) => setTimeout(r, 50));
+        const retried = await settledWithin(registry.appendUpload('team/app', upload.id, { body: bytes(blob.bytes.subarray(10, 20)), contentRange: '10-19' }), 1000);
+        expect(retried).toMatchObject({ offset: 20 });
+        await expect(stalledAppend).rejects.toMatchObject({ code: 'BLOB_UPLOAD_INVALID' });
+
+        // A closing PUT whose last bytes stall is taken over by the next PUT the same way.
+        const put = registry.completeUpload('team/app', upload.id, blob.digest, { body: stalledPut.body });
+        void put.catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 50));
+        const closed = await settledWithin(registry.completeUpload('team/app', upload.id, blob.digest, { body: bytes(blob.bytes.subarray(20)) }), 1000);
+        expect(closed).toEqual({ digest: blob.digest, size: 30 });
+        await expect(put).rejects.toMatchObject({ code: 'BLOB_UPLOAD_INVALID' });
+      } finally {
+        stalledChunk.release();
+        stalledPut.release();
+      }
+    });
   });
 });

@@ -1,9 +1,12 @@
 /**
  * What every group of ECR actions shares: the AWS JSON error type, input validation with ECR's
- * exception names and wording ("1 validation error detected: ..."), pagination tokens, and the
+ * exception names and wording (a ConstraintViolation, answered per action: InvalidParameterException
+ * "Invalid parameter at ..." in the classic actions, ValidationException "1 validation error
+ * detected: ..." in the newer ones), pagination tokens, and the
  * repository object as ECR shapes it. Imported by ecr-api.ts and the action modules; it imports
  * nothing from them at run time (types only), so the modules load in any order.
  */
+import { decodeBase64urlStrict } from '../../core/base64url';
 import { isValidRepositoryName } from '../../core/names';
 import { repositoryArn } from '../../core/policy/ecr-actions';
 import type { RepositorySettingsRecord } from '../../storage/ports';
@@ -25,9 +28,72 @@ export class EcrApiError extends Error {
 
 export type Input = Record<string, unknown>;
 
-export function validationError(member: string, value: unknown, constraint: string): EcrApiError {
-  const shown = typeof value === 'string' ? value.slice(0, 300) : JSON.stringify(value)?.slice(0, 300);
-  return new EcrApiError('ValidationException', `1 validation error detected: Value '${shown}' at '${member}' failed to satisfy constraint: ${constraint}`);
+/**
+ * How an action answers a member that breaks its pattern, length or range (docs/ecr-compatibility.md,
+ * "Invalid input"). ECR's classic actions, whose API reference lists no ValidationException, answer
+ * InvalidParameterException "Invalid parameter at '<member>' failed to satisfy constraint:
+ * '<constraint>'"; the newer ones the AWS JSON front's ValidationException "1 validation error
+ * detected: Value '<value>' at '<member>' failed to satisfy constraint: <constraint>". Helpers throw a
+ * ConstraintViolation carrying both phrasings; ecr-api.ts renders it in the action's style.
+ */
+export type ValidationStyle = 'classic' | 'modern';
+
+/** One violated constraint in both phrasings (classic: the words ECR's classic actions use, quoted by its users). */
+export interface Constraint {
+  modern: string;
+  classic: string;
+}
+
+const both = (text: string): Constraint => ({ modern: text, classic: text });
+
+export const constraints = {
+  /** A string member's pattern. */
+  pattern: (pattern: string): Constraint => ({ modern: `Member must satisfy regular expression pattern: ${pattern}`, classic: `must satisfy regular expression '${pattern}'` }),
+  /** A string member's length. */
+  minLength: (n: number): Constraint => ({ modern: `Member must have length greater than or equal to ${n}`, classic: `must have length greater than or equal to ${n}` }),
+  maxLength: (n: number): Constraint => ({ modern: `Member must have length less than or equal to ${n}`, classic: `must have length less than or equal to ${n}` }),
+  /** A list's length. */
+  minItems: (n: number): Constraint => both(`Member must have length greater than or equal to ${n}`),
+  maxItems: (n: number): Constraint => both(`Member must have length less than or equal to ${n}`),
+  /** A number's range. */
+  minValue: (n: number): Constraint => both(`Member must have value greater than or equal to ${n}`),
+  maxValue: (n: number): Constraint => both(`Member must have value less than or equal to ${n}`),
+  oneOf: (values: readonly string[]): Constraint => both(`Member must satisfy enum value set: [${values.join(', ')}]`),
+  /** Each string of a list: its pattern. */
+  eachPattern: (pattern: string): Constraint => both(`Member must satisfy constraint: [Member must satisfy regular expression pattern: ${pattern}]`),
+};
+
+/** A member that breaks a constraint: ValidationException as thrown; `classic()` is the same as InvalidParameterException. */
+export class ConstraintViolation extends EcrApiError {
+  constructor(
+    readonly member: string,
+    value: unknown,
+    readonly constraint: Constraint,
+  ) {
+    const shown = typeof value === 'string' ? value.slice(0, 300) : JSON.stringify(value)?.slice(0, 300);
+    super('ValidationException', `1 validation error detected: Value '${shown}' at '${member}' failed to satisfy constraint: ${constraint.modern}`);
+  }
+
+  classic(): EcrApiError {
+    return invalidParameter(this.member, this.constraint.classic);
+  }
+}
+
+/** A required member that is absent: ValidationException in every action (the AWS JSON front's "Member must not be null"). */
+export function missingMember(member: string): EcrApiError {
+  return new EcrApiError('ValidationException', `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`);
+}
+
+/**
+ * A member that breaks `constraint` (see ConstraintViolation). A constraint given as modern text
+ * ("Member must satisfy regular expression pattern: ...", ...) is phrased for the classic actions as
+ * ECR does where the text says how; "Member must not be null" is a missing member.
+ */
+export function validationError(member: string, value: unknown, constraint: string | Constraint): EcrApiError {
+  if (typeof constraint !== 'string') return new ConstraintViolation(member, value, constraint);
+  if (constraint === 'Member must not be null') return missingMember(member);
+  const pattern = /^Member must satisfy regular expression pattern: (.*)$/s.exec(constraint);
+  return new ConstraintViolation(member, value, pattern ? constraints.pattern(pattern[1]) : both(constraint));
 }
 
 export function invalidParameter(member: string, constraint: string): EcrApiError {
@@ -36,7 +102,7 @@ export function invalidParameter(member: string, constraint: string): EcrApiErro
 
 export function requiredString(input: Input, member: string): string {
   const value = input[member];
-  if (value === undefined || value === null) throw validationError(member, null, 'Member must not be null');
+  if (value === undefined || value === null) throw missingMember(member);
   if (typeof value !== 'string') throw new EcrApiError('SerializationException', `${member} must be a string`);
   return value;
 }
@@ -66,15 +132,14 @@ export function optionalList(input: Input, member: string, min: number, max: num
   const value = input[member];
   if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value)) throw new EcrApiError('SerializationException', `${member} must be a list`);
-  if (value.length < min || value.length > max) {
-    throw validationError(member, value, `Member must have length less than or equal to ${max}${min > 0 ? ` and greater than or equal to ${min}` : ''}`);
-  }
+  if (value.length < min) throw validationError(member, value, constraints.minItems(min));
+  if (value.length > max) throw validationError(member, value, constraints.maxItems(max));
   return value;
 }
 
 export function requiredEnum<T extends string>(input: Input, member: string, values: readonly T[]): T {
   const value = requiredString(input, member);
-  if (!values.includes(value as T)) throw validationError(member, value, `Member must satisfy enum value set: [${values.join(', ')}]`);
+  if (!values.includes(value as T)) throw validationError(member, value, constraints.oneOf(values));
   return value as T;
 }
 
@@ -83,17 +148,21 @@ export function maxResultsOf(input: Input, max: number, fallback: number): numbe
   const value = input.maxResults;
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value)) throw new EcrApiError('SerializationException', 'maxResults must be an integer');
-  if (value < 1 || value > max) throw validationError('maxResults', value, `Member must have value less than or equal to ${max} and greater than or equal to 1`);
+  if (value < 1) throw validationError('maxResults', value, constraints.minValue(1));
+  if (value > max) throw validationError('maxResults', value, constraints.maxValue(max));
   return value;
 }
 
 export const REPOSITORY_NAME_PATTERN = '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*';
 
-/** ECR's constraints (2..256 characters) and the OCI grammar, which is a little stricter (`__` only as a pair, `--` runs). */
+/**
+ * ECR's constraints (2..256 characters) and the OCI grammar, which is a little stricter (`__` only as a pair, `--` runs).
+ * The first one broken is reported, lengths before the pattern.
+ */
 export function validRepositoryName(name: string, member = 'repositoryName'): string {
-  if (name.length < 2 || name.length > 256 || !isValidRepositoryName(name)) {
-    throw validationError(member, name, `Member must satisfy regular expression pattern: ${REPOSITORY_NAME_PATTERN} and have length between 2 and 256`);
-  }
+  if (name.length < 2) throw validationError(member, name, constraints.minLength(2));
+  if (name.length > 256) throw validationError(member, name, constraints.maxLength(256));
+  if (!isValidRepositoryName(name)) throw validationError(member, name, constraints.pattern(REPOSITORY_NAME_PATTERN));
   return name;
 }
 
@@ -105,7 +174,8 @@ export function repositoryNameOf(input: Input): string {
 export function checkRegistryId(input: Input, account: string): void {
   const id = input.registryId;
   if (id === undefined || id === null) return;
-  if (typeof id !== 'string' || !/^[0-9]{12}$/.test(id)) throw validationError('registryId', id, 'Member must satisfy regular expression pattern: [0-9]{12}');
+  if (typeof id !== 'string') throw new EcrApiError('SerializationException', 'registryId must be a string');
+  if (!/^[0-9]{12}$/.test(id)) throw validationError('registryId', id, constraints.pattern('[0-9]{12}'));
   if (id !== account) {
     throw new EcrApiError('InvalidParameterException', `Invalid parameter at 'registryId' failed to satisfy constraint: 'this registry is ${account}, not ${id}'`);
   }
@@ -123,7 +193,7 @@ export function decodeToken(input: Input): Record<string, unknown> | undefined {
   const token = optionalString(input, 'nextToken');
   if (token === undefined) return undefined;
   try {
-    const value = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    const value = JSON.parse(decodeBase64urlStrict(token)?.toString('utf8') ?? '');
     if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
   } catch {
     // fall through

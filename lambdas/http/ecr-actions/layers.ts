@@ -22,9 +22,11 @@ import { tryParseDigest } from '../../core/digest';
 import { isValidTag } from '../../core/names';
 import { MediaTypes } from '../../core/media-types';
 import type { Registry } from '../../core/registry';
+import { DEFAULT_REFERRERS_PAGE_BYTES, jsonBytes, readReferrerPage } from '../../core/referrer-pages';
 import type { EcrActionContext, EcrActionDefinition } from '../ecr-api';
 import {
   checkRegistryId,
+  constraints,
   decodeToken,
   EcrApiError,
   encodeToken,
@@ -44,6 +46,9 @@ import {
 export const MAX_LAYER_PART_BYTES = 20_971_520;
 
 const DIGEST_PATTERN = '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+';
+
+/** ListImageReferrers' answer around its referrers, with the token of the longest digest a manifest has here (sha512). */
+const LIST_REFERRERS_ENVELOPE_BYTES = jsonBytes({ referrers: [], nextToken: encodeToken({ after: `sha512:${'0'.repeat(128)}` }) });
 
 function registryOf(context: EcrActionContext): Registry {
   const registry = context.options.registry;
@@ -279,7 +284,8 @@ export const LAYER_ACTIONS: Record<string, EcrActionDefinition> = {
       const { input, options } = context;
       const repository = await existingRepository(context);
       const manifestText = requiredString(input, 'imageManifest');
-      if (manifestText.length < 1 || manifestText.length > 4_194_304) throw validationError('imageManifest', manifestText.slice(0, 100), 'Member must have length between 1 and 4194304');
+      if (manifestText.length < 1) throw validationError('imageManifest', manifestText, constraints.minLength(1));
+      if (manifestText.length > 4_194_304) throw validationError('imageManifest', manifestText.slice(0, 100), constraints.maxLength(4_194_304));
       const mediaType = optionalString(input, 'imageManifestMediaType');
       const imageTag = optionalString(input, 'imageTag');
       const imageDigest = optionalString(input, 'imageDigest');
@@ -352,23 +358,25 @@ export const LAYER_ACTIONS: Record<string, EcrActionDefinition> = {
       const after = token === undefined ? undefined : typeof token.after === 'string' ? token.after : undefined;
       if (token !== undefined && after === undefined) throw invalidParameter('nextToken', 'the token is not one this registry issued');
       // Berth has no archive: every referrer is ACTIVE, and ARCHIVED / ACTIVATING select none.
-      const all = status === 'ARCHIVED' || status === 'ACTIVATING' ? [] : await options.store.listReferrers(repository, parsed.value);
-      const selected = all
-        .filter((r) => !artifactTypes || (r.artifactType !== undefined && artifactTypes.includes(r.artifactType)))
-        .filter((r) => after === undefined || Buffer.compare(Buffer.from(r.digest), Buffer.from(after)) > 0)
-        .sort((a, b) => Buffer.compare(Buffer.from(a.digest), Buffer.from(b.digest)));
-      const page = selected.slice(0, max);
-      return {
-        referrers: page.map((r) => ({
+      if (status === 'ARCHIVED' || status === 'ACTIVATING') return { referrers: [] };
+      // Fifty referrers may carry megabytes of annotations each: the answer has the OCI listing's
+      // byte budget too (on AWS what fits a Lambda response), and a shorter page has a nextToken.
+      const budget = options.registry?.referrersPageBytes ?? DEFAULT_REFERRERS_PAGE_BYTES;
+      const page = await readReferrerPage(options.store, repository, parsed.value, {
+        after,
+        matches: artifactTypes ? (r) => r.artifactType !== undefined && artifactTypes.includes(r.artifactType) : undefined,
+        describe: (r) => ({
           digest: r.digest,
           mediaType: r.mediaType,
           ...(r.artifactType !== undefined ? { artifactType: r.artifactType } : {}),
           size: r.size,
           ...(r.annotations !== undefined ? { annotations: r.annotations } : {}),
           artifactStatus: 'ACTIVE',
-        })),
-        ...(selected.length > page.length ? { nextToken: encodeToken({ after: page[page.length - 1].digest }) } : {}),
-      };
+        }),
+        maxItems: max,
+        maxBytes: budget - LIST_REFERRERS_ENVELOPE_BYTES,
+      });
+      return { referrers: page.items, ...(page.nextAfter !== undefined ? { nextToken: encodeToken({ after: page.nextAfter }) } : {}) };
     },
   },
 };

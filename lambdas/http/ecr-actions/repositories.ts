@@ -11,6 +11,7 @@ import { DEFAULT_REPOSITORY_SETTINGS, type ImageTagMutability, type RepositorySe
 import type { EcrActionContext, EcrActionDefinition, EcrEncryption } from '../ecr-api';
 import {
   checkRegistryId,
+  constraints,
   decodeToken,
   EcrApiError,
   encodeToken,
@@ -120,7 +121,8 @@ export function encryptionOf(input: Input, deployment: EcrEncryption): Repositor
   if (!config) return effective;
   const encryptionType = requiredEnum(config, 'encryptionType', ['AES256', 'KMS', 'KMS_DSSE'] as const);
   const kmsKey = optionalString(config, 'kmsKey');
-  if (kmsKey !== undefined && (kmsKey.length < 1 || kmsKey.length > 2048)) throw validationError('encryptionConfiguration.kmsKey', kmsKey, 'Member must have length between 1 and 2048');
+  if (kmsKey !== undefined && kmsKey.length < 1) throw validationError('encryptionConfiguration.kmsKey', kmsKey, constraints.minLength(1));
+  if (kmsKey !== undefined && kmsKey.length > 2048) throw validationError('encryptionConfiguration.kmsKey', kmsKey, constraints.maxLength(2048));
   if (encryptionType === 'AES256' && kmsKey !== undefined) throw invalidParameter('encryptionConfiguration.kmsKey', 'a KMS key is only taken with encryptionType KMS');
   const sameType = encryptionType === deployment.encryptionType;
   const sameKey = kmsKey === undefined || (deployment.kmsKey !== undefined && keyId(kmsKey) === keyId(deployment.kmsKey));

@@ -205,6 +205,7 @@ import type {
   PageRequest,
   PutManifestOptions,
   PutManifestResult,
+  ReferrerPage,
   ReferrerRecord,
   RepositoryRecord,
   StoredManifest,
@@ -872,17 +873,44 @@ export class DynamoDbMetadataStore implements MetadataStore {
     );
   }
 
-  async listReferrers(repository: string, subject: string): Promise<ReferrerRecord[]> {
-    const prefix = `referrer#${subject}#`;
-    if (!storable({ pk: repoPk(repository), sk: prefix })) return [];
-    const items = await this.queryPrefix(repoPk(repository), prefix, Infinity);
-    return items.map((item) => ({
-      digest: item.digest as string,
-      mediaType: item.mediaType as string,
-      size: item.size as number,
-      ...(item.artifactType !== undefined ? { artifactType: item.artifactType as string } : {}),
-      ...(item.annotations !== undefined ? { annotations: item.annotations as Record<string, string> } : {}),
-    }));
+  /**
+   * One Query per call as a rule: DynamoDB ends a Query at 1 MB whatever its Limit, which is the
+   * read bound the port asks for (a referrer item holds up to ~390 KB of annotations). Another
+   * Query follows only while none was found (everything read was at or before `last`).
+   */
+  async listReferrers(repository: string, subject: string, { last, limit }: PageRequest): Promise<ReferrerPage> {
+    const pk = repoPk(repository);
+    const prefix = referrerSk(subject, '');
+    if (!storable({ pk, sk: prefix })) return { items: [], more: false };
+    const bound = last !== undefined && last !== '' ? Buffer.from(last) : undefined;
+    // Every key under `prefix` sorts below `prefix` with its closing '#' raised to '$'. A bound longer
+    // than a sort key may be is clipped (it sorts at or before the whole bound), and BETWEEN includes
+    // it: what sorts at or before the bound is skipped below.
+    const range = bound
+      ? { condition: 'pk = :pk AND sk BETWEEN :from AND :to', values: { ':pk': pk, ':from': clip(prefix + last, MAX_SK_BYTES), ':to': `${prefix.slice(0, -1)}$` } }
+      : { condition: 'pk = :pk AND begins_with(sk, :prefix)', values: { ':pk': pk, ':prefix': prefix } };
+    const items: ReferrerRecord[] = [];
+    let start: Item | undefined;
+    do {
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: range.condition,
+          ExpressionAttributeValues: range.values,
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+          // One more shows whether more follow, and one more again for the bound itself.
+          Limit: Math.min(1000, limit + 2),
+        }),
+      );
+      start = res.LastEvaluatedKey;
+      for (const item of res.Items ?? []) {
+        if (bound && Buffer.compare(Buffer.from(item.digest as string), bound) <= 0) continue;
+        if (items.length >= limit) return { items, more: true };
+        items.push(referrerFromItem(item));
+      }
+    } while (start && items.length === 0);
+    return { items, more: start !== undefined };
   }
 
   // ---- pulls, registry settings, creation templates ----
@@ -1458,6 +1486,16 @@ function manifestFromItem(item: Item): StoredManifest {
     ...(item.annotations !== undefined ? { annotations: item.annotations as Record<string, string> } : {}),
     ...(item.body !== undefined ? { body: item.body as Uint8Array } : {}),
     ...(item.lastPulledAt !== undefined ? { lastPulledAt: item.lastPulledAt as string } : {}),
+  };
+}
+
+function referrerFromItem(item: Item): ReferrerRecord {
+  return {
+    digest: item.digest as string,
+    mediaType: item.mediaType as string,
+    size: item.size as number,
+    ...(item.artifactType !== undefined ? { artifactType: item.artifactType as string } : {}),
+    ...(item.annotations !== undefined ? { annotations: item.annotations as Record<string, string> } : {}),
   };
 }
 

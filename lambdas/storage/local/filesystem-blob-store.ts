@@ -8,10 +8,11 @@
  *   layout.json                    { "version": 1 }
  *   blobs/<algorithm>/<xx>/<hex>   committed content, named by digest (xx: first two hex digits)
  *   uploads/<upload id>            bytes of an upload in progress
- *   tmp/                           staging for putContent
+ *   staging/<algorithm>.<hex>.<id> staged content (stageContent), until promoted (renamed into blobs/) or discarded
+ *   tmp/                           files being written by putContent and stageContent
  */
 import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { open, rename, rm, stat, mkdir, type FileHandle } from 'node:fs/promises';
+import { open, readFile, readdir, rename, rm, stat, mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { BlobStore, ByteRange, ByteStream } from '../ports';
@@ -44,7 +45,7 @@ export class FilesystemBlobStore implements BlobStore {
     const root = options.root;
     mkdirSync(root, { recursive: true });
     checkLayout(root);
-    for (const dir of ['blobs', 'uploads', 'tmp']) mkdirSync(join(root, dir), { recursive: true });
+    for (const dir of ['blobs', 'uploads', 'staging', 'tmp']) mkdirSync(join(root, dir), { recursive: true });
     return new FilesystemBlobStore(root);
   }
 
@@ -75,15 +76,59 @@ export class FilesystemBlobStore implements BlobStore {
   async putContent(digest: string, bytes: Uint8Array): Promise<void> {
     const target = this.blobPath(digest);
     if (existsSync(target)) return;
-    const staging = join(this.root, 'tmp', randomUUID());
-    const handle = await open(staging, 'w');
+    await this.moveIntoPlace(await this.writeTemporary(bytes), target);
+  }
+
+  async stageContent(stagingId: string, digest: string, bytes: Uint8Array): Promise<void> {
+    await this.moveIntoPlace(await this.writeTemporary(bytes), this.stagingPath(stagingId, digest));
+  }
+
+  async promoteStagedContent(stagingId: string, digest: string): Promise<void> {
+    const staged = this.stagingPath(stagingId, digest);
+    const target = this.blobPath(digest);
+    if (existsSync(target)) {
+      await rm(staged, { force: true });
+      return;
+    }
+    // The rename is the copy and the delete in one step: there is no moment without either file.
+    await this.moveIntoPlace(staged, target).catch((err) => {
+      if (!isNotFound(err)) throw err;
+      // A racing promotion renamed it first.
+      if (!existsSync(target)) throw new ContentNotFoundError(digest);
+    });
+  }
+
+  async discardStagedContent(stagingId: string, digest: string): Promise<void> {
+    await rm(this.stagingPath(stagingId, digest), { force: true });
+  }
+
+  async readStagedContent(digest: string): Promise<{ stagingId: string; bytes: Uint8Array } | null> {
+    const prefix = this.stagingPath('', digest);
+    const dir = dirname(prefix);
+    const start = prefix.slice(dir.length + 1);
+    for (const name of await readdir(dir)) {
+      if (!name.startsWith(start)) continue;
+      try {
+        return { stagingId: name.slice(start.length), bytes: await readFile(join(dir, name)) };
+      } catch (err) {
+        // Promoted (or discarded) since the listing: try the next.
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    return null;
+  }
+
+  /** A fully written, fsynced file under tmp/, ready to be renamed into place. */
+  private async writeTemporary(bytes: Uint8Array): Promise<string> {
+    const path = join(this.root, 'tmp', randomUUID());
+    const handle = await open(path, 'w');
     try {
       await handle.writeFile(bytes);
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await this.moveIntoPlace(staging, target);
+    return path;
   }
 
   async deleteContent(digest: string): Promise<void> {
@@ -107,7 +152,7 @@ export class FilesystemBlobStore implements BlobStore {
     }
   }
 
-  /** Removes staging files of interrupted putContent calls last changed before `before` (epoch ms); returns how many. */
+  /** Removes the tmp/ files of interrupted putContent and stageContent calls last changed before `before` (epoch ms); returns how many. */
   removeStaleStaging(before: number): number {
     let removed = 0;
     for (const name of readdirSync(join(this.root, 'tmp'))) {
@@ -232,6 +277,14 @@ export class FilesystemBlobStore implements BlobStore {
     return join(this.root, 'blobs', algorithm, hex.slice(0, 2), hex);
   }
 
+  /** With an empty id: the common start of the paths of every staged copy of `digest`. */
+  private stagingPath(stagingId: string, digest: string): string {
+    if (stagingId !== '' && !SAFE_ID.test(stagingId)) throw new ContentNotFoundError(stagingId);
+    const match = SAFE_DIGEST.exec(digest);
+    if (!match) throw new ContentNotFoundError(digest);
+    return join(this.root, 'staging', `${match[1]}.${match[2]}.${stagingId}`);
+  }
+
   private uploadPath(uploadId: string): string {
     if (!SAFE_ID.test(uploadId)) throw new ContentNotFoundError(uploadId);
     return join(this.root, 'uploads', uploadId);
@@ -242,7 +295,7 @@ function checkLayout(root: string): void {
   const file = join(root, 'layout.json');
   if (!existsSync(file)) {
     const entries = readdirSync(root).filter(
-      (e) => !e.startsWith('.layout.json.') && (!['blobs', 'uploads', 'tmp'].includes(e) || readdirSync(join(root, e)).length > 0),
+      (e) => !e.startsWith('.layout.json.') && (!['blobs', 'uploads', 'staging', 'tmp'].includes(e) || readdirSync(join(root, e)).length > 0),
     );
     if (entries.length > 0) throw new StorageLayoutError(root, 'blob directory has content but no layout.json');
     // Written whole or not at all: a torn layout.json would stop every later start.

@@ -56,6 +56,7 @@ import type {
   PageRequest,
   PutManifestOptions,
   PutManifestResult,
+  ReferrerPage,
   ReferrerRecord,
   RepositoryRecord,
   StoredManifest,
@@ -399,9 +400,23 @@ export class LmdbMetadataStore implements MetadataStore {
     return this.page(prefix('tag', repository), page);
   }
 
-  async listReferrers(repository: string, subject: string): Promise<ReferrerRecord[]> {
+  async listReferrers(repository: string, subject: string, { last, limit }: PageRequest): Promise<ReferrerPage> {
     const start = prefix('referrer', repository, subject);
-    return [...this.db.getRange({ start, end: start + HIGH })].map(({ value }) => value as ReferrerRecord);
+    if (!storable(start)) return { items: [], more: false };
+    // A bound LMDB could not store is sought by a prefix (never shorter than this subject's); what sorts at or before it is skipped.
+    const clipped = last === undefined ? start : storable(start + last) ? start + last : storablePrefix(start + last);
+    const from = clipped.length > start.length ? clipped : start;
+    const bound = last === undefined ? undefined : Buffer.from(last);
+    const items: ReferrerRecord[] = [];
+    let read = 0;
+    for (const { value } of this.db.getRange({ start: from, end: start + HIGH })) {
+      const record = value as ReferrerRecord;
+      if (bound && Buffer.compare(Buffer.from(record.digest), bound) <= 0) continue;
+      if (items.length >= limit || read >= REFERRER_READ_BYTES) return { items, more: true };
+      items.push(record);
+      read += referrerBytes(record);
+    }
+    return { items, more: false };
   }
 
   async getRepositoryPolicy(repository: string): Promise<string | null> {
@@ -501,6 +516,20 @@ export class LmdbMetadataStore implements MetadataStore {
     }
     return { items, more: false };
   }
+}
+
+/**
+ * About how many bytes of referrers one listReferrers call reads before it stops (plus the one that
+ * crosses it): about what a DynamoDB Query returns, so a caller asking for a thousand referrers with
+ * megabytes of annotations each holds a few megabytes, not gigabytes.
+ */
+const REFERRER_READ_BYTES = 1024 * 1024;
+
+/** A referrer's size, counted as its strings' lengths (close enough to bound a read). */
+function referrerBytes(r: ReferrerRecord): number {
+  let n = r.digest.length + r.mediaType.length + (r.artifactType?.length ?? 0);
+  for (const [k, v] of Object.entries(r.annotations ?? {})) n += k.length + v.length;
+  return n;
 }
 
 /** A prefix of `k` that fits the key limit (a UTF-16 unit is at most 3 UTF-8 bytes), never ending inside a surrogate pair. */

@@ -13,6 +13,11 @@
  *                                                   abort can find and abort it even if the writer died
  *   uploads/<id>/at/<end:016d>                      manifest: the ordered segment chain that holds [0, end),
  *                                                   written last by the appendUpload call that ended at `end`
+ *   staging/<algorithm>/<hex>/<staging id>          a large manifest body staged by one push: deleted when the
+ *                                                   push is refused, copied to blobs/ and deleted once committed.
+ *                                                   No lifecycle rule expires it: after a crash between the commit
+ *                                                   and the copy it is the body's only copy (the first read copies
+ *                                                   it); a leftover beside its blobs/ key is garbage.
  *
  * Why segments and manifests. appendUpload is called in two very different ways:
  *  (a) once, with a stream of up to 52,000 MiB (the ingest service: docker's PATCH, containerd's PUT), and
@@ -65,6 +70,10 @@
  *   blobRedirectUrl   0 requests: a presigned GET, signed locally, valid presignTtlSeconds
  *   putContent        1 PutObject (x-amz-checksum-sha256 for sha256 digests, so S3 rejects other bytes)
  *   deleteContent     1 DeleteObject
+ *   stageContent      1 PutObject (checksum as putContent)
+ *   promoteStaged...  HeadObject (target); absent: CopyObject (S3 recomputes SHA-256, compared); then DeleteObject
+ *   discardStaged...  1 DeleteObject
+ *   readStaged...     ListObjectsV2 + GetObject (only when a committed body is not under its digest yet)
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -193,6 +202,65 @@ export class S3BlobStore implements BlobStore {
 
   async deleteContent(digest: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.blobKey(digest) }));
+  }
+
+  // ---- staged content ------------------------------------------------------------------
+
+  async stageContent(stagingId: string, digest: string, bytes: Uint8Array): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.stagingKey(stagingId, digest),
+        Body: bytes,
+        ContentLength: bytes.length,
+        ...checksumFor(digest),
+      }),
+    );
+  }
+
+  async promoteStagedContent(stagingId: string, digest: string): Promise<void> {
+    const staged = this.stagingKey(stagingId, digest);
+    const target = this.blobKey(digest);
+    if (!(await this.exists(target))) {
+      try {
+        const copied = await this.client.send(
+          new CopyObjectCommand({
+            Bucket: this.bucket,
+            Key: target,
+            CopySource: copySource(this.bucket, staged),
+            ...(digest.startsWith('sha256:') ? { ChecksumAlgorithm: 'SHA256' as const } : {}),
+          }),
+        );
+        const expected = checksumFor(digest).ChecksumSHA256;
+        const actual = copied.CopyObjectResult?.ChecksumSHA256;
+        if (expected !== undefined && actual !== undefined && actual !== expected) {
+          throw new Error(`copy of ${staged} to ${target} has SHA-256 ${actual}, not ${expected}`);
+        }
+      } catch (err) {
+        // A racing promotion (the push's own, or a reader's) copied it and deleted the staged copy first.
+        if (!isNotFound(err)) throw err;
+        if (!(await this.exists(target))) throw new ContentNotFoundError(digest);
+      }
+    }
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: staged }));
+  }
+
+  async discardStagedContent(stagingId: string, digest: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.stagingKey(stagingId, digest) }));
+  }
+
+  async readStagedContent(digest: string): Promise<{ stagingId: string; bytes: Uint8Array } | null> {
+    const prefix = this.stagingKey('', digest);
+    const listed = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: 10 }));
+    for (const { Key } of listed.Contents ?? []) {
+      try {
+        return { stagingId: Key!.slice(prefix.length), bytes: await this.getBytes(Key!) };
+      } catch (err) {
+        // Promoted (or discarded) since the listing: try the next.
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    return null;
   }
 
   // ---- uploads -------------------------------------------------------------------------
@@ -572,6 +640,14 @@ export class S3BlobStore implements BlobStore {
     const match = SAFE_DIGEST.exec(digest);
     if (!match) throw new ContentNotFoundError(digest);
     return `${this.prefix}blobs/${match[1]}/${match[2]}`;
+  }
+
+  /** With an empty id: the prefix of every staged copy of `digest`. */
+  private stagingKey(stagingId: string, digest: string): string {
+    if (stagingId !== '' && !SAFE_ID.test(stagingId)) throw new ContentNotFoundError(stagingId);
+    const match = SAFE_DIGEST.exec(digest);
+    if (!match) throw new ContentNotFoundError(digest);
+    return `${this.prefix}staging/${match[1]}/${match[2]}/${stagingId}`;
   }
 
   private uploadKey(uploadId: string, rest: string): string {
