@@ -2,4 +2,5 @@ export * from './registry-storage';
 export * from './registry-api';
 export * from './ingest-service';
 export * from './registry-stack';
+export * from './repository-patterns';
 export * from './table-schema';

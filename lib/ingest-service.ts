@@ -10,6 +10,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { acknowledgeNagFinding } from './nag-acknowledgements';
 import { PROJECT_ROOT } from './registry-api';
 import { RegistryStorage } from './registry-storage';
 
@@ -113,11 +114,17 @@ export interface IngestServiceProps {
  * CloudFront (HTTPS to clients) reaches it through a VPC origin inside the VPC.
  */
 export class IngestService extends Construct {
+  /** The service's VPC: public subnets (tasks, an internet-facing ALB), isolated ones (an internal ALB), S3 and DynamoDB gateway endpoints. */
   public readonly vpc: ec2.Vpc;
+  /** The ECS cluster (Container Insights on). */
   public readonly cluster: ecs.Cluster;
+  /** The Fargate service that runs the ingest tasks. */
   public readonly service: ecs.FargateService;
+  /** The task definition; its task role may read and write the registry's table and bucket and read the upload-token key. */
   public readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The Application Load Balancer in front of the tasks: internet-facing with a domain, internal otherwise. */
   public readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+  /** The load balancer's listener: HTTPS 443 with a domain, HTTP 80 (inside the VPC only) otherwise. */
   public readonly listener: elbv2.ApplicationListener;
   /** `https://<domainName>` when the service has its own domain. */
   public readonly endpoint?: string;
@@ -266,6 +273,8 @@ export class IngestService extends Construct {
       // Give an upload in flight time to finish when a task is replaced.
       deregistrationDelay: Duration.seconds(120),
     });
+
+    this.acknowledgeNagFindings(albSecurityGroup);
   }
 
   /**
@@ -281,5 +290,26 @@ export class IngestService extends Construct {
       protocolPolicy: cloudfront.OriginProtocolPolicy.HTTP_ONLY,
       readTimeout: this.originReadTimeout,
     });
+  }
+
+  /** The cdk-nag findings of the resources this construct creates that the design accepts, each with its reason. */
+  private acknowledgeNagFindings(loadBalancerSecurityGroup: ec2.ISecurityGroup): void {
+    acknowledgeNagFinding(
+      this.taskDefinition,
+      'AwsSolutions-ECS2',
+      'The environment holds only names and ARNs (TABLE_NAME, BUCKET_NAME, UPLOAD_TOKEN_SECRET_ARN, AWS_REGION, POWERTOOLS_SERVICE_NAME), never a secret value: the server reads the key from Secrets Manager with the task role.',
+    );
+    acknowledgeNagFinding(
+      this.taskDefinition.executionRole,
+      'AwsSolutions-IAM5[Resource::*]',
+      'ecr:GetAuthorizationToken supports no resource-level permission (AWS requires Resource "*"); the execution role uses it only to pull the ingest image from the CDK assets repository, whose pull actions are scoped to that repository.',
+    );
+    if (this.endpoint) {
+      acknowledgeNagFinding(
+        loadBalancerSecurityGroup,
+        'AwsSolutions-EC23',
+        'The ingest host is a public registry endpoint like the API: it listens on HTTPS 443 only and every request must carry an unexpired upload token bound to one upload of one repository.',
+      );
+    }
   }
 }

@@ -14,12 +14,14 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { VERSION_CHECK_HEADERS } from '../lambdas/http/render';
+import { acknowledgeNagFinding } from './nag-acknowledgements';
 import { RegistryStorage } from './registry-storage';
 
 /** The project root: NodejsFunction entries, the lock file and esbuild's working directory. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
-/** The Lambda entry points, relative to the project root. Each exports `handler`. */
+/** The registry handler's entry point, relative to the project root. It exports `handler`. */
 export const REGISTRY_HANDLER_ENTRY = 'lambdas/handlers/registry-api.ts';
+/** The authorizer's entry point, relative to the project root. It exports `handler`. */
 export const AUTHORIZER_ENTRY = 'lambdas/handlers/authorizer.ts';
 
 /** Placeholder in a challenge template, replaced by the registry's public host name. */
@@ -35,9 +37,13 @@ export const CHALLENGE_TEMPLATES = {
   basic: `Basic realm="${REGISTRY_HOST_PLACEHOLDER}"`,
 } as const;
 
-/** The IAM actions each function may call on the token-signing key (and nothing else on it). */
+/** The IAM actions the registry handler may call on the token-signing key (and nothing else on it). */
 export const TOKEN_KEY_API_ACTIONS = ['kms:Sign', 'kms:GetPublicKey'];
+/** The IAM actions the authorizer may call on the token-signing key (and nothing else on it). */
 export const TOKEN_KEY_AUTHORIZER_ACTIONS = ['kms:GetPublicKey'];
+
+/** The action API Gateway's IAM authorization checks on the control plane's method (`POST /`). */
+export const CONTROL_PLANE_INVOKE_ACTIONS = ['execute-api:Invoke'];
 
 /**
  * The CloudFront path pattern of the requests that carry upload bytes, for the ingest behaviour.
@@ -56,7 +62,8 @@ export interface RegistryApiProps {
 
   /**
    * API Gateway endpoint type: `REGIONAL` (public, fronted by CloudFront or a custom domain) or
-   * `PRIVATE` (reachable only through {@link vpcEndpoint}, ECR's PrivateLink equivalent).
+   * `PRIVATE` (reachable only through {@link vpcEndpoint}, ECR's PrivateLink equivalent; on
+   * `RegistryStack`: `vpcEndpointId`, and for now `ingest: false`).
    *
    * @default apigateway.EndpointType.REGIONAL
    */
@@ -146,7 +153,9 @@ export interface RegistryApiProps {
 
   /**
    * Custom domain of the registry (e.g. `registry.example.com`). With it, the API is mapped at the
-   * root of that domain and no CloudFront distribution is created. Requires {@link certificate}.
+   * root of that domain and no CloudFront distribution is created. Requires {@link certificate}
+   * (on `RegistryStack`: `certificateArn`, and a DNS record pointing at its `RegistryDomainTarget`
+   * output).
    *
    * @default - the registry is served through a CloudFront distribution's default domain
    */
@@ -181,8 +190,11 @@ export interface RegistryApiProps {
  * the root or a CloudFront distribution in front of the stage (so `/v2/` sits at the root of a host).
  */
 export class RegistryApi extends Construct {
+  /** The REST API: `/v2/*` behind the REQUEST authorizer, `/v2/token` open, `POST /` behind IAM. */
   public readonly api: apigateway.RestApi;
+  /** The function that serves the OCI Distribution API and the ECR control plane. */
   public readonly registryHandler: nodejs.NodejsFunction;
+  /** The REQUEST authorizer's function (checks login and access tokens on `/v2`). */
   public readonly authorizerHandler: nodejs.NodejsFunction;
   /** The key that signs login and access tokens. */
   public readonly tokenSigningKey: kms.IKey;
@@ -200,6 +212,13 @@ export class RegistryApi extends Construct {
   public readonly registryEndpoint: string;
   /** Where IAM-signed ECR calls go: the custom domain or the API's own URL, never CloudFront. */
   public readonly controlPlaneEndpoint: string;
+  /**
+   * The ARN of the control plane's method, `POST /` on the stage
+   * (`arn:<partition>:execute-api:<region>:<account>:<rest-api-id>/<stage>/POST/`): what
+   * `execute-api:Invoke` must allow for a call to {@link controlPlaneEndpoint}.
+   */
+  public readonly controlPlaneMethodArn: string;
+  /** The API Gateway stage (also the CloudFront origin path). */
   public readonly stageName: string;
 
   constructor(scope: Construct, id: string, props: RegistryApiProps) {
@@ -340,6 +359,8 @@ export class RegistryApi extends Construct {
     v2.addResource('token').addMethod('ANY', integration, { authorizationType: apigateway.AuthorizationType.NONE });
     // The ECR JSON protocol: POST / with X-Amz-Target, SigV4-signed for the API (IAM authorization).
     this.api.root.addMethod('POST', integration, { authorizationType: apigateway.AuthorizationType.IAM });
+    // Built from the literal stage name, not the stage resource: a grant names no deployment.
+    this.controlPlaneMethodArn = this.api.arnForExecuteApi('POST', '/', stageName);
 
     if (props.domainName && props.certificate) {
       this.customDomain = new apigateway.DomainName(this, 'Domain', {
@@ -387,11 +408,104 @@ export class RegistryApi extends Construct {
       responseHeaders: ociHeaders,
       templates: { 'application/json': OCI_DENIED_BODY },
     });
+
+    this.acknowledgeNagFindings();
   }
 
-  /** Points the handler at the ingest service: upload Locations go to this base URL. */
+  /**
+   * Points the handler at the ingest service: upload Locations go to this base URL.
+   *
+   * @param ingestUrl `https://<host>` of the ingest service (or of the registry, when CloudFront
+   *   routes the upload paths to it)
+   */
   public useIngest(ingestUrl: string): void {
     this.registryHandler.addEnvironment('INGEST_URL', ingestUrl);
+  }
+
+  /**
+   * Grants `grantee` `execute-api:Invoke` on the control plane's method ({@link controlPlaneMethodArn}),
+   * which API Gateway's IAM authorization requires of every IAM-signed ECR call
+   * (GetAuthorizationToken included). The statement goes to the grantee's identity policy
+   * (`iam.Grant.addToPrincipal`), in whatever stack the grantee lives (aws-cdk-lib turns the API
+   * id into a cross-stack reference there); the API's resource policy already admits every signed
+   * caller, of any account.
+   *
+   * @param grantee the principal to grant to
+   */
+  public grantControlPlaneInvoke(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: CONTROL_PLANE_INVOKE_ACTIONS, resourceArns: [this.controlPlaneMethodArn] });
+  }
+
+  /** The cdk-nag findings of the resources this construct creates that the design accepts, each with its reason. */
+  private acknowledgeNagFindings(): void {
+    for (const fn of [this.registryHandler, this.authorizerHandler]) {
+      acknowledgeNagFinding(
+        fn.role,
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        'The AWS managed basic execution policy allows only creating log streams and writing log events; an inline copy would need a log-group wildcard instead.',
+      );
+      acknowledgeNagFinding(
+        fn,
+        'AwsSolutions-L1',
+        'nodejs22.x is pinned on purpose: the code and its tests run on Node 20 and 22 (package.json engines) and nodejs22.x is supported by Lambda until 2027; moving to a newer runtime is a change to test, not a default to follow.',
+      );
+    }
+    for (const pattern of SIMULATED_PRINCIPAL_ARNS) {
+      acknowledgeNagFinding(
+        this.registryHandler.role,
+        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:${pattern}]`,
+        'iam:SimulatePrincipalPolicy evaluates the identity policies of whichever user or role of this account calls the registry (ECR honours them, so Berth asks IAM); callers are not known at deploy time, so the grant names every user and role of the account and nothing else. The action only reads policies, it changes nothing.',
+      );
+    }
+
+    acknowledgeNagFinding(
+      this.api,
+      'AwsSolutions-COG4',
+      'Registry clients (docker, podman, skopeo, containerd) authenticate with ECR-style login tokens (Basic AWS:<token>) or OCI registry tokens, never Cognito tokens: /v2 is protected by a REQUEST Lambda authorizer and POST / (the ECR control plane) by IAM SigV4, as ECR is.',
+    );
+    acknowledgeNagFinding(
+      this.api,
+      'AwsSolutions-APIG4',
+      'Only the token endpoint /v2/token has no API Gateway authorization: it authenticates its callers itself (a login token in Basic credentials or, for containerd, in a POST form that carries no Authorization header an authorizer could check) and issues anonymous callers only what the policies grant Principal "*".',
+    );
+    acknowledgeNagFinding(
+      this.api,
+      'AwsSolutions-APIG2',
+      'The OCI Distribution spec prescribes the error code and JSON body of every malformed request, which the handler produces; an API Gateway request validator would answer 400 in its own format that clients cannot read, and binary bodies cannot be modelled.',
+    );
+    acknowledgeNagFinding(
+      this.api.deploymentStage,
+      'AwsSolutions-APIG3',
+      'A web ACL is organisation policy, not a registry default: WAF must not inspect or limit multi-megabyte layer bodies, and rate rules must allow a CI fleet pulling at once. docs/deploy.md says how to attach one.',
+    );
+    acknowledgeNagFinding(
+      this.api.node.tryFindChild('CloudWatchRole'),
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      'API Gateway\'s account-level logging role (needed for the stage\'s access and error logs) with the AWS managed policy API Gateway documents for it; it only writes logs.',
+    );
+
+    acknowledgeNagFinding(
+      this.uploadTokenSecret,
+      'AwsSolutions-SMG4',
+      'Rotating the upload-token HMAC key invalidates every upload in flight (tokens live for minutes to an hour) and the handler accepts one key at a time; rotation is manual, between pushes (docs/deploy.md).',
+    );
+
+    // CloudFront (only without a custom domain).
+    acknowledgeNagFinding(
+      this.distribution,
+      'AwsSolutions-CFR1',
+      'A container registry serves its users and CI wherever they run; geo restriction is organisation policy, not a default.',
+    );
+    acknowledgeNagFinding(
+      this.distribution,
+      'AwsSolutions-CFR2',
+      'A CloudFront web ACL must be created in us-east-1 (another stack) and must not inspect upload bodies; organisations that require one attach it (docs/deploy.md).',
+    );
+    acknowledgeNagFinding(
+      this.distribution,
+      'AwsSolutions-CFR4',
+      'Without a custom domain the distribution uses the default *.cloudfront.net certificate, whose minimum protocol CloudFront fixes and does not let us raise; with domainName + certificateArn the registry is served by API Gateway with TLS 1.2 and no distribution exists.',
+    );
   }
 
   private nodeFunction(

@@ -3,27 +3,28 @@ import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { PULL_ACTIONS, PUSH_ACTIONS, repositoryArn } from '../lambdas/core/policy/ecr-actions';
 import { IngestService } from './ingest-service';
-import { acknowledgeNagFindings } from './nag-acknowledgements';
-import { RegistryApi, UPLOAD_PATH_PATTERN } from './registry-api';
+import { RegistryApi, RegistryApiProps, UPLOAD_PATH_PATTERN } from './registry-api';
+import { validateRepositoryPatterns } from './repository-patterns';
 import { RegistryStorage } from './registry-storage';
 
-/** Properties of {@link RegistryStack}. */
-export interface RegistryStackProps extends StackProps {
+/**
+ * Properties of {@link RegistryStack}: the stack's own ({@link StackProps}); the API settings it
+ * passes to {@link RegistryApi} unchanged (`domainName`, `endpointType`, `challenge`,
+ * `publicRepositories`, `authorizerCacheTtl`, `presignTtl`, `createOnPush`), declared, documented
+ * and defaulted once, in {@link RegistryApiProps}; and the settings below, which name resources by
+ * ARN or id (as CDK context values can) or concern the stack as a whole.
+ */
+export interface RegistryStackProps
+  extends StackProps,
+    Pick<RegistryApiProps, 'domainName' | 'endpointType' | 'challenge' | 'publicRepositories' | 'authorizerCacheTtl' | 'presignTtl' | 'createOnPush'> {
   /**
-   * Custom domain of the registry (e.g. `registry.example.com`), mapped at the root of an API
-   * Gateway custom domain. Requires {@link certificateArn}. Point a DNS record at the
-   * `RegistryDomainTarget` output.
-   *
-   * @default - the registry is served on a CloudFront distribution's default domain
-   */
-  readonly domainName?: string;
-
-  /**
-   * ARN of an ACM certificate in the stack's region for {@link domainName} (and, unless
+   * ARN of an ACM certificate in the stack's region for `domainName` (and, unless
    * {@link ingestCertificateArn} is given, for {@link ingestDomainName}). Required with `domainName`.
    *
    * @default - none
@@ -62,56 +63,20 @@ export interface RegistryStackProps extends StackProps {
   readonly encryptionKeyArn?: string;
 
   /**
-   * Removal policy of the registry's data (table and bucket).
+   * Removal policy of the registry's data (table and bucket) and of the access-logs bucket.
+   * `DESTROY` empties the buckets before deleting them.
    *
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
 
   /**
-   * Lifetime of presigned blob URLs.
-   *
-   * @default Duration.minutes(5)
-   */
-  readonly presignTtl?: Duration;
-
-  /**
-   * Whether a push may create a repository that does not exist yet; `false`: only CreateRepository
-   * or a CREATE_ON_PUSH creation template create repositories, as in ECR.
-   *
-   * @default true
-   */
-  readonly createOnPush?: boolean;
-
-  /**
-   * API Gateway endpoint type. `PRIVATE` needs {@link vpcEndpointId} and, for now, `ingest: false`.
-   *
-   * @default apigateway.EndpointType.REGIONAL
-   */
-  readonly endpointType?: apigateway.EndpointType;
-
-  /**
-   * Id (`vpce-...`) of the `execute-api` interface VPC endpoint of a `PRIVATE` API.
+   * Id (`vpce-...`) of the `execute-api` interface VPC endpoint of a `PRIVATE` API
+   * (`endpointType: EndpointType.PRIVATE`).
    *
    * @default - none
    */
   readonly vpcEndpointId?: string;
-
-  /**
-   * `WWW-Authenticate` challenge of a 401: `bearer` (the Docker token flow, realm
-   * `https://<registry host>/v2/token`) or `basic` (as ECR presents it).
-   *
-   * @default 'bearer'
-   */
-  readonly challenge?: 'bearer' | 'basic';
-
-  /**
-   * Anonymous pulls of repositories whose policy allows `Principal: "*"` (the authorizer then has
-   * no identity source and no cache; see RegistryApiProps.publicRepositories).
-   *
-   * @default false
-   */
-  readonly publicRepositories?: boolean;
 
   /**
    * ARN of an existing asymmetric KMS key (ECC_NIST_P256, SIGN_VERIFY) that signs registry tokens,
@@ -120,13 +85,6 @@ export interface RegistryStackProps extends StackProps {
    * @default - a key created by the stack, retained when the stack is deleted
    */
   readonly tokenSigningKeyArn?: string;
-
-  /**
-   * Authorizer result cache TTL.
-   *
-   * @default Duration.seconds(60)
-   */
-  readonly authorizerCacheTtl?: Duration;
 }
 
 /**
@@ -135,8 +93,11 @@ export interface RegistryStackProps extends StackProps {
  * control-plane endpoint (IAM-signed ECR calls) and the ingest endpoint.
  */
 export class RegistryStack extends Stack {
+  /** The metadata table and the blob bucket. */
   public readonly storage: RegistryStorage;
+  /** The REST API, its functions, and the CloudFront distribution or custom domain in front of it. */
   public readonly registryApi: RegistryApi;
+  /** The streaming ingest service, unless `ingest: false`. */
   public readonly ingest?: IngestService;
   /** Access logs of the bucket, CloudFront, the ALB and VPC flow logs. */
   public readonly logsBucket: s3.Bucket;
@@ -260,7 +221,67 @@ export class RegistryStack extends Stack {
     });
     new CfnOutput(this, 'TableName', { value: this.storage.table.tableName });
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });
+  }
 
-    acknowledgeNagFindings(this);
+  /**
+   * Grants `grantee` what it needs to log in to this registry and pull from the repositories that
+   * match `repositoryPatterns`: `execute-api:Invoke` on the control plane's `POST /`
+   * ({@link RegistryApi.grantControlPlaneInvoke}), `ecr:GetAuthorizationToken` on `*` (IAM knows no
+   * narrower resource for it), and `ecr:BatchGetImage`, `ecr:GetDownloadUrlForLayer`,
+   * `ecr:BatchCheckLayerAvailability` on `arn:aws:ecr:<region>:<account>:repository/<pattern>`,
+   * the ARNs Berth asks IAM's policy simulator about.
+   *
+   * The statements go to the grantee's identity policy (`iam.Grant.addToPrincipal`), in whatever
+   * stack the grantee lives. A principal of another account also needs a registry or repository
+   * policy that allows it (`SetRepositoryPolicy`, docs/access-control.md). Under cdk-nag, the
+   * grantee's policy shows AwsSolutions-IAM5 findings for the `*` of GetAuthorizationToken and of
+   * a pattern with `*`: acknowledge them on the grantee.
+   *
+   * @param grantee the principal to grant to
+   * @param repositoryPatterns repository names (`team-a/app`) or name prefixes ending in `*`
+   *   (`team-a/*`); none: every repository. Anything else throws.
+   */
+  public grantPull(grantee: iam.IGrantable, ...repositoryPatterns: string[]): iam.Grant {
+    return this.grantRepositoryActions('grantPull', grantee, PULL_ACTIONS, repositoryPatterns);
+  }
+
+  /**
+   * Grants `grantee` what it needs to log in to this registry and push to the repositories that
+   * match `repositoryPatterns`: as {@link grantPull}, with `ecr:BatchCheckLayerAvailability`,
+   * `ecr:InitiateLayerUpload`, `ecr:UploadLayerPart`, `ecr:CompleteLayerUpload` and `ecr:PutImage`
+   * on the repositories (what docker needs to push to ECR; without pull actions).
+   *
+   * @param grantee the principal to grant to
+   * @param repositoryPatterns repository names or name prefixes ending in `*`; none: every repository
+   */
+  public grantPush(grantee: iam.IGrantable, ...repositoryPatterns: string[]): iam.Grant {
+    return this.grantRepositoryActions('grantPush', grantee, PUSH_ACTIONS, repositoryPatterns);
+  }
+
+  /**
+   * Grants `grantee` what it needs to log in to this registry, pull from and push to the
+   * repositories that match `repositoryPatterns`: {@link grantPull} and {@link grantPush} in one
+   * statement on the repositories.
+   *
+   * @param grantee the principal to grant to
+   * @param repositoryPatterns repository names or name prefixes ending in `*`; none: every repository
+   */
+  public grantPullPush(grantee: iam.IGrantable, ...repositoryPatterns: string[]): iam.Grant {
+    return this.grantRepositoryActions('grantPullPush', grantee, [...new Set([...PULL_ACTIONS, ...PUSH_ACTIONS])], repositoryPatterns);
+  }
+
+  private grantRepositoryActions(method: string, grantee: iam.IGrantable, actions: readonly string[], repositoryPatterns: string[]): iam.Grant {
+    // Validate first: a refused pattern grants nothing, not even the login.
+    const patterns = validateRepositoryPatterns(`RegistryStack.${method}`, repositoryPatterns);
+    const login = this.registryApi
+      .grantControlPlaneInvoke(grantee)
+      .combine(iam.Grant.addToPrincipal({ grantee, actions: ['ecr:GetAuthorizationToken'], resourceArns: ['*'] }));
+    return login.combine(
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: [...actions],
+        resourceArns: patterns.map((pattern) => repositoryArn(this.region, this.account, pattern)),
+      }),
+    );
   }
 }

@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { acknowledgeNagFinding } from './nag-acknowledgements';
 import { REGISTRY_TABLE_SCHEMA } from './table-schema';
 
 /**
@@ -52,6 +53,12 @@ export interface RegistryStorageProps {
 
 /** The prefix of the S3 keys that hold the bytes of uploads in progress. */
 export const UPLOADS_PREFIX = 'uploads/';
+/**
+ * The prefix of the S3 keys that hold large manifest bodies a push staged before its metadata commit.
+ * No lifecycle rule may expire them: after a crash between the commit and the move to `blobs/`, the
+ * staged copy is the body's only copy until a read moves it. Leftovers wait for garbage collection.
+ */
+export const STAGED_MANIFESTS_PREFIX = 'staging/';
 
 // TransactWriteItems needs the per-item actions (Put/Update/Delete/ConditionCheckItem); Scan serves the catalog.
 const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:ConditionCheckItem'];
@@ -63,6 +70,10 @@ const OBJECT_READ_ACTIONS = ['s3:GetObject'];
 const OBJECT_WRITE_ACTIONS = ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'];
 const KEY_READ_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'];
 const KEY_WRITE_ACTIONS = ['kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'];
+// Why cdk-nag's IAM5 finding on the object-level grant is accepted (acknowledged on each grantee by grant()).
+const OBJECT_GRANT_NAG_REASON =
+  'Object-level grant on the registry\'s own bucket only ("<bucket ARN>/*"): keys are digests and upload ids chosen at run time, ' +
+  'so no narrower ARN exists; the actions are an explicit list without wildcards.';
 
 /**
  * Where a Berth registry keeps its state: one DynamoDB table for metadata (single-table design,
@@ -134,6 +145,11 @@ export class RegistryStorage extends Construct {
   /**
    * Grants `grantee` the given access to the table (and its `gsi1` index), the bucket's objects
    * and, when there is one, the KMS key. Every grant names these resources' ARNs; none uses `*`.
+   * The object-level statement (`<bucket ARN>/*`) is acknowledged to cdk-nag on the grantee
+   * ({@link objectGrantNagFinding}), with the reason it is the narrowest possible.
+   *
+   * @param grantee the principal to grant to
+   * @param access `read` (what a pull needs) or `readWrite` (a push, a delete, the control plane)
    */
   public grant(grantee: iam.IGrantable, access: RegistryDataAccess): iam.Grant {
     const write = access === 'readWrite';
@@ -152,6 +168,8 @@ export class RegistryStorage extends Construct {
       actions: write ? [...OBJECT_READ_ACTIONS, ...OBJECT_WRITE_ACTIONS] : OBJECT_READ_ACTIONS,
       resourceArns: [this.bucket.arnForObjects('*')],
     });
+    const principal = grantee.grantPrincipal;
+    if (Construct.isConstruct(principal)) acknowledgeNagFinding(principal, this.objectGrantNagFinding(), OBJECT_GRANT_NAG_REASON);
     if (this.encryptionKey) {
       iam.Grant.addToPrincipal({
         grantee,
@@ -185,7 +203,8 @@ export class RegistryStorage extends Construct {
 
   /**
    * The `Resource::...` finding that cdk-nag's IAM5 rule reports for the object-level grant
-   * (`<bucket ARN>/*`), so that the stack can acknowledge exactly that finding.
+   * (`<bucket ARN>/*`) on a grantee in this stack, so that {@link grant} can acknowledge exactly
+   * that finding and no other.
    */
   public objectGrantNagFinding(): string {
     const logicalId = Stack.of(this).resolve((this.bucket.node.defaultChild as s3.CfnBucket).logicalId);

@@ -1,7 +1,7 @@
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { RegistryStorage } from '../../lib';
+import { RegistryStorage, STAGED_MANIFESTS_PREFIX } from '../../lib';
 import { synthesizeOnce } from './fixture';
 
 const KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
@@ -45,6 +45,19 @@ describe('RegistryStorage', () => {
         ]),
       },
     });
+  });
+
+  test('GIVEN the default stack WHEN synthesized THEN no lifecycle rule expires the staged manifest bodies (staging/), which may be the only copy of a committed one', () => {
+    const { template } = synthesizeOnce();
+    const [bucket] = Object.values(
+      template.findResources('AWS::S3::Bucket', {
+        Properties: { LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Id: 'expire-abandoned-uploads' })]) } },
+      }),
+    );
+    const rules: Array<{ Prefix?: string; Filter?: { Prefix?: string }; ExpirationInDays?: number; ExpirationDate?: string }> = bucket.Properties.LifecycleConfiguration.Rules;
+    const expiring = rules.filter((rule) => rule.ExpirationInDays !== undefined || rule.ExpirationDate !== undefined);
+    expect(expiring.length).toBeGreaterThan(0);
+    for (const rule of expiring) expect(STAGED_MANIFESTS_PREFIX.startsWith(rule.Prefix ?? rule.Filter?.Prefix ?? '')).toBe(false);
   });
 
   test('GIVEN the default stack WHEN synthesized THEN the bucket policy denies every request that is not TLS', () => {
