@@ -106,7 +106,7 @@ export interface IngestServiceProps {
 }
 
 /**
- * The streaming upload path: the registry server (`bin/berth.ts ingest`) with the DynamoDB and S3
+ * The streaming upload path: the registry server (`bin/berth-ingest.ts`, what `berth ingest` runs) with the DynamoDB and S3
  * adapters, on ECS Fargate behind an Application Load Balancer, which has no body limit.
  *
  * Layer bytes and upload tokens never travel over plain HTTP on a network a client can reach:
@@ -191,7 +191,7 @@ export class IngestService extends Construct {
       runtimePlatform: { cpuArchitecture, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
     });
     this.taskDefinition.addContainer('ingest', {
-      // Built by `cdk deploy` from the top-level Dockerfile (esbuild bundle of bin/berth.ts, run by node).
+      // Built by `cdk deploy` from the top-level Dockerfile (esbuild bundle of bin/berth-ingest.ts, run by node).
       image: ecs.ContainerImage.fromAsset(PROJECT_ROOT, {
         file: 'Dockerfile',
         platform: cpuArchitecture === ecs.CpuArchitecture.ARM64 ? ecrAssets.Platform.LINUX_ARM64 : ecrAssets.Platform.LINUX_AMD64,

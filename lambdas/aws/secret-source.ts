@@ -1,7 +1,7 @@
 /**
  * Where the handlers get their secrets: a small port, so that the Lambda functions read
  * Secrets Manager and the emulated AWS mode (which cannot run Secrets Manager) reads values
- * it was given. Neither implementation ever logs a value.
+ * it was given (emulators/local-secret-source.ts). Neither implementation ever logs a value.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { BasicCredentials } from '../http/auth';
@@ -53,29 +53,6 @@ export class SecretsManagerSecretSource implements SecretSource {
     if (result.SecretString !== undefined) return result.SecretString;
     if (result.SecretBinary !== undefined) return Buffer.from(result.SecretBinary).toString('utf8');
     throw new Error(`secret ${id} has no value`);
-  }
-}
-
-/**
- * The stand-in for Secrets Manager in the emulated AWS mode and in tests: values handed over
- * in memory (from `--basic-auth`, or generated at start-up). Not for deployments.
- */
-export class LocalSecretSource implements SecretSource {
-  private readonly values: Map<string, string>;
-
-  constructor(values: Record<string, string>) {
-    this.values = new Map(Object.entries(values));
-  }
-
-  async getSecret(id: string): Promise<string> {
-    const value = this.values.get(id);
-    if (value === undefined) throw new Error(`no local secret named ${id}`);
-    return value;
-  }
-
-  /** Replaces a value (a rotation, in tests). */
-  set(id: string, value: string): void {
-    this.values.set(id, value);
   }
 }
 

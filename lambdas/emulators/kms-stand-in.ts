@@ -1,6 +1,6 @@
 /**
  * A LOCAL STAND-IN for AWS KMS, for the emulated AWS mode: the two calls the deployed stack's token
- * signer makes (KmsSigningApi of lambdas/handlers/kms-token-signer.ts: Sign and GetPublicKey on an
+ * signer makes (KmsSigningApi of lambdas/aws/kms-token-signer.ts: Sign and GetPublicKey on an
  * asymmetric ECC_NIST_P256 SIGN_VERIFY key), answered with a P-256 private key kept in the data
  * directory (`<data-dir>/keys/kms-stand-in-p256.pem`, mode 0600, created on first start).
  *
@@ -10,10 +10,10 @@
  * no key policy, no grants, no rotation, no CloudTrail. It counts its calls, so tests can show that
  * verifying tokens on the data path never calls KMS.
  */
-import { loadOrCreateKeyFile } from './key-file';
+import { loadOrCreateKeyFile } from '../composition/local/key-file';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import type { KmsSigningApi } from '../handlers/kms-token-signer';
+import type { KmsSigningApi } from '../aws/kms-token-signer';
 
 export const KMS_STAND_IN_KEY_FILE = join('keys', 'kms-stand-in-p256.pem');
 /** KMS's limit for a RAW message to Sign. */

@@ -39,7 +39,7 @@ import { TOKEN_PATH } from '../http/token-service';
 import type { MetadataStore } from '../storage/ports';
 import { DynamoDbMetadataStore } from '../storage/dynamodb/dynamodb-metadata-store';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KmsClientSigner, KmsTokenSigner } from './kms-token-signer';
+import { KmsClientSigner, KmsTokenSigner } from '../aws/kms-token-signer';
 import { createObservability } from './observability';
 
 /**

@@ -1,6 +1,6 @@
 import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { Handler, HttpRequest } from '../http/types';
-import { describeRequest } from '../handlers/proxy-event';
+import { describeRequest } from './proxy-event';
 
 /** The ingest server's handler: the ingest router, one log line per request (never the query: it holds the token). */
 export function ingestHandler(router: () => Promise<Handler>, logger: PowertoolsLogger, observe: (request: HttpRequest) => HttpRequest = (r) => r) {

@@ -28,16 +28,16 @@ import {
   requestObservations,
   settingsFromEnv,
   type RequestObservation,
-} from './aws-registry';
+} from '../composition/aws/aws-registry';
 import { createObservability, coreLogger } from './observability';
-import { awsControlPlane, controlPlaneSettingsFromEnv, type AwsControlPlaneSettings } from './aws-control-plane';
-import { IamPolicySimulator } from './iam-policy-simulator';
-import { KmsClientSigner, KmsTokenSigner } from './kms-token-signer';
+import { awsControlPlane, controlPlaneSettingsFromEnv, type AwsControlPlaneSettings } from '../composition/aws/aws-control-plane';
+import { IamPolicySimulator } from '../aws/iam-policy-simulator';
+import { KmsClientSigner, KmsTokenSigner } from '../aws/kms-token-signer';
 import { SimulatedIdentityPolicies } from '../core/identity-policies';
 import { RegistryTokens } from '../core/registry-tokens';
 import { OCI_ENDPOINT_PERMISSIONS } from '../core/policy/ecr-actions';
-import type { AwsClients } from './aws-clients';
-import type { AwsAccessOptions } from './aws-registry';
+import type { AwsClients } from '../aws/aws-clients';
+import type { AwsAccessOptions } from '../composition/aws/aws-registry';
 import type { DynamoDbMetadataStore } from '../storage/dynamodb/dynamodb-metadata-store';
 import { authorizerContextExpired, describeRequest, toHttpRequest, toProxyResult } from './proxy-event';
 

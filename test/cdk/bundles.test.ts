@@ -23,3 +23,43 @@ describe('Lambda bundles', () => {
     for (const size of Object.values(sizes)) expect(size).toBeLessThan(ONE_MB);
   });
 });
+
+/**
+ * What may never ship in a production bundle: the emulators and stand-ins (they answer for AWS
+ * without being AWS), the ECR client (the `berth ecr` command line's), the other commands.
+ */
+const FORBIDDEN_IN_PRODUCTION = [/^lambdas\/emulators\//, /^lambdas\/cli\/(?!ingest\.ts|options\.ts|help\.ts)/, /node_modules\/@aws-sdk\/client-ecr\//, /node_modules\/fauxqs\//];
+
+async function bundleInputs(entry: string): Promise<string[]> {
+  const esbuild = await import('esbuild');
+  // The same bundle the Dockerfile builds (lmdb stays external there too).
+  const result = await esbuild.build({
+    entryPoints: [path.join(__dirname, '..', '..', entry)],
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'cjs',
+    external: ['lmdb'],
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  return Object.keys(result.metafile.inputs);
+}
+
+describe('production bundles hold no emulator, stand-in or ECR client', () => {
+  test.each(['bin/berth-ingest.ts', 'lambdas/handlers/registry-api.ts', 'lambdas/handlers/authorizer.ts'])(
+    'GIVEN %s bundled as it ships WHEN its metafile inputs are read THEN none is forbidden',
+    async (entry) => {
+      const inputs = await bundleInputs(entry);
+      expect(inputs.length).toBeGreaterThan(20);
+      expect(inputs.filter((input) => FORBIDDEN_IN_PRODUCTION.some((rule) => rule.test(input)))).toEqual([]);
+    },
+  );
+
+  test('GIVEN the whole command line (bin/berth.ts with --emulate-aws) WHEN bundled THEN the check sees the emulators (it is not vacuous)', async () => {
+    const inputs = await bundleInputs('bin/berth.ts');
+    expect(inputs.some((input) => /^lambdas\/emulators\//.test(input))).toBe(true);
+    expect(inputs.some((input) => /@aws-sdk\/client-ecr\//.test(input))).toBe(true);
+  });
+});

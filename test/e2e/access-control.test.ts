@@ -11,11 +11,11 @@
 import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { BatchDeleteImageCommand, DescribeImagesCommand, ECRClient, SetRepositoryPolicyCommand } from '@aws-sdk/client-ecr';
-import { loadOrCreateTokenSigner } from '../../lambdas/server/identities';
+import { loadOrCreateTokenSigner } from '../../lambdas/composition/local/identities';
 import { startDockerd, type DockerDaemon } from '../support/dockerd';
 import { createRouter } from '../../lambdas/http/router';
 import { startNodeServer, type RunningServer } from '../../lambdas/server/node-server';
-import { openLocalRegistry, type LocalRegistry } from '../../lambdas/server/local-registry';
+import { openLocalRegistry, type LocalRegistry } from '../../lambdas/composition/local/local-registry';
 import { silentLogger } from '../../lambdas/core/log';
 import { Ed25519TokenSigner, RegistryTokens } from '../../lambdas/core/registry-tokens';
 import { StaticIdentityPolicies } from '../../lambdas/core/identity-policies';

@@ -4,7 +4,7 @@
  * SigV4 checks (wrong secret, unknown key, stale clock).
  *
  * The server signs tokens with the Ed25519 key of its data directory; the deployed stack's KMS signer
- * (lambdas/handlers/kms-token-signer.ts) cannot run here and is covered by a unit test with a stand-in.
+ * (lambdas/aws/kms-token-signer.ts) cannot run here and is covered by a unit test with a stand-in.
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';

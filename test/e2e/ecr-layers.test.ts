@@ -43,7 +43,7 @@ import {
 import { scratchDir, startRegistryProcess, type RegistryProcess } from '../support/registry-harness';
 import { describeWithBinaries, run } from '../support/clients';
 import { blobOf, imageBlobs, makeImage, makeIndex, pseudoRandomBytes, type Blob, type Image } from '../support/oci-fixtures';
-import { runEcrCommand } from '../../lambdas/server/ecr-cli';
+import { runEcrCommand } from '../../lambdas/cli/ecr/ecr-cli';
 
 const ACCOUNT = '111122223333';
 const REGION = 'us-east-1';

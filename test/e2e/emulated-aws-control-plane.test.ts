@@ -58,7 +58,7 @@ import type { HttpRequest as SmithyHttpRequest, RequestSigningArguments } from '
 import { describeWithBinaries, runAsync } from '../support/clients';
 import { PROJECT_ROOT, scratchDir, startRegistryProcess, type RegistryProcess } from '../support/registry-harness';
 import { blobOf, imageBlobs, makeImage, type Blob, type Image } from '../support/oci-fixtures';
-import { LAMBDA_MAX_EVENT_BYTES } from '../../lambdas/server/api-gateway-simulator';
+import { LAMBDA_MAX_EVENT_BYTES } from '../../lambdas/emulators/api-gateway-simulator';
 
 const ACCOUNT = '111111111111';
 const REGION = 'us-east-1';
@@ -77,7 +77,7 @@ describeWithBinaries(['java'], 'emulated AWS: the ECR control plane through the 
   let basic: string;
   const clients: ECRClient[] = [];
 
-  /** @aws-sdk/client-ecr signing for `execute-api`, as lambdas/server/ecr-login.ts does. */
+  /** @aws-sdk/client-ecr signing for `execute-api`, as lambdas/cli/ecr/ecr-login.ts does. */
   function ecr(): ECRClient {
     const signer = new SignatureV4({ service: 'execute-api', region: REGION, sha256: Sha256, credentials: ADMIN });
     const client = new ECRClient({

@@ -28,8 +28,8 @@ import { PROJECT_ROOT, scratchDir, startRegistryProcess, type RegistryProcess } 
 import { RegistryClient, expectOciError, withQuery } from '../support/http-client';
 import { blobOf, imageBlobs, makeImage, pseudoRandomBytes, sha256, writeLayout, type Image } from '../support/oci-fixtures';
 import { RegistryTokens } from '../../lambdas/core/registry-tokens';
-import { KmsTokenSigner } from '../../lambdas/handlers/kms-token-signer';
-import { LocalKmsStandIn, loadOrCreateKmsStandIn } from '../../lambdas/server/kms-stand-in';
+import { KmsTokenSigner } from '../../lambdas/aws/kms-token-signer';
+import { LocalKmsStandIn, loadOrCreateKmsStandIn } from '../../lambdas/emulators/kms-stand-in';
 
 const ACCOUNT = '111111111111';
 const PARTNER_ACCOUNT = '222222222222';
@@ -63,7 +63,7 @@ async function startEmulator(dir: string, config: string, extra: string[] = []):
   return { process: child, url: child.url, host: child.host, dataDir, kms, tokens: new RegistryTokens(new KmsTokenSigner(kms, kms.keyId)) };
 }
 
-/** @aws-sdk/client-ecr signing for `execute-api` (what API Gateway's IAM authorization checks), as lambdas/server/ecr-login.ts does. */
+/** @aws-sdk/client-ecr signing for `execute-api` (what API Gateway's IAM authorization checks), as lambdas/cli/ecr/ecr-login.ts does. */
 function ecr(e: Emulator, credentials = ADMIN, extra: Partial<ConstructorParameters<typeof ECRClient>[0]> = {}): ECRClient {
   const signer = new SignatureV4({ service: 'execute-api', region: REGION, sha256: Sha256, credentials });
   return new ECRClient({

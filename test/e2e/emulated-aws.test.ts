@@ -6,7 +6,7 @@
  *
  * Local implementations, named as such: Secrets Manager is LocalSecretSource (the --basic-auth
  * credential and an upload-token key the test passes in BERTH_EMULATOR_UPLOAD_TOKEN_KEY); API
- * Gateway is lambdas/server/api-gateway-simulator.ts (no IAM, no CloudFront); S3 is fauxqs, which
+ * Gateway is lambdas/emulators/api-gateway-simulator.ts (no IAM, no CloudFront); S3 is fauxqs, which
  * checks no SigV4 signature and no presigned expiry, so the presigned URLs' validity is not shown here.
  */
 import { randomBytes } from 'node:crypto';

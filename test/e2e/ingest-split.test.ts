@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createRouter } from '../../lambdas/http/router';
 import { basicAuthenticator } from '../../lambdas/http/auth';
 import { startNodeServer, type RunningServer } from '../../lambdas/server/node-server';
-import { openLocalRegistry, type LocalRegistry } from '../../lambdas/server/local-registry';
+import { openLocalRegistry, type LocalRegistry } from '../../lambdas/composition/local/local-registry';
 import { UploadTokens } from '../../lambdas/core/upload-tokens';
 import { silentLogger } from '../../lambdas/core/log';
 import { scratchDir } from '../support/registry-harness';

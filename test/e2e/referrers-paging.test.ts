@@ -9,12 +9,12 @@
 import { silentLogger } from '../../lambdas/core/log';
 import { Registry } from '../../lambdas/core/registry';
 import { DEFAULT_REFERRERS_PAGE_BYTES } from '../../lambdas/core/referrer-pages';
-import { LAMBDA_REFERRERS_PAGE_BYTES } from '../../lambdas/handlers/aws-registry';
+import { LAMBDA_REFERRERS_PAGE_BYTES } from '../../lambdas/composition/aws/aws-registry';
 import { MAX_RESPONSE_BODY_BYTES } from '../../lambdas/handlers/proxy-event';
 import { ECR_API_ACTIONS, type EcrActionContext, type EcrApiOptions } from '../../lambdas/http/ecr-api';
 import { createRouter } from '../../lambdas/http/router';
-import { startEmulatedAws, type EmulatedAws } from '../../lambdas/server/emulated-aws';
-import { openLocalRegistry, type LocalRegistry } from '../../lambdas/server/local-registry';
+import { startEmulatedAws, type EmulatedAws } from '../../lambdas/emulators/emulated-aws';
+import { openLocalRegistry, type LocalRegistry } from '../../lambdas/composition/local/local-registry';
 import { startNodeServer, type RunningServer } from '../../lambdas/server/node-server';
 import { LmdbMetadataStore } from '../../lambdas/storage/local/lmdb-metadata-store';
 import type { BlobStore, MetadataStore, ReferrerPage, StoredManifest } from '../../lambdas/storage/ports';

@@ -1,9 +1,9 @@
 /**
  * DynamoDB Local for tests: the same instance code as `berth serve --emulate-aws` (see
- * lambdas/server/dynamodb-local.ts). Without `java` a block is skipped with a title naming
+ * lambdas/emulators/dynamodb-local.ts). Without `java` a block is skipped with a title naming
  * it; under CI=true it fails.
  */
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../lambdas/server/dynamodb-local';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../lambdas/emulators/dynamodb-local';
 import { describeWithBinaries } from './clients';
 
 export { startDynamoDbLocal, type DynamoDbLocal };

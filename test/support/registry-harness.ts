@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { createRouter } from '../../lambdas/http/router';
 import { startNodeServer } from '../../lambdas/server/node-server';
-import { openLocalRegistry } from '../../lambdas/server/local-registry';
+import { openLocalRegistry } from '../../lambdas/composition/local/local-registry';
 import { silentLogger } from '../../lambdas/core/log';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..');

@@ -8,9 +8,10 @@ import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { authorizerContextExpired, describeRequest, toHttpRequest, toProxyResult, ResponseTooLargeError } from '../../lambdas/handlers/proxy-event';
 import { authorizerInvocation, createAuthorizerHandler, registryResources } from '../../lambdas/handlers/authorizer';
-import { LocalSecretSource, SecretsManagerSecretSource, loadBasicCredentials } from '../../lambdas/handlers/secret-source';
-import { LAMBDA_MAX_CHUNK_BYTES } from '../../lambdas/handlers/aws-registry';
-import { startApiGatewaySimulator, policyAllows, type RunningSimulator } from '../../lambdas/server/api-gateway-simulator';
+import { SecretsManagerSecretSource, loadBasicCredentials } from '../../lambdas/aws/secret-source';
+import { LocalSecretSource } from '../../lambdas/emulators/local-secret-source';
+import { LAMBDA_MAX_CHUNK_BYTES } from '../../lambdas/composition/aws/aws-registry';
+import { startApiGatewaySimulator, policyAllows, type RunningSimulator } from '../../lambdas/emulators/api-gateway-simulator';
 import { silentLogger } from '../../lambdas/core/log';
 
 const logger = new PowertoolsLogger({ serviceName: 'test', logLevel: 'SILENT' });

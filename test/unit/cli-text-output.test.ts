@@ -1,4 +1,4 @@
-import { formatCliText } from '../../lambdas/server/cli-text-output';
+import { formatCliText } from '../../lambdas/cli/ecr/cli-text-output';
 
 // Expected outputs produced by the AWS CLI's own formatter (awscli/text.py) for the same values.
 describe('formatCliText prints what `aws ... --output text` prints', () => {

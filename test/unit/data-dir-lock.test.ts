@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataDirInUseError, lockDataDir } from '../../lambdas/server/data-dir-lock';
+import { DataDirInUseError, lockDataDir } from '../../lambdas/storage/local/data-dir-lock';
 
 const NOT_A_PID = 2 ** 22 + 12345; // above Linux's pid_max: never alive
 const OUR_NAMESPACE = readlinkSync('/proc/self/ns/pid');

@@ -1,5 +1,5 @@
 /**
- * The KMS stand-in of the emulated AWS mode (lambdas/server/kms-stand-in.ts) behind the stack's
+ * The KMS stand-in of the emulated AWS mode (lambdas/emulators/kms-stand-in.ts) behind the stack's
  * KmsTokenSigner: tokens it signs verify, its key persists in the data directory (0600), and it
  * refuses what KMS refuses (an unknown key id, another algorithm, an oversized RAW message).
  */
@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RegistryTokens } from '../../lambdas/core/registry-tokens';
-import { KmsTokenSigner } from '../../lambdas/handlers/kms-token-signer';
-import { KMS_STAND_IN_KEY_FILE, LocalKmsStandIn, loadOrCreateKmsStandIn } from '../../lambdas/server/kms-stand-in';
+import { KmsTokenSigner } from '../../lambdas/aws/kms-token-signer';
+import { KMS_STAND_IN_KEY_FILE, LocalKmsStandIn, loadOrCreateKmsStandIn } from '../../lambdas/emulators/kms-stand-in';
 
 const WHERE = { region: 'us-east-1', account: '111111111111' };
 

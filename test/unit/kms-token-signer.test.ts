@@ -4,7 +4,7 @@
  * the public key fetched once, and RegistryTokens on top.
  */
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { KmsTokenSigner, type KmsSigningApi } from '../../lambdas/handlers/kms-token-signer';
+import { KmsTokenSigner, type KmsSigningApi } from '../../lambdas/aws/kms-token-signer';
 import { RegistryTokens } from '../../lambdas/core/registry-tokens';
 
 function kmsStandIn() {

@@ -8,8 +8,8 @@
 import { RegistryTokens, Ed25519TokenSigner } from '../../lambdas/core/registry-tokens';
 import { UploadTokens } from '../../lambdas/core/upload-tokens';
 import { decodeBase64urlStrict } from '../../lambdas/core/base64url';
-import { KmsTokenSigner } from '../../lambdas/handlers/kms-token-signer';
-import { LocalKmsStandIn } from '../../lambdas/server/kms-stand-in';
+import { KmsTokenSigner } from '../../lambdas/aws/kms-token-signer';
+import { LocalKmsStandIn } from '../../lambdas/emulators/kms-stand-in';
 import { decodeToken, encodeToken } from '../../lambdas/http/ecr-actions/common';
 import { parseBasicAuthorization } from '../../lambdas/http/auth';
 

@@ -9,13 +9,13 @@
  * https://<Host of the request>; the stack sets it, since the control plane is called on the API's own
  * host while docker uses the registry host), CHALLENGE (`bearer`, the default, or `basic`).
  */
-import type { Logger } from '../core/log';
-import type { IdentityPolicySource } from '../core/identity-policies';
-import { RegistryTokens } from '../core/registry-tokens';
-import { createEcrApi, type EcrApiStore } from '../http/ecr-api';
-import type { Registry } from '../core/registry';
-import type { Handler } from '../http/types';
-import { KmsTokenSigner, type KmsSigningApi } from './kms-token-signer';
+import type { Logger } from '../../core/log';
+import type { IdentityPolicySource } from '../../core/identity-policies';
+import { RegistryTokens } from '../../core/registry-tokens';
+import { createEcrApi, type EcrApiStore } from '../../http/ecr-api';
+import type { Registry } from '../../core/registry';
+import type { Handler } from '../../http/types';
+import { KmsTokenSigner, type KmsSigningApi } from '../../aws/kms-token-signer';
 
 export interface AwsControlPlaneSettings {
   tokenKeyId: string;

@@ -12,30 +12,30 @@
  *   INGEST_URL                     base URL of the ingest service; unset: uploads go through Lambda in chunks
  *   POWERTOOLS_SERVICE_NAME        service name in logs and metrics
  *
- * The emulated AWS mode (lambdas/server/emulated-aws.ts) calls the same functions with clients
+ * The emulated AWS mode (lambdas/emulators/emulated-aws.ts) calls the same functions with clients
  * pointed at DynamoDB Local and the S3 stand-in, and a LocalSecretSource.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
-import { Registry, type BlobContent, type RegistryOptions } from '../core/registry';
-import { DEFAULT_REFERRERS_PAGE_BYTES } from '../core/referrer-pages';
-import { MAX_RESPONSE_BODY_BYTES } from './proxy-event';
-import { UploadTokens } from '../core/upload-tokens';
-import type { Handler } from '../http/types';
-import { createRouter } from '../http/router';
-import type { Authenticator } from '../http/auth';
-import { BASIC_CHALLENGE } from '../http/auth';
-import type { IdentityPolicySource } from '../core/identity-policies';
-import type { RegistryTokens } from '../core/registry-tokens';
-import type { ChallengeOptions } from '../http/registry-auth';
-import { createRegistryAccess, deferredCanPull } from '../http/registry-access';
-import { tagImmutabilityFromSettings } from '../core/tag-immutability';
-import { createOnPushFromSettings } from '../core/create-on-push';
-import { DynamoDbMetadataStore } from '../storage/dynamodb/dynamodb-metadata-store';
-import { S3BlobStore } from '../storage/s3/s3-blob-store';
-import { createAwsClients, type AwsClients } from './aws-clients';
-import { containerSecretSource, type SecretSource } from './secret-source';
-import { coreLogger } from './observability';
+import { Registry, type BlobContent, type RegistryOptions } from '../../core/registry';
+import { DEFAULT_REFERRERS_PAGE_BYTES } from '../../core/referrer-pages';
+import { MAX_RESPONSE_BODY_BYTES } from '../../handlers/proxy-event';
+import { UploadTokens } from '../../core/upload-tokens';
+import type { Handler } from '../../http/types';
+import { createRouter } from '../../http/router';
+import type { Authenticator } from '../../http/auth';
+import { BASIC_CHALLENGE } from '../../http/auth';
+import type { IdentityPolicySource } from '../../core/identity-policies';
+import type { RegistryTokens } from '../../core/registry-tokens';
+import type { ChallengeOptions } from '../../http/registry-auth';
+import { createRegistryAccess, deferredCanPull } from '../../http/registry-access';
+import { tagImmutabilityFromSettings } from '../../core/tag-immutability';
+import { createOnPushFromSettings } from '../../core/create-on-push';
+import { DynamoDbMetadataStore } from '../../storage/dynamodb/dynamodb-metadata-store';
+import { S3BlobStore } from '../../storage/s3/s3-blob-store';
+import { createAwsClients, type AwsClients } from '../../aws/aws-clients';
+import { containerSecretSource, type SecretSource } from '../../aws/secret-source';
+import { coreLogger } from '../../handlers/observability';
 
 /**
  * Lambda's synchronous payload limit is 6 MB (6,291,456 bytes for a request) and API Gateway

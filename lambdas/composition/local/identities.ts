@@ -11,12 +11,12 @@ import { loadOrCreateKeyFile } from './key-file';
 import { createHash, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ed25519TokenSigner } from '../core/registry-tokens';
-import { BlobDownloadTokens } from '../core/download-tokens';
-import type { NamedPolicy, Principal } from '../core/policy/evaluate';
-import { StaticIdentityPolicies, type IdentityPolicySource } from '../core/identity-policies';
-import { PolicyValidationError, validatePolicy } from '../core/policy/policy-document';
-import type { SigV4Secret } from '../http/sigv4';
+import { Ed25519TokenSigner } from '../../core/registry-tokens';
+import { BlobDownloadTokens } from '../../core/download-tokens';
+import type { NamedPolicy, Principal } from '../../core/policy/evaluate';
+import { StaticIdentityPolicies, type IdentityPolicySource } from '../../core/identity-policies';
+import { PolicyValidationError, validatePolicy } from '../../core/policy/policy-document';
+import type { SigV4Secret } from '../../http/sigv4';
 
 /** The account of the registry and of the environment admin when the configuration names none (LocalStack's choice too). */
 export const DEFAULT_ACCOUNT = '000000000000';

@@ -3,15 +3,15 @@
  * by the server itself (SigV4, service `ecr`, the configured regions, AWS's 15-minute window) against
  * the configured access keys, tokens signed with the data directory's key.
  */
-import type { Logger } from '../core/log';
-import type { RegistryTokens } from '../core/registry-tokens';
-import { createEcrApi, type EcrApiStore } from '../http/ecr-api';
-import { verifySigV4 } from '../http/sigv4';
-import type { Handler, HttpRequest } from '../http/types';
-import { DOWNLOAD_TOKEN_PARAM } from '../http/router';
-import type { BlobDownloadTokens } from '../core/download-tokens';
+import type { Logger } from '../../core/log';
+import type { RegistryTokens } from '../../core/registry-tokens';
+import { createEcrApi, type EcrApiStore } from '../../http/ecr-api';
+import { verifySigV4 } from '../../http/sigv4';
+import type { Handler, HttpRequest } from '../../http/types';
+import { DOWNLOAD_TOKEN_PARAM } from '../../http/router';
+import type { BlobDownloadTokens } from '../../core/download-tokens';
 import type { LocalIdentities } from './identities';
-import type { Registry } from '../core/registry';
+import type { Registry } from '../../core/registry';
 import { localRegistryOf } from './local-registry';
 
 export const ECR_SIGNING_SERVICE = 'ecr';

@@ -1,12 +1,12 @@
 import { join, resolve } from 'node:path';
-import { Registry, type RegistryOptions } from '../core/registry';
-import type { Logger } from '../core/log';
-import { FilesystemBlobStore } from '../storage/local/filesystem-blob-store';
-import { LmdbMetadataStore } from '../storage/local/lmdb-metadata-store';
-import { lockDataDir } from './data-dir-lock';
-import { tagImmutabilityFromSettings } from '../core/tag-immutability';
-import { createOnPushFromSettings } from '../core/create-on-push';
-import type { MetadataStore } from '../storage/ports';
+import { Registry, type RegistryOptions } from '../../core/registry';
+import type { Logger } from '../../core/log';
+import { FilesystemBlobStore } from '../../storage/local/filesystem-blob-store';
+import { LmdbMetadataStore } from '../../storage/local/lmdb-metadata-store';
+import { lockDataDir } from '../../storage/local/data-dir-lock';
+import { tagImmutabilityFromSettings } from '../../core/tag-immutability';
+import { createOnPushFromSettings } from '../../core/create-on-push';
+import type { MetadataStore } from '../../storage/ports';
 
 export interface LocalRegistry {
   registry: Registry;

@@ -15,8 +15,8 @@
  * are left out of the record but kept when pushed).
  */
 import { join, resolve } from 'node:path';
-import { FilesystemBlobStore } from '../storage/local/filesystem-blob-store';
-import { LmdbMetadataStore } from '../storage/local/lmdb-metadata-store';
+import { FilesystemBlobStore } from './filesystem-blob-store';
+import { LmdbMetadataStore } from './lmdb-metadata-store';
 import { lockDataDir } from './data-dir-lock';
 
 export interface GcOptions {

@@ -1,0 +1,61 @@
+/** The `berth` command line's usage, printed by --help and after a wrong option. */
+export const HELP = `Usage: berth serve [options]      (npm start -- [options])
+       berth ingest [--port N] [--host ADDR] [--body-idle-timeout 60s]
+       berth ecr get-login-password --endpoint-url URL [--region R] [--execute-api]
+       berth gc [--data-dir DIR] [--dry-run] [--min-age 1h]
+
+Runs the Berth registry on this machine, with its data in a local directory.
+
+Options:
+  --host ADDR        address to listen on (default 127.0.0.1; loopback only until
+                     identities exist: an open registry on a network is nobody's intent)
+  --config FILE      identities (access keys, their ARNs and identity policies) and the
+                     registry's account and regions: see docs/local-identities.md. The
+                     environment variables BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY
+                     add an admin identity (every ecr: action). With identities, the ECR
+                     API (POST /, SigV4) answers: aws ecr get-login-password --endpoint-url
+  --challenge bearer|basic
+                     with identities: the WWW-Authenticate challenge of a 401 (default
+                     bearer: the Docker token flow, with which docker pulls public
+                     repositories without login; basic: what ECR presents)
+  --port N           port to listen on (default 5000; 0 picks a free port)
+  --data-dir DIR     where blobs and metadata live (default ./data)
+  --tls-cert FILE    PEM certificate: serve HTTPS (needs --tls-key)
+  --tls-key FILE     PEM private key for --tls-cert
+  --body-idle-timeout DURATION
+                     a request body that sends nothing for this long is cut: the
+                     request fails, its connection is closed, and the upload keeps
+                     what it acknowledged, so the client resumes (default 60s; 30s,
+                     2m, a number of seconds, or 0 for never; berth ingest too)
+  --emulate-aws      run the AWS path instead: DynamoDB Local (needs java), an S3
+                     stand-in, the Lambda handlers behind a local API Gateway, and
+                     the ingest server; everything in memory (see the README)
+  --ingest-port N    with --emulate-aws: port of the ingest server (default: a free one)
+  --basic-auth USER:PASSWORD
+                     with --emulate-aws: the credential the authorizer accepts
+                     (default: anonymous, loopback only; not with identities)
+                     With --emulate-aws, --config and BERTH_ACCESS_KEY_ID work as for
+                     serve: POST / takes SigV4 for execute-api (API Gateway's IAM
+                     authorization; berth ecr get-login-password --execute-api), tokens
+                     are signed by a KMS stand-in (a P-256 key in the data directory)
+  --public-repositories
+                     with --emulate-aws and identities: the stack's publicRepositories
+                     (anonymous pulls of repositories whose policy allows Principal "*")
+  -h, --help         show this help
+
+berth ingest: the ingest service (upload bytes, authorized by upload tokens) on
+DynamoDB and S3, configured by TABLE_NAME, BUCKET_NAME and UPLOAD_TOKEN_SECRET_ARN;
+--port (default 8080), --host (default 0.0.0.0), --body-idle-timeout as for serve;
+GET /healthz answers 200.
+
+berth ecr get-login-password: the password of an ECR login token (GetAuthorizationToken with
+the default AWS credential chain), for docker login -u AWS --password-stdin. --region defaults
+to AWS_REGION, AWS_DEFAULT_REGION, then us-east-1; --execute-api signs for API Gateway's IAM
+authorization (the deployed stack), which the AWS CLI cannot do.
+
+berth gc: reclaims disk space in a local data directory (default ./data) while no server
+uses it (stop the server first). As distribution's garbage-collect, a blob stays only while
+a manifest in its repository uses it: blobs of deleted images and of manifests never pushed
+are unlinked, and content no repository links is removed. --dry-run lists what would go;
+--min-age keeps what changed more recently (default 1h; 30m, 2h, 1d, or 0).
+`;

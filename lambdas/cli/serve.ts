@@ -1,0 +1,123 @@
+/**
+ * `berth serve` (what `npm start` runs): the registry on this machine with embedded storage, its
+ * composition in composition/local; with `--emulate-aws`, the AWS path on this machine (cli/emulate-aws.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { jsonLogger } from '../core/log';
+import { createRouter } from '../http/router';
+import { createRegistryAccess, deferredCanPull } from '../http/registry-access';
+import { startNodeServer } from '../server/node-server';
+import { openLocalRegistry } from '../composition/local/local-registry';
+import { StorageLayoutError } from '../storage/errors';
+import { DataDirInUseError } from '../storage/local/data-dir-lock';
+import { IdentityConfigError, loadIdentities, loadOrCreateTokenSigner, loadOrCreateDownloadTokens, readIdentityConfig, type LocalIdentities } from '../composition/local/identities';
+import { localControlPlane } from '../composition/local/local-control-plane';
+import { RegistryTokens } from '../core/registry-tokens';
+import { closeOnSignals, fail, isLoopback, parseBodyIdleTimeout, parseOptions, parsePort } from './options';
+
+export async function serve(argv: string[]): Promise<void> {
+  const values = parseOptions(argv, {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '5000' },
+    'data-dir': { type: 'string', default: './data' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'emulate-aws': { type: 'boolean', default: false },
+    'ingest-port': { type: 'string' },
+    'basic-auth': { type: 'string' },
+    'public-repositories': { type: 'boolean', default: false },
+    challenge: { type: 'string', default: 'bearer' },
+    config: { type: 'string' },
+    'body-idle-timeout': { type: 'string', default: '60s' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (!values) return;
+  const port = parsePort(values.port, '--port');
+  const bodyIdleTimeoutMs = parseBodyIdleTimeout(values['body-idle-timeout']);
+  // The emulators load only for --emulate-aws: the local registry never imports them.
+  if (values['emulate-aws']) return (await import('./emulate-aws')).emulateAws(values, port, bodyIdleTimeoutMs);
+  if (values['ingest-port'] !== undefined || values['basic-auth'] !== undefined || values['public-repositories']) {
+    fail('--ingest-port, --basic-auth and --public-repositories go with --emulate-aws (in local mode a repository is public when its policy allows Principal "*")');
+  }
+  let identities: LocalIdentities;
+  try {
+    identities = loadIdentities(values.config !== undefined ? readIdentityConfig(values.config) : undefined);
+  } catch (err) {
+    if (err instanceof IdentityConfigError) fail(values.config !== undefined ? `${values.config}: ${err.message}` : err.message);
+    throw err;
+  }
+  if (!isLoopback(values.host) && identities.identities.length === 0) {
+    fail(
+      `refusing to listen on ${values.host}: no authentication is configured, so anyone who can reach the address could push and delete images. ` +
+        'Configure identities with --config FILE (see docs/local-identities.md) or the admin key in BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY; ' +
+        'or listen on 127.0.0.1 (the default) or ::1 and reach it through an SSH tunnel or a reverse proxy that authenticates.',
+    );
+  }
+  if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) fail('--tls-cert and --tls-key go together');
+  if (values.challenge !== 'bearer' && values.challenge !== 'basic') fail(`--challenge must be bearer or basic, got "${values.challenge}"`);
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (values['tls-cert'] && values['tls-key']) {
+    try {
+      tls = { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']) };
+    } catch (err) {
+      fail(`cannot read TLS files: ${(err as Error).message}`);
+    }
+  }
+
+  const log = jsonLogger();
+  // With identities, a cross-repository mount needs pull permission on the source (checked by the data plane's access control).
+  const mountCheck = deferredCanPull();
+  let local;
+  try {
+    local = await openLocalRegistry(values['data-dir'], log, identities.identities.length > 0 ? { canPull: mountCheck.canPull } : {});
+  } catch (err) {
+    if (err instanceof StorageLayoutError || err instanceof DataDirInUseError) fail(err.message);
+    throw err;
+  }
+  // The ECR JSON API answers once there is someone to authenticate; the token key lives in the data directory.
+  const tokens = new RegistryTokens(loadOrCreateTokenSigner(local.dataDir));
+  const downloadTokens = identities.identities.length > 0 ? loadOrCreateDownloadTokens(local.dataDir) : undefined;
+  const controlPlane =
+    identities.identities.length > 0 ? localControlPlane({ identities, store: local.metadata, tokens, downloadTokens, tls: tls !== undefined, log }) : undefined;
+  // The data plane: login tokens (Basic AWS:<token>), the token flow at /v2/token, and policies on every request.
+  // Without identities, everyone stays anonymous and allowed (loopback only), as before.
+  const access =
+    identities.identities.length > 0
+      ? createRegistryAccess({
+          tokens,
+          metadata: local.metadata,
+          registryAccount: identities.account,
+          region: identities.regions[0],
+          identityPolicies: identities.policies,
+          scheme: tls ? 'https' : 'http',
+          challenge: { scheme: values.challenge as 'bearer' | 'basic' },
+          log,
+        })
+      : undefined;
+  if (access) mountCheck.bind(access.accessControl);
+  // One process: a policy changed through the ECR API applies to the next request.
+  const policyAwareControlPlane =
+    controlPlane && access
+      ? async (request: Parameters<typeof controlPlane>[0]) => {
+          const response = await controlPlane(request);
+          access.accessControl.invalidatePolicies();
+          return response;
+        }
+      : controlPlane;
+  const router = createRouter({
+    registry: local.registry,
+    log,
+    controlPlane: policyAwareControlPlane,
+    authenticator: access?.authenticator,
+    accessControl: access?.accessControl,
+    tokenService: access?.tokenService,
+    downloadTokens,
+  });
+  const running = await startNodeServer({ handler: router, host: values.host, port, tls, log, bodyIdleTimeoutMs });
+  process.stdout.write(`Berth registry listening on ${running.url} (data in ${local.dataDir})\n`);
+
+  closeOnSignals(async () => {
+    await running.close();
+    await local.close();
+  });
+}
