@@ -1,21 +1,28 @@
 import * as path from 'node:path';
-import { Aws, Duration, Fn, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, RemovalPolicy } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
-import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { VERSION_CHECK_HEADERS } from '../lambdas/http/render';
+import {
+  AUTHORIZER_IDENTITY_HEADER,
+  BINARY_MEDIA_TYPES,
+  DEFAULT_AUTHORIZER_CACHE_TTL_SECONDS,
+  DEFAULT_STAGE_NAME,
+  INTEGRATION_TIMEOUT_SECONDS,
+  INVOKE_ACTION,
+  VERSION_CHECK_HEADERS,
+} from '../lambdas/contracts/api-gateway';
 import { acknowledgeNagFinding } from './nag-acknowledgements';
-import { RegistryStorage } from './registry-storage';
+import { addFrontDoorMethods, addGatewayResponses, frontDoorPolicy } from './registry-api-front-door';
+import { validateRegistryApiProps, type RegistryApiProps } from './registry-api-props';
 
 /** The project root: NodejsFunction entries, the lock file and esbuild's working directory. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
@@ -24,18 +31,9 @@ export const REGISTRY_HANDLER_ENTRY = 'lambdas/handlers/registry-api.ts';
 /** The authorizer's entry point, relative to the project root. It exports `handler`. */
 export const AUTHORIZER_ENTRY = 'lambdas/handlers/authorizer.ts';
 
-/** Placeholder in a challenge template, replaced by the registry's public host name. */
-export const REGISTRY_HOST_PLACEHOLDER = '{registryHost}';
-
-/**
- * The `WWW-Authenticate` value of each challenge scheme, with the host as a placeholder. Bearer
- * sends docker, podman and containerd to the token endpoint (`/v2/token`, served by the handler);
- * Basic is what ECR presents (clients then send `AWS:<login token>` on every request).
- */
-export const CHALLENGE_TEMPLATES = {
-  bearer: `Bearer realm="https://${REGISTRY_HOST_PLACEHOLDER}/v2/token",service="${REGISTRY_HOST_PLACEHOLDER}"`,
-  basic: `Basic realm="${REGISTRY_HOST_PLACEHOLDER}"`,
-} as const;
+// The front door's contract, which the emulated AWS mode answers as too.
+export { CHALLENGE_TEMPLATES, REGISTRY_HOST_PLACEHOLDER, REGISTRY_URL_PLACEHOLDER, UPLOAD_PATH_PATTERN } from '../lambdas/contracts/api-gateway';
+export type { RegistryApiProps } from './registry-api-props';
 
 /** The IAM actions the registry handler may call on the token-signing key (and nothing else on it). */
 export const TOKEN_KEY_API_ACTIONS = ['kms:Sign', 'kms:GetPublicKey'];
@@ -43,145 +41,8 @@ export const TOKEN_KEY_API_ACTIONS = ['kms:Sign', 'kms:GetPublicKey'];
 export const TOKEN_KEY_AUTHORIZER_ACTIONS = ['kms:GetPublicKey'];
 
 /** The action API Gateway's IAM authorization checks on the control plane's method (`POST /`). */
-export const CONTROL_PLANE_INVOKE_ACTIONS = ['execute-api:Invoke'];
+export const CONTROL_PLANE_INVOKE_ACTIONS = [INVOKE_ACTION];
 
-/**
- * The CloudFront path pattern of the requests that carry upload bytes, for the ingest behaviour.
- * `?*` (at least one character) keeps `POST /v2/<name>/blobs/uploads/` (which starts an upload
- * and must be authenticated by the API) on the API; what follows the slash is an upload id.
- */
-export const UPLOAD_PATH_PATTERN = '/v2/*/blobs/uploads/?*';
-
-const OCI_UNAUTHORIZED_BODY = '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}';
-const OCI_DENIED_BODY = '{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}';
-
-/** Properties of {@link RegistryApi}. */
-export interface RegistryApiProps {
-  /** The table and bucket the handler works on. */
-  readonly storage: RegistryStorage;
-
-  /**
-   * API Gateway endpoint type: `REGIONAL` (public, fronted by CloudFront or a custom domain) or
-   * `PRIVATE` (reachable only through {@link vpcEndpoint}, ECR's PrivateLink equivalent; on
-   * `RegistryStack`: `vpcEndpointId`, and for now `ingest: false`).
-   *
-   * @default apigateway.EndpointType.REGIONAL
-   */
-  readonly endpointType?: apigateway.EndpointType;
-
-  /**
-   * The `execute-api` interface VPC endpoint a `PRIVATE` API accepts calls from. Required with
-   * `endpointType: PRIVATE`, not allowed otherwise.
-   *
-   * @default - none (REGIONAL endpoint)
-   */
-  readonly vpcEndpoint?: ec2.IInterfaceVpcEndpoint;
-
-  /**
-   * Stage name. It is the CloudFront origin path, so it must be a plain name known at synth time.
-   *
-   * @default 'registry'
-   */
-  readonly stageName?: string;
-
-  /**
-   * The `WWW-Authenticate` challenge of every 401, sent by the UNAUTHORIZED gateway response (API
-   * Gateway renames a `WWW-Authenticate` header that the handler returns):
-   * - `bearer`: `Bearer realm="https://<registry host>/v2/token",service="<registry host>"`, the
-   *   Docker token flow; the only challenge with which docker pulls a public repository without
-   *   login, and `docker login` works with it too;
-   * - `basic`: `Basic realm="<registry host>"`, as ECR presents it.
-   *
-   * @default 'bearer'
-   */
-  readonly challenge?: 'bearer' | 'basic';
-
-  /**
-   * Whether repositories whose policy allows `Principal: "*"` may be pulled without credentials.
-   * It changes the authorizer: without an identity source (API Gateway refuses a request without
-   * the identity source's header before the authorizer runs, so an anonymous pull could never reach
-   * it) and therefore without a result cache (one authorizer invocation per request); the authorizer
-   * reads repository policies from the table (`dynamodb:GetItem`, cached for 10 s per container).
-   *
-   * @default false
-   */
-  readonly publicRepositories?: boolean;
-
-  /**
-   * How long API Gateway caches the authorizer's answer for one `Authorization` value (only
-   * without {@link publicRepositories}, which turns the cache off). Short, because a cached Allow
-   * outlives a revoked credential by up to this long; the handler re-checks each token's expiry
-   * (`expiresAt` in the authorizer's context) on every request, so the cache never extends a token.
-   * Not zero, because docker sends the same credentials on every request of a pull. At most 5 minutes.
-   *
-   * @default Duration.seconds(60)
-   */
-  readonly authorizerCacheTtl?: Duration;
-
-  /**
-   * The asymmetric KMS key (key spec ECC_NIST_P256, usage SIGN_VERIFY) that signs login and access
-   * tokens. The API function may Sign and GetPublicKey with it, the authorizer GetPublicKey only.
-   *
-   * @default - a key created by this construct, retained when the stack is deleted ({@link tokenKeyRemovalPolicy})
-   */
-  readonly tokenSigningKey?: kms.IKey;
-
-  /**
-   * Removal policy of the token-signing key this construct creates. Deleting it invalidates every
-   * login token in circulation (and KMS waits 7 to 30 days before it is gone).
-   *
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly tokenKeyRemovalPolicy?: RemovalPolicy;
-
-  /**
-   * Lifetime of the presigned S3 URLs a blob GET redirects to. Between 1 second and 12 hours
-   * (a URL signed with the function's role credentials stops working when they expire anyway).
-   *
-   * @default Duration.minutes(5)
-   */
-  readonly presignTtl?: Duration;
-
-  /**
-   * Whether a push may create a repository that does not exist yet (what registry users expect).
-   * `false` makes CreateRepository or a matching CREATE_ON_PUSH creation template the only ways,
-   * as in ECR, whatever the registry's `BERTH_CREATE_ON_PUSH` account setting says.
-   *
-   * @default true
-   */
-  readonly createOnPush?: boolean;
-
-  /**
-   * Custom domain of the registry (e.g. `registry.example.com`). With it, the API is mapped at the
-   * root of that domain and no CloudFront distribution is created. Requires {@link certificate}
-   * (on `RegistryStack`: `certificateArn`, and a DNS record pointing at its `RegistryDomainTarget`
-   * output).
-   *
-   * @default - the registry is served through a CloudFront distribution's default domain
-   */
-  readonly domainName?: string;
-
-  /**
-   * ACM certificate for {@link domainName}, in the stack's region. Required with `domainName`.
-   *
-   * @default - none
-   */
-  readonly certificate?: acm.ICertificate;
-
-  /**
-   * Bucket for CloudFront access logs (must allow ACLs, as CloudFront standard logging needs them).
-   *
-   * @default - no CloudFront access logs
-   */
-  readonly accessLogsBucket?: s3.IBucket;
-
-  /**
-   * Retention of the functions' and the stage's logs.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
-}
 
 /**
  * The registry's front door: a REST API (`/v2/*` behind a REQUEST Lambda authorizer, `POST /` for
@@ -224,13 +85,13 @@ export class RegistryApi extends Construct {
   constructor(scope: Construct, id: string, props: RegistryApiProps) {
     super(scope, id);
     const endpointType = props.endpointType ?? apigateway.EndpointType.REGIONAL;
-    const stageName = props.stageName ?? 'registry';
+    const stageName = props.stageName ?? DEFAULT_STAGE_NAME;
     const challenge = props.challenge ?? 'bearer';
     const publicRepositories = props.publicRepositories ?? false;
-    const cacheTtl = props.authorizerCacheTtl ?? Duration.seconds(60);
+    const cacheTtl = props.authorizerCacheTtl ?? Duration.seconds(DEFAULT_AUTHORIZER_CACHE_TTL_SECONDS);
     const presignTtl = props.presignTtl ?? Duration.minutes(5);
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
-    validate(props, { endpointType, stageName, challenge, cacheTtl, presignTtl });
+    validateRegistryApiProps(props, { endpointType, stageName, challenge, cacheTtl, presignTtl });
     this.stageName = stageName;
     this.publicRepositories = publicRepositories;
 
@@ -252,7 +113,7 @@ export class RegistryApi extends Construct {
       description: 'Berth registry: OCI Distribution API and ECR control plane',
       memorySize: 1024,
       // API Gateway gives up after 29 s; the function has no reason to run longer.
-      timeout: Duration.seconds(29),
+      timeout: Duration.seconds(INTEGRATION_TIMEOUT_SECONDS),
       logRetention,
       environment: {
         TABLE_NAME: props.storage.table.tableName,
@@ -303,12 +164,13 @@ export class RegistryApi extends Construct {
       restApiName: 'berth-registry',
       description: 'Berth container registry (OCI Distribution v1.1 and the ECR control plane)',
       // Blobs, manifests and chunks pass through untouched (base64 to and from Lambda).
-      binaryMediaTypes: ['*/*'],
+      binaryMediaTypes: [...BINARY_MEDIA_TYPES],
       endpointConfiguration: {
         types: [endpointType],
         vpcEndpoints: props.vpcEndpoint ? [props.vpcEndpoint] : undefined,
       },
-      policy: props.vpcEndpoint ? privateApiPolicy(props.vpcEndpoint) : crossAccountApiPolicy(),
+      // Other accounts may reach a REGIONAL API (their calls are still signed); a PRIVATE one only its VPC endpoint.
+      policy: frontDoorPolicy(props.vpcEndpoint),
       // Access logs need the account's API Gateway CloudWatch role.
       cloudWatchRole: true,
       deployOptions: {
@@ -328,37 +190,13 @@ export class RegistryApi extends Construct {
     // API Gateway only accepts without a cache.
     const authorizer = new apigateway.RequestAuthorizer(this, 'Authorizer', {
       handler: this.authorizerHandler,
-      identitySources: publicRepositories ? [] : [apigateway.IdentitySource.header('Authorization')],
+      identitySources: publicRepositories ? [] : [apigateway.IdentitySource.header(AUTHORIZER_IDENTITY_HEADER)],
       resultsCacheTtl: publicRepositories ? Duration.seconds(0) : cacheTtl,
     });
     const integration = new apigateway.LambdaIntegration(this.registryHandler, { proxy: true, allowTestInvoke: false });
-    const v2 = this.api.root.addResource('v2');
-    // The version check (`GET /v2/`, docker's first request of every pull) is answered by API
-    // Gateway itself: a MOCK integration costs no Lambda invocation. It stays behind the
-    // authorizer, so a request without valid credentials still gets the UNAUTHORIZED gateway
-    // response with the challenge, which is how docker learns to log in. Other methods on /v2
-    // go to the handler as before.
-    const ping = pingIntegration();
-    for (const method of ['GET', 'HEAD']) {
-      v2.addMethod(method, ping, {
-        authorizer,
-        methodResponses: [
-          {
-            statusCode: '200',
-            responseParameters: Object.fromEntries(Object.keys(PING_HEADERS).map((h) => [`method.response.header.${h}`, true])),
-          },
-        ],
-      });
-    }
-    v2.addMethod('ANY', integration, { authorizer });
-    v2.addProxy({ anyMethod: true, defaultIntegration: integration, defaultMethodOptions: { authorizer } });
-    // The token endpoint of the Docker token flow authenticates its callers itself (Basic
-    // AWS:<login token>, or containerd's POST form, which carries the login token in its body and
-    // no Authorization header: behind the authorizer's identity source it would never arrive).
-    // Anonymous callers get a token with what the policies grant `Principal: "*"`, often nothing.
-    v2.addResource('token').addMethod('ANY', integration, { authorizationType: apigateway.AuthorizationType.NONE });
-    // The ECR JSON protocol: POST / with X-Amz-Target, SigV4-signed for the API (IAM authorization).
-    this.api.root.addMethod('POST', integration, { authorizationType: apigateway.AuthorizationType.IAM });
+    // The methods of lambdas/contracts/api-gateway.ts: /v2 and /v2/{proxy+} behind the authorizer
+    // (GET and HEAD /v2 answered by API Gateway itself), /v2/token open, POST / behind IAM.
+    addFrontDoorMethods(this.api, { authorizer, handler: integration });
     // Built from the literal stage name, not the stage resource: a grant names no deployment.
     this.controlPlaneMethodArn = this.api.arnForExecuteApi('POST', '/', stageName);
 
@@ -391,23 +229,7 @@ export class RegistryApi extends Construct {
     // (through its domain name) and the API's deployment depends on the gateway responses, so the
     // distribution must not depend on the deployment or the stage: its origin is built from the
     // REST API's id and the literal stage name (see frontDistribution), which breaks the cycle.
-    const challengeValue = CHALLENGE_TEMPLATES[challenge].split(REGISTRY_HOST_PLACEHOLDER).join(this.registryHost);
-    const ociHeaders = {
-      'Content-Type': "'application/json'",
-      'Docker-Distribution-API-Version': "'registry/2.0'",
-    };
-    this.api.addGatewayResponse('Unauthorized', {
-      type: apigateway.ResponseType.UNAUTHORIZED,
-      statusCode: '401',
-      responseHeaders: { ...ociHeaders, 'WWW-Authenticate': `'${challengeValue}'` },
-      templates: { 'application/json': OCI_UNAUTHORIZED_BODY },
-    });
-    this.api.addGatewayResponse('AccessDenied', {
-      type: apigateway.ResponseType.ACCESS_DENIED,
-      statusCode: '403',
-      responseHeaders: ociHeaders,
-      templates: { 'application/json': OCI_DENIED_BODY },
-    });
+    addGatewayResponses(this.api, challenge, { url: this.registryEndpoint, host: this.registryHost });
 
     this.acknowledgeNagFindings();
   }
@@ -600,100 +422,5 @@ export class RegistryApi extends Construct {
 /** The headers of the version check's 200, as the handler sends them. */
 export const PING_HEADERS = VERSION_CHECK_HEADERS;
 
-/**
- * `GET|HEAD /v2/` -> 200 `{}` from API Gateway (MOCK). Content handling CONVERT_TO_TEXT on the
- * request and the response: the API's binary media types match everything, so every payload counts as binary, and a
- * MOCK integration without it answers 500 (its mapping templates are text).
- */
-function pingIntegration(): apigateway.MockIntegration {
-  return new apigateway.MockIntegration({
-    passthroughBehavior: apigateway.PassthroughBehavior.WHEN_NO_MATCH,
-    contentHandling: apigateway.ContentHandling.CONVERT_TO_TEXT,
-    requestTemplates: { 'application/json': '{"statusCode": 200}' },
-    integrationResponses: [
-      {
-        statusCode: '200',
-        contentHandling: apigateway.ContentHandling.CONVERT_TO_TEXT,
-        responseParameters: Object.fromEntries(Object.entries(PING_HEADERS).map(([h, v]) => [`method.response.header.${h}`, `'${v}'`])),
-        responseTemplates: { 'application/json': '{}' },
-      },
-    ],
-  });
-}
-
-function privateApiPolicy(vpcEndpoint: ec2.IInterfaceVpcEndpoint): iam.PolicyDocument {
-  return new iam.PolicyDocument({
-    statements: [
-      new iam.PolicyStatement({
-        effect: iam.Effect.ALLOW,
-        principals: [new iam.AnyPrincipal()],
-        actions: ['execute-api:Invoke'],
-        resources: ['execute-api:/*'],
-        conditions: { StringEquals: { 'aws:SourceVpce': vpcEndpoint.vpcEndpointId } },
-      }),
-    ],
-  });
-}
-
-/**
- * Lets principals of other accounts reach the API at all: without a resource policy, API Gateway
- * refuses a cross-account IAM-signed call before the handler runs, so a repository policy that
- * opens a repository to another account could never be used (that account could not even get a
- * login token). Signatures are still required (IAM authorization on `POST /`, the authorizer on
- * `/v2`), and the handler decides every ECR action with the registry and repository policies.
- */
-function crossAccountApiPolicy(): iam.PolicyDocument {
-  return new iam.PolicyDocument({
-    statements: [
-      new iam.PolicyStatement({
-        effect: iam.Effect.ALLOW,
-        principals: [new iam.AnyPrincipal()],
-        actions: ['execute-api:Invoke'],
-        resources: ['execute-api:/*'],
-      }),
-    ],
-  });
-}
-
 /** The principals whose identity policies the handler may simulate: the account's users and roles (a role session is simulated as its role). */
 export const SIMULATED_PRINCIPAL_ARNS = ['user/*', 'role/*'];
-
-function validate(
-  props: RegistryApiProps,
-  v: { endpointType: apigateway.EndpointType; stageName: string; challenge: string; cacheTtl: Duration; presignTtl: Duration },
-): void {
-  const errors: string[] = [];
-  if (v.endpointType !== apigateway.EndpointType.REGIONAL && v.endpointType !== apigateway.EndpointType.PRIVATE) {
-    errors.push(`endpointType must be REGIONAL or PRIVATE, got ${v.endpointType}: an EDGE API already sits behind CloudFront, which changes the host IAM signatures cover.`);
-  }
-  if (v.endpointType === apigateway.EndpointType.PRIVATE && !props.vpcEndpoint) {
-    errors.push('endpointType PRIVATE needs vpcEndpoint: pass the execute-api interface VPC endpoint that may call the registry.');
-  }
-  if (v.endpointType !== apigateway.EndpointType.PRIVATE && props.vpcEndpoint) {
-    errors.push('vpcEndpoint is only used with endpointType PRIVATE: set endpointType: EndpointType.PRIVATE or drop vpcEndpoint.');
-  }
-  if (v.endpointType === apigateway.EndpointType.PRIVATE && props.domainName) {
-    errors.push('a custom domainName is not supported with a PRIVATE endpoint yet: drop domainName, or use endpointType REGIONAL.');
-  }
-  if (Boolean(props.domainName) !== Boolean(props.certificate)) {
-    errors.push('domainName and certificate go together: pass both (an ACM certificate in this region that covers the domain) or neither.');
-  }
-  if (Token.isUnresolved(v.stageName) || !/^[A-Za-z0-9_]{1,128}$/.test(v.stageName)) {
-    errors.push(`stageName must be a literal of letters, digits and underscores (it becomes the CloudFront origin path), got "${v.stageName}".`);
-  }
-  if (v.challenge !== 'bearer' && v.challenge !== 'basic') {
-    errors.push(`challenge must be 'bearer' or 'basic', got ${JSON.stringify(v.challenge)}.`);
-  }
-  if (props.publicRepositories && props.authorizerCacheTtl !== undefined && props.authorizerCacheTtl.toSeconds() !== 0) {
-    errors.push('authorizerCacheTtl cannot be set with publicRepositories: the authorizer then has no identity source, and API Gateway caches nothing without one.');
-  }
-  const ttl = v.cacheTtl.toSeconds();
-  if (ttl < 0 || ttl > 300) {
-    errors.push(`authorizerCacheTtl must be between 0 and 300 seconds: a cached Allow outlives a revoked credential by that long; got ${ttl} s.`);
-  }
-  const presign = v.presignTtl.toSeconds();
-  if (presign < 1 || presign > 12 * 3600) {
-    errors.push(`presignTtl must be between 1 second and 12 hours, got ${presign} s: a presigned URL dies with the credentials that signed it.`);
-  }
-  if (errors.length > 0) throw new Error(`RegistryApi: invalid props\n- ${errors.join('\n- ')}`);
-}

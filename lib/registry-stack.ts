@@ -7,7 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { PULL_ACTIONS, PUSH_ACTIONS, repositoryArn } from '../lambdas/core/policy/ecr-actions';
+import { PULL_ACTIONS, PUSH_ACTIONS, repositoryArn } from '../lambdas/contracts/ecr-actions';
 import { IngestService } from './ingest-service';
 import { RegistryApi, RegistryApiProps, UPLOAD_PATH_PATTERN } from './registry-api';
 import { validateRepositoryPatterns } from './repository-patterns';

@@ -1,5 +1,5 @@
 import { Token } from 'aws-cdk-lib';
-import { MAX_NAME_LENGTH, isValidRepositoryName } from '../lambdas/core/names';
+import { MAX_NAME_LENGTH, isValidRepositoryName } from '../lambdas/contracts/repository-names';
 
 /**
  * Whether `pattern` names repositories a grant may cover: a repository name (the OCI grammar the

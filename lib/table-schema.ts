@@ -1,9 +1,9 @@
-import { DYNAMODB_TABLE_SCHEMA } from '../lambdas/storage/dynamodb/dynamodb-metadata-store';
+import { DYNAMODB_TABLE_SCHEMA } from '../lambdas/contracts/dynamodb-table';
 
 /**
- * The key schema of the registry's metadata table, as the DynamoDB adapter declares it
- * (`DYNAMODB_TABLE_SCHEMA` in lambdas/storage/dynamodb/dynamodb-metadata-store.ts): the CDK
- * table is built from the adapter's own declaration, so the two cannot drift apart.
+ * The key schema of the registry's metadata table, from the table's contract
+ * (`DYNAMODB_TABLE_SCHEMA` in lambdas/contracts/dynamodb-table.ts), which the DynamoDB adapter
+ * and DynamoDB Local's tables use too: the CDK table cannot drift from what the adapter reads.
  */
 export interface RegistryTableSchema {
   readonly partitionKey: string;

@@ -4,15 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { jsonLogger } from '../core/log';
-import { createRouter } from '../http/router';
-import { createRegistryAccess, deferredCanPull } from '../http/registry-access';
 import { startNodeServer } from '../server/node-server';
-import { openLocalRegistry } from '../composition/local/local-registry';
+import { composeLocal } from '../composition/local/compose';
 import { StorageLayoutError } from '../storage/errors';
 import { DataDirInUseError } from '../storage/local/data-dir-lock';
-import { IdentityConfigError, loadIdentities, loadOrCreateTokenSigner, loadOrCreateDownloadTokens, readIdentityConfig, type LocalIdentities } from '../composition/local/identities';
-import { localControlPlane } from '../composition/local/local-control-plane';
-import { RegistryTokens } from '../core/registry-tokens';
+import { IdentityConfigError, loadIdentities, readIdentityConfig, type LocalIdentities } from '../composition/local/identities';
 import { closeOnSignals, fail, isLoopback, parseBodyIdleTimeout, parseOptions, parsePort } from './options';
 
 export async function serve(argv: string[]): Promise<void> {
@@ -65,54 +61,14 @@ export async function serve(argv: string[]): Promise<void> {
   }
 
   const log = jsonLogger();
-  // With identities, a cross-repository mount needs pull permission on the source (checked by the data plane's access control).
-  const mountCheck = deferredCanPull();
   let local;
   try {
-    local = await openLocalRegistry(values['data-dir'], log, identities.identities.length > 0 ? { canPull: mountCheck.canPull } : {});
+    local = await composeLocal({ dataDir: values['data-dir'], identities, tls: tls !== undefined, challenge: values.challenge as 'bearer' | 'basic', log });
   } catch (err) {
     if (err instanceof StorageLayoutError || err instanceof DataDirInUseError) fail(err.message);
     throw err;
   }
-  // The ECR JSON API answers once there is someone to authenticate; the token key lives in the data directory.
-  const tokens = new RegistryTokens(loadOrCreateTokenSigner(local.dataDir));
-  const downloadTokens = identities.identities.length > 0 ? loadOrCreateDownloadTokens(local.dataDir) : undefined;
-  const controlPlane =
-    identities.identities.length > 0 ? localControlPlane({ identities, store: local.metadata, tokens, downloadTokens, tls: tls !== undefined, log }) : undefined;
-  // The data plane: login tokens (Basic AWS:<token>), the token flow at /v2/token, and policies on every request.
-  // Without identities, everyone stays anonymous and allowed (loopback only), as before.
-  const access =
-    identities.identities.length > 0
-      ? createRegistryAccess({
-          tokens,
-          metadata: local.metadata,
-          registryAccount: identities.account,
-          region: identities.regions[0],
-          identityPolicies: identities.policies,
-          scheme: tls ? 'https' : 'http',
-          challenge: { scheme: values.challenge as 'bearer' | 'basic' },
-          log,
-        })
-      : undefined;
-  if (access) mountCheck.bind(access.accessControl);
-  // One process: a policy changed through the ECR API applies to the next request.
-  const policyAwareControlPlane =
-    controlPlane && access
-      ? async (request: Parameters<typeof controlPlane>[0]) => {
-          const response = await controlPlane(request);
-          access.accessControl.invalidatePolicies();
-          return response;
-        }
-      : controlPlane;
-  const router = createRouter({
-    registry: local.registry,
-    log,
-    controlPlane: policyAwareControlPlane,
-    authenticator: access?.authenticator,
-    accessControl: access?.accessControl,
-    tokenService: access?.tokenService,
-    downloadTokens,
-  });
+  const router = local.router;
   const running = await startNodeServer({ handler: router, host: values.host, port, tls, log, bodyIdleTimeoutMs });
   process.stdout.write(`Berth registry listening on ${running.url} (data in ${local.dataDir})\n`);
 

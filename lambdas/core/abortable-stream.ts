@@ -4,7 +4,7 @@
  * as long as the connection stays open, and an async iterator cannot be interrupted while it
  * waits: the only way out is to stop waiting for it.
  */
-import type { ByteStream } from '../storage/ports';
+import type { ByteStream } from './model';
 
 /**
  * `read`, or `signal.reason` as soon as `signal` aborts. The abandoned read settles on its

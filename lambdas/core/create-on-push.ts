@@ -3,39 +3,16 @@
  * Registry's `mayCreateOnPush` option: consulted only when a push names a repository that does not
  * exist (so no cache: a change through the ECR API applies to the next push).
  *
- * - A CREATE_ON_PUSH template matching the name gives the new repository its settings and policy.
- *   `ROOT` matches every name; a prefix `prod` (or `prod/`) matches the names under `prod/` (ECR's
- *   rule: "a prefix of prod would apply to all repositories beginning with prod/"). The longest
- *   matching prefix wins; ROOT is the shortest.
+ * - A CREATE_ON_PUSH template matching the name (templates.ts: the longest prefix) gives the new
+ *   repository its settings and policy.
  * - No template matches: the registry setting `createOnPush` (default true) decides; the push
  *   creates the repository with the default settings, or is refused with NAME_UNKNOWN.
  */
-import type { MetadataStore, RepositoryCreationTemplateRecord } from '../storage/ports';
+import type { RegistrySettingsStore, TemplateStore } from '../storage/ports';
 import type { CreateOnPushDecision } from './registry';
+import { templateFor } from './templates';
 
-type Source = Pick<MetadataStore, 'getRegistrySettings' | 'listRepositoryCreationTemplates'>;
-
-/** Whether a template's prefix covers a repository name. */
-export function templateMatches(prefix: string, repository: string): boolean {
-  if (prefix === 'ROOT') return true;
-  const namespace = prefix.endsWith('/') ? prefix : `${prefix}/`;
-  return repository.startsWith(namespace);
-}
-
-/** The CREATE_ON_PUSH template for a repository name: the longest matching prefix. */
-export function templateFor(templates: RepositoryCreationTemplateRecord[], repository: string): RepositoryCreationTemplateRecord | undefined {
-  let best: RepositoryCreationTemplateRecord | undefined;
-  let bestLength = -1;
-  for (const t of templates) {
-    if (!t.appliedFor.includes('CREATE_ON_PUSH') || !templateMatches(t.prefix, repository)) continue;
-    const length = t.prefix === 'ROOT' ? 0 : t.prefix.replace(/\/$/, '').length;
-    if (length > bestLength) {
-      best = t;
-      bestLength = length;
-    }
-  }
-  return best;
-}
+type Source = Pick<RegistrySettingsStore, 'getRegistrySettings'> & Pick<TemplateStore, 'listRepositoryCreationTemplates'>;
 
 /**
  * Whether a push may create `repository`: a matching CREATE_ON_PUSH template always may (with its
@@ -60,4 +37,19 @@ export function createOnPushFromSettings(store: Source, options: { enabled?: boo
     }
     return enabled && (await store.getRegistrySettings()).createOnPush;
   };
+}
+
+/** The registry-wide settings the ECR API reads and writes (its account setting BERTH_CREATE_ON_PUSH). */
+export class RegistrySettingsOperations {
+  constructor(private readonly store: RegistrySettingsStore) {}
+
+  /** Whether a push may create a repository no template matches. */
+  async createOnPush(): Promise<boolean> {
+    return (await this.store.getRegistrySettings()).createOnPush;
+  }
+
+  async setCreateOnPush(enabled: boolean): Promise<void> {
+    const current = await this.store.getRegistrySettings();
+    await this.store.setRegistrySettings({ ...current, createOnPush: enabled });
+  }
 }

@@ -1,16 +1,18 @@
 /**
- * Deleting images as ECR's BatchDeleteImage does: removing an image's last tag deletes the image
- * ("When you remove the last tag from an image, the image is deleted from your repository"), and a
- * deleted image takes its referrers (signatures, SBOMs, attestations whose `subject` it was) with it.
- * The OCI `DELETE` by tag stays tag-only, as the distribution spec says; it does not come here.
+ * Deleting images, the one rule for both ways in. As ECR's BatchDeleteImage does: removing an
+ * image's last tag deletes the image ("When you remove the last tag from an image, the image is
+ * deleted from your repository"), and a deleted image takes its referrers (signatures, SBOMs,
+ * attestations whose `subject` it was) with it. The OCI `DELETE` by tag stays tag-only, as the
+ * distribution spec says (it does not come here), and its `DELETE` by digest keeps the referrers
+ * (the spec's dangling subject): deleteImage with `referrers: 'keep'`.
  *
  * Every delete is conditional on the tags the store finds in the same transaction
  * (`deleteManifest`'s `onlyIfTags`), so an image a racing push tags meanwhile is never deleted.
  */
-import type { MetadataStore } from '../storage/ports';
+import type { ManifestStore, TagStore } from '../storage/ports';
 import { eachReferrer } from './referrer-pages';
 
-export type ImageDeletionStore = Pick<MetadataStore, 'deleteManifest' | 'deleteTag' | 'listReferrers'>;
+export type ImageDeletionStore = Pick<ManifestStore, 'deleteManifest' | 'listReferrers'> & Pick<TagStore, 'deleteTag'>;
 
 export type ImageDeletion =
   /** `imageDeleted`: the image went too (it was the last tag, or it was deleted by digest). */
@@ -39,11 +41,11 @@ export async function deleteImageTag(store: ImageDeletionStore, repository: stri
   return { ok: true, imageDeleted: rest.ok };
 }
 
-/** Deletes an image by digest with every tag naming it, and its referrers. */
-export async function deleteImage(store: ImageDeletionStore, repository: string, digest: string): Promise<ImageDeletion> {
+/** Deletes an image by digest with every tag naming it, and (unless `referrers: 'keep'`) its referrers. */
+export async function deleteImage(store: ImageDeletionStore, repository: string, digest: string, options: { referrers?: 'delete' | 'keep' } = {}): Promise<ImageDeletion> {
   const result = await store.deleteManifest(repository, digest);
   if (result.ok) {
-    await deleteReferrersOf(store, repository, digest);
+    if (options.referrers !== 'keep') await deleteReferrersOf(store, repository, digest);
     return { ok: true, imageDeleted: true };
   }
   if (result.reason === 'in-use') return { ok: false, reason: 'in-use', by: result.by };

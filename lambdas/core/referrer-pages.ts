@@ -3,7 +3,8 @@
  * annotations (up to the manifest limit each), and anyone who may push can add any number of
  * them, so both the reads from the metadata store and the page answered are bounded.
  */
-import type { MetadataStore, ReferrerRecord } from '../storage/ports';
+import type { ReferrerRecord } from './model';
+import type { ManifestStore } from '../storage/ports';
 
 /** Largest referrers page (OCI listing, ListImageReferrers) in bytes of JSON: the manifest limit, so one descriptor always fits. */
 export const DEFAULT_REFERRERS_PAGE_BYTES = 4 * 1024 * 1024;
@@ -11,7 +12,7 @@ export const DEFAULT_REFERRERS_PAGE_BYTES = 4 * 1024 * 1024;
 /** Referrers asked of the store per read when the caller does not say; the adapters bound a read in bytes too. */
 const READ_CHUNK = 100;
 
-type ReferrerSource = Pick<MetadataStore, 'listReferrers'>;
+type ReferrerSource = Pick<ManifestStore, 'listReferrers'>;
 
 /** Every referrer of `subject` after `after`, in digest byte order, read a page at a time. */
 export async function* eachReferrer(store: ReferrerSource, repository: string, subject: string, options: { after?: string; chunk?: number } = {}): AsyncGenerator<ReferrerRecord> {

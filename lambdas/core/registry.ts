@@ -4,7 +4,8 @@
  * visible before it is complete and nothing referenced is ever removed.
  */
 import { randomUUID, type Hash } from 'node:crypto';
-import type { BlobStore, ByteStream, MetadataStore, RepositorySettings, StoredManifest, UploadState } from '../storage/ports';
+import type { ByteStream, RepositorySettings, StoredManifest, UploadState } from './model';
+import type { BlobStore, MetadataStore, RepositoryStore } from '../storage/ports';
 import { ContentNotFoundError, StorageLimitError } from '../storage/errors';
 import { RegistryError } from './errors';
 import { createDigester, parseDigest, tryParseDigest, type Digest, type DigestAlgorithm } from './digest';
@@ -19,6 +20,8 @@ import { abortable } from './abortable-stream';
 import { LargeManifestBodies } from './large-manifest-bodies';
 import { DEFAULT_REFERRERS_PAGE_BYTES, jsonBytes, readReferrerPage } from './referrer-pages';
 import { silentLogger, type Logger } from './log';
+import { Repositories, unknownRepository } from './repositories';
+import { deleteImage } from './image-deletion';
 
 /** Largest page a list answers with; a larger `n` is cut to this and the rest follows a `Link`. */
 export const MAX_PAGE_SIZE = 1000;
@@ -36,6 +39,11 @@ export const PULL_RECORD_INTERVAL_MS = 60 * 60 * 1000;
 export interface RegistryOptions {
   blobs: BlobStore;
   metadata: MetadataStore;
+  /**
+   * The repository role the Registry and whoever shares its `repositories` go through: a
+   * CachedRepositorySettings over `metadata` in the composition roots. @default metadata
+   */
+  repositories?: RepositoryStore;
   /** Smallest chunk a chunked upload may send (except its last), advertised as `OCI-Chunk-Min-Length`. @default 0 */
   chunkMinLength?: number;
   /** Largest manifest accepted, in bytes. @default 4 MiB */
@@ -121,6 +129,8 @@ export class Registry {
   readonly referrersPageBytes: number;
   readonly maxBlobBytes: number;
   readonly uploadLifetimeMs: number;
+  /** "The repository must exist", creation and settings: the rules the ECR control plane shares. */
+  readonly repositories: Repositories;
   private readonly shareHashState: boolean;
   private readonly isTagImmutable: (repository: string, tag: string) => boolean | Promise<boolean>;
   private readonly blobs: BlobStore;
@@ -145,6 +155,7 @@ export class Registry {
   constructor(options: RegistryOptions) {
     this.blobs = options.blobs;
     this.metadata = options.metadata;
+    this.repositories = new Repositories(options.repositories ?? options.metadata);
     this.chunkMinLength = options.chunkMinLength ?? 0;
     this.maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
     this.referrersPageSize = options.referrersPageSize ?? MAX_PAGE_SIZE;
@@ -167,18 +178,17 @@ export class Registry {
    */
   async ensurePushTarget(repository: string): Promise<void> {
     if (!this.mayCreateOnPush) return;
-    if (await this.metadata.getRepository(repository)) return;
+    if (await this.repositories.exists(repository)) return;
     const decision = await this.mayCreateOnPush(repository);
     if (decision === false) {
-      throw new RegistryError(
-        'NAME_UNKNOWN',
+      throw unknownRepository(
+        repository,
         `repository ${repository} does not exist and this registry does not create repositories on push: create it first (CreateRepository) or add a CREATE_ON_PUSH repository creation template matching it`,
-        { name: repository },
       );
     }
     if (decision === true) return;
     // null: a racing push created it first, which is as good.
-    const created = await this.metadata.createRepository(repository, decision.settings);
+    const created = await this.repositories.createIfAbsent(repository, decision.settings);
     if (created && decision.policy !== undefined) await this.metadata.setRepositoryPolicy(repository, decision.policy);
   }
 
@@ -488,8 +498,7 @@ export class Registry {
     // One metadata read either way (a tag's record comes with the tag): the hot path of every pull.
     const manifest = ref.kind === 'digest' ? await this.metadata.getManifest(repository, ref.digest.value) : await this.metadata.getTaggedManifest(repository, ref.tag);
     if (manifest) return manifest;
-    if (!(await this.metadata.getRepository(repository))) throw new RegistryError('NAME_UNKNOWN', undefined, { name: repository });
-    throw new RegistryError('MANIFEST_UNKNOWN', undefined, { reference });
+    throw await this.unknownManifest(repository, reference);
   }
 
   async getManifest(repository: string, reference: string): Promise<ManifestContent> {
@@ -507,7 +516,8 @@ export class Registry {
       if (!(await this.metadata.deleteTag(repository, ref.tag))) throw await this.unknownManifest(repository, reference);
       return;
     }
-    const result = await this.metadata.deleteManifest(repository, ref.digest.value);
+    // The OCI DELETE by digest leaves the manifest's referrers (the spec's dangling subject).
+    const result = await deleteImage(this.metadata, repository, ref.digest.value, { referrers: 'keep' });
     if (result.ok) return;
     if (result.reason === 'unknown') throw await this.unknownManifest(repository, reference);
     throw new RegistryError(
@@ -542,7 +552,7 @@ export class Registry {
   }
 
   private async unknownManifest(repository: string, reference: string): Promise<RegistryError> {
-    if (!(await this.metadata.getRepository(repository))) return new RegistryError('NAME_UNKNOWN', undefined, { name: repository });
+    if (!(await this.repositories.exists(repository))) return unknownRepository(repository);
     return new RegistryError('MANIFEST_UNKNOWN', undefined, { reference });
   }
 
@@ -555,7 +565,7 @@ export class Registry {
 
   async listTags(repository: string, n: string | undefined, last: string | undefined): Promise<ListPage> {
     validateRepositoryName(repository);
-    if (!(await this.metadata.getRepository(repository))) throw new RegistryError('NAME_UNKNOWN', undefined, { name: repository });
+    await this.repositories.require(repository);
     const limit = pageSize(n);
     if (limit === 0) return { items: [] };
     return toListPage(await this.metadata.listTags(repository, { last, limit }), limit);

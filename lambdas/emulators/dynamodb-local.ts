@@ -20,7 +20,7 @@ import {
   UpdateTimeToLiveCommand,
   type CreateTableCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import { DYNAMODB_TABLE_SCHEMA } from '../storage/dynamodb/dynamodb-metadata-store';
+import { DYNAMODB_TABLE_SCHEMA } from '../contracts/dynamodb-table';
 
 export interface DynamoDbLocal {
   endpoint: string;

@@ -10,7 +10,8 @@
  * With identities (`--config FILE` or BERTH_ACCESS_KEY_ID/BERTH_SECRET_ACCESS_KEY, as for `berth
  * serve`), identity and access run as in the stack: `POST /` (the ECR JSON API) behind API Gateway's
  * IAM authorization, emulated by the simulator (SigV4 for `execute-api` against the identities'
- * secrets, the caller in requestContext.identity); the authorizer in its 'tokens' mode verifying login
+ * secrets, the stack's resource policy admitting identities of every account, the caller in
+ * requestContext.identity); the authorizer in its 'tokens' mode verifying login
  * and access tokens; `/v2/token` straight to the handler. Stand-ins, named as such: KMS is a
  * LocalKmsStandIn (a P-256 key in `<data-dir>/keys/`), IAM's SimulatePrincipalPolicy is
  * LocalPolicySimulatorStandIn fed with the identities' policies, and IAM's authentication is the
@@ -26,17 +27,17 @@ import { join, resolve } from 'node:path';
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { Logger } from '../core/log';
 import { BASIC_CHALLENGE, type BasicCredentials } from '../http/auth';
-import type { HttpRequest } from '../http/types';
 import { buildAwsRegistry, type AwsSettings } from '../composition/aws/aws-registry';
 import { countSdkCalls, createAwsClients, summarizeSdkCalls, type SdkCallCounts } from '../aws/aws-clients';
 import { loadBasicCredentials } from '../aws/secret-source';
 import { LocalSecretSource } from './local-secret-source';
-import { coreLogger, createObservability } from '../handlers/observability';
+import { coreLogger, createObservability } from '../aws/observability';
 import { createRegistryApiHandler } from '../handlers/registry-api';
 import { createAuthorizerHandler } from '../handlers/authorizer';
 import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local';
 import { startLocalS3, type LocalS3 } from './s3-local';
 import { startApiGatewaySimulator, type RunningSimulator, type SimulatorStats } from './api-gateway-simulator';
+import { DEFAULT_AUTHORIZER_CACHE_TTL_SECONDS, DEFAULT_STAGE_NAME, challengeFor } from '../contracts/api-gateway';
 import { startNodeServer, type RunningServer } from '../server/node-server';
 import { ingestHandler } from '../handlers/ingest-logging';
 import type { LocalIdentities } from '../composition/local/identities';
@@ -281,9 +282,10 @@ async function compose(
     authorizer: (event, context) => authorizer(event, context),
     // publicRepositories: an authorizer without identity source, whose answers API Gateway cannot cache.
     identitySourceRequired: basicAuth !== undefined || (identities !== undefined && !options.publicRepositories),
-    authorizerCacheTtlSeconds: options.publicRepositories ? 0 : (options.authorizerCacheTtlSeconds ?? 60),
-    // With identities, the stack's Bearer challenge (`{registryHost}` is the simulator's host).
-    challenge: identities ? (url) => `Bearer realm="${url}/v2/token",service="${new URL(url).host}"` : BASIC_CHALLENGE,
+    authorizerCacheTtlSeconds: options.publicRepositories ? 0 : (options.authorizerCacheTtlSeconds ?? DEFAULT_AUTHORIZER_CACHE_TTL_SECONDS),
+    // With identities, the stack's Bearer challenge, naming the simulator's URL and host.
+    challenge: identities ? (url) => challengeFor('bearer', { url, host: new URL(url).host }) : BASIC_CHALLENGE,
+    stage: DEFAULT_STAGE_NAME,
     ...(identities
       ? {
           region: identities.regions[0],

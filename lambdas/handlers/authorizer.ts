@@ -30,7 +30,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { isValidRepositoryName } from '../core/names';
-import { permissionFor, type OciRouteKind } from '../core/policy/ecr-actions';
+import { matchOciRoute, permissionFor, type OciRouteKind } from '../contracts/oci-routes';
 import { RegistryTokens } from '../core/registry-tokens';
 import { AccessControl } from '../http/access-control';
 import { basicCredentialsMatch, parseBasicAuthorization, type BasicCredentials, type Identity } from '../http/auth';
@@ -40,7 +40,7 @@ import type { MetadataStore } from '../storage/ports';
 import { DynamoDbMetadataStore } from '../storage/dynamodb/dynamodb-metadata-store';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KmsClientSigner, KmsTokenSigner } from '../aws/kms-token-signer';
-import { createObservability } from './observability';
+import { createObservability } from '../aws/observability';
 
 /**
  * Which anonymous requests a public registry lets through: `/v2/token`, and pulls that the
@@ -87,23 +87,11 @@ export class AnonymousPullPolicy {
   }
 }
 
-/** The route kind and repository of a `/v2` path, as the router matches them (same patterns, same order). */
+/** The route kind and repository (as sent) of a `/v2` path, by the router's own table. */
 export function ociRoute(path: string): { kind: OciRouteKind; name?: string } | undefined {
-  if (/^\/v2\/?$/.test(path)) return { kind: 'base' };
-  if (path === '/v2/_catalog') return { kind: 'catalog' };
-  const patterns: Array<[OciRouteKind, RegExp]> = [
-    ['tags-list', /^\/v2\/(.+)\/tags\/list$/],
-    ['manifest', /^\/v2\/(.+)\/manifests\/[^/]+$/],
-    ['upload-start', /^\/v2\/(.+)\/blobs\/uploads\/?$/],
-    ['upload', /^\/v2\/(.+)\/blobs\/uploads\/[^/]+$/],
-    ['blob', /^\/v2\/(.+)\/blobs\/[^/]+$/],
-    ['referrers', /^\/v2\/(.+)\/referrers\/[^/]+$/],
-  ];
-  for (const [kind, pattern] of patterns) {
-    const match = pattern.exec(path);
-    if (match) return { kind, name: match[1] };
-  }
-  return undefined;
+  const match = matchOciRoute(path);
+  if (!match) return undefined;
+  return match.params.name === undefined ? { kind: match.route.kind } : { kind: match.route.kind, name: match.params.name };
 }
 
 export type AuthorizerDependencies =

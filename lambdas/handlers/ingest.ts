@@ -5,7 +5,7 @@
  * emulator, stand-in or ECR client (test/cdk/bundles.test.ts reads it).
  */
 import { buildAwsRegistry, containerDependencies, settingsFromEnv, type AwsSettings } from '../composition/aws/aws-registry';
-import { coreLogger, createObservability } from './observability';
+import { coreLogger, createObservability } from '../aws/observability';
 import { ingestHandler } from './ingest-logging';
 import { startNodeServer, type RunningServer } from '../server/node-server';
 

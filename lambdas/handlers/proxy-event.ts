@@ -3,10 +3,11 @@
  * no AWS SDK, no middy: the handler and its tests share them.
  */
 import { bodyFromBytes } from '../http/body';
+import { logNameOf, matchOciRoute } from '../contracts/oci-routes';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Identity } from '../http/auth';
 import type { HttpRequest, HttpResponse } from '../http/types';
-import type { ByteStream } from '../storage/ports';
+import type { ByteStream } from '../core/model';
 
 /**
  * Largest response body the handler returns, raw: Lambda's response payload limit is
@@ -173,20 +174,8 @@ async function discard(stream: ByteStream): Promise<void> {
 
 /** Repository and action of a request, for logs and metrics (never the query: it may hold a token). */
 export function describeRequest(method: string, path: string): { repository?: string; action: string } {
-  const m = (re: RegExp) => re.exec(path);
-  if (/^\/v2\/?$/.test(path)) return { action: 'ping' };
-  if (path === '/v2/_catalog') return { action: 'catalog' };
-  let match = m(/^\/v2\/(.+)\/tags\/list$/);
-  if (match) return { repository: match[1], action: 'tags.list' };
-  match = m(/^\/v2\/(.+)\/manifests\/[^/]+$/);
-  if (match) return { repository: match[1], action: `manifest.${method.toLowerCase()}` };
-  match = m(/^\/v2\/(.+)\/blobs\/uploads\/?$/);
-  if (match) return { repository: match[1], action: 'upload.start' };
-  match = m(/^\/v2\/(.+)\/blobs\/uploads\/[^/]+$/);
-  if (match) return { repository: match[1], action: `upload.${method.toLowerCase()}` };
-  match = m(/^\/v2\/(.+)\/blobs\/[^/]+$/);
-  if (match) return { repository: match[1], action: `blob.${method.toLowerCase()}` };
-  match = m(/^\/v2\/(.+)\/referrers\/[^/]+$/);
-  if (match) return { repository: match[1], action: 'referrers.list' };
-  return { action: 'other' };
+  const match = matchOciRoute(path);
+  if (!match) return { action: 'other' };
+  const action = logNameOf(match.route, method);
+  return match.params.name === undefined ? { action } : { repository: match.params.name, action };
 }

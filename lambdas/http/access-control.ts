@@ -1,6 +1,6 @@
 /**
  * Authorization of data-plane requests, ECR's way: each OCI endpoint needs ECR actions on
- * its repository (OCI_ENDPOINT_PERMISSIONS), and evaluate() decides over the registry
+ * its repository (lambdas/contracts/oci-routes.ts), and evaluate() decides over the registry
  * policy, the repository policy, the caller's identity policies (an IdentityPolicySource)
  * and, for Bearer tokens, the token's scopes.
  *
@@ -16,7 +16,8 @@ import { RegistryError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import { isValidRepositoryName } from '../core/names';
 import { evaluate, type Decision, type NamedPolicy, type Principal } from '../core/policy/evaluate';
-import { permissionFor, resourceArnFor, type EcrAction, type OciRouteKind } from '../core/policy/ecr-actions';
+import { resourceArnFor, type EcrAction } from '../contracts/ecr-actions';
+import { permissionFor, type OciRouteKind } from '../contracts/oci-routes';
 import { parsePolicyDocument } from '../core/policy/policy-document';
 import type { IdentityPolicySource } from '../core/identity-policies';
 import { TokenBuckets, type RateLimit } from '../core/rate-limit';
@@ -160,13 +161,13 @@ export class AccessControl {
     }
 
     const name = params.name;
-    const effective = refineKind(kind, request);
-    const entry = permissionFor(request.method, effective);
+    // The query makes a POST to uploads/ a mount or a monolithic upload, as the router handles it.
+    const entry = permissionFor(request.method, kind, request.query);
     if (!entry || name === undefined) return; // a method the route does not serve: the router answers 405
     const context = this.context.getStore();
     if (context) context.repository = name;
     // A mount that cannot be used is a plain upload start: that is all it needs here; canPull checks the rest.
-    const actions = effective === 'mount' ? (['ecr:InitiateLayerUpload'] as EcrAction[]) : (entry.actions as readonly EcrAction[]);
+    const actions = entry.variant === 'mount' ? permissionFor(request.method, kind)!.actions : entry.actions;
     const scope = challengeScopeFor(name, actions);
 
     const principal = principalOf(identity);
@@ -270,14 +271,6 @@ export class AccessControl {
     }
     return policy;
   }
-}
-
-/** A POST to the uploads endpoint is a mount, a monolithic upload or an upload start, by its query (as the router handles it). */
-function refineKind(kind: OciRouteKind, request: HttpRequest): OciRouteKind {
-  if (kind !== 'upload-start' || request.method !== 'POST') return kind;
-  if (request.query.has('mount')) return 'mount';
-  if (request.query.has('digest')) return 'upload-monolithic';
-  return kind;
 }
 
 function principalOf(identity: Identity): Principal | null {

@@ -1,19 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { HttpRequest } from './types';
+import type { HttpRequest, Identity } from './types';
 
 /** Who is calling, as established by a transport (a Lambda authorizer) or by an Authenticator. */
-export interface Identity {
-  /** A stable name for logs and policies: a principal ARN, a user name, or `anonymous`. */
-  subject: string;
-  /** How the identity was established. */
-  method: 'basic' | 'anonymous' | 'upload-token' | 'download-token' | 'login-token' | 'access-token' | 'sigv4' | 'iam';
-  /** The IAM principal, for policy evaluation; absent for anonymous callers. */
-  principal?: { arn: string; account: string };
-  /** When the credential stops being valid (unix seconds): re-checked on every request, even behind a cache. */
-  expiresAt?: number;
-  /** A scoped token's grants (the Docker token flow); absent means "whatever policies allow". */
-  access?: { name: string; actions: string[] }[];
-}
+export type { Identity } from './types';
 
 /** Turns a request's credentials into an identity; null means "no valid credentials" (401). */
 export interface Authenticator {

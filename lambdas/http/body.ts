@@ -1,5 +1,5 @@
 import { RegistryError, type ErrorKind } from '../core/errors';
-import type { ByteStream } from '../storage/ports';
+import type { ByteStream } from '../core/model';
 
 /** Reads a whole small body (a manifest), refusing it as soon as it passes `limit` bytes. */
 export async function readBody(body: ByteStream | null, limit: number, tooLarge: ErrorKind): Promise<Uint8Array> {

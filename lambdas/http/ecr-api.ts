@@ -4,24 +4,16 @@
  * (`application/x-amz-json-1.1`), answered in the AWS JSON 1.1 protocol so that the AWS CLI and
  * `@aws-sdk/client-ecr` work against it with `--endpoint-url` / `endpoint`.
  *
- * Errors are AWS JSON protocol errors: HTTP 400 (500 for ServerException), body
- * `{"__type": "<Name>", "message": "..."}` and the same name in `x-amzn-ErrorType`; the SDK picks the
- * name from either and raises its typed exception (RepositoryNotFoundException, InvalidParameterException,
- * ...). Names that ECR's model does not list (AccessDeniedException, UnknownOperationException, the SigV4
- * codes) are AWS's common errors: the SDK raises an ECRServiceException whose `name` is the code.
- * - AccessDeniedException "User: <arn> is not authorized to perform: ecr:<Action> on resource: <arn>"
- *   is ECR's own wording (Troubleshooting Amazon ECR error messages, "HTTP 403: User [arn] is not
- *   authorized to perform [operation]"); AWS's common-errors table gives it HTTP 400 for JSON services.
- * - UnknownOperationException: an unknown X-Amz-Target. Real AWS JSON services answer
- *   `{"__type":"UnknownOperationException"}` with 400 (aws/aws-sdk-net#1536, CloudWatch Logs); some
- *   emulators use 404. 400 here.
- * - A member breaking its pattern, length or range is thrown as a ConstraintViolation and answered in
- *   the action's validation style (CLASSIC_VALIDATION_ACTIONS: InvalidParameterException "Invalid
- *   parameter at ..."; the others: ValidationException "1 validation error detected: ...").
+ * Errors are AWS JSON protocol errors, every one from the catalogue in ecr-errors.ts (name, status,
+ * extra members, message); the core's refusals (RegistryError kinds, DomainErrors) are translated
+ * there, once, when they leave an action. A member breaking its pattern, length or range is thrown
+ * as a ConstraintViolation and answered in the action's validation style (CLASSIC_VALIDATION_ACTIONS:
+ * InvalidParameterException "Invalid parameter at ..."; the others: ValidationException "1 validation
+ * error detected: ..."). An unknown X-Amz-Target is UnknownOperationException.
  *
  * Actions live in a table (ECR_API_ACTIONS): each names the IAM action it needs, which repository it
- * concerns (for the resource ARN and the repository policy), and its work. The control-plane issue adds
- * entries; nothing else here changes.
+ * concerns (for the resource ARN and the repository policy), and its work: AWS JSON validation, a call
+ * into the core's operations (core/control-plane.ts) and the answer's shape.
  *
  * Who the caller is comes from an `authenticate` hook: local mode verifies SigV4 itself (service `ecr`),
  * the AWS handler takes the IAM principal API Gateway verified. Authorization is the policy engine:
@@ -31,32 +23,23 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../core/log';
 import { silentLogger } from '../core/log';
-import type { RegistryTokens } from '../core/registry-tokens';
-import { ECR_ACTIONS, resourceArnFor, type EcrAction } from '../core/policy/ecr-actions';
-import { evaluate, type Decision, type NamedPolicy, type Principal } from '../core/policy/evaluate';
-import type { IdentityInput, IdentityPolicySource } from '../core/identity-policies';
-import { parsePolicyDocument, PolicyValidationError } from '../core/policy/policy-document';
-import type { MetadataStore } from '../storage/ports';
+import { ECR_ACTIONS, resourceArnFor, type EcrAction } from '../contracts/ecr-actions';
+import { evaluate, type Decision, type NamedPolicy } from '../core/policy/evaluate';
+import type { IdentityInput } from '../core/identity-policies';
+import { parsePolicyDocument } from '../core/policy/policy-document';
+import { MAX_LAYER_PART_BYTES } from '../core/pushes';
 import type { HttpRequest, HttpResponse } from './types';
-import {
-  checkRegistryId,
-  constraints,
-  ConstraintViolation,
-  EcrApiError,
-  optionalList,
-  repositoryNameOf,
-  repositoryNotFound,
-  requiredString,
-  validationError,
-  type ValidationStyle,
-} from './ecr-actions/common';
+import { checkRegistryId, constraints, ConstraintViolation, optionalList, serializationError, validationError } from './ecr-actions/common';
+import type { EcrActionDefinition, EcrApiOptions, EcrCaller, ValidationStyle } from './ecr-actions/types';
+import { authenticationError, EcrApiError, ecrError, ecrExceptionOf } from './ecr-errors';
+import { POLICY_ACTIONS } from './ecr-actions/policies';
 import { REPOSITORY_ACTIONS } from './ecr-actions/repositories';
 import { IMAGE_ACTIONS } from './ecr-actions/images';
-import { LAYER_ACTIONS, MAX_LAYER_PART_BYTES } from './ecr-actions/layers';
+import { LAYER_ACTIONS } from './ecr-actions/layers';
 import { REGISTRY_ACTIONS } from './ecr-actions/registry';
-import type { Registry } from '../core/registry';
 
-export { EcrApiError } from './ecr-actions/common';
+export { EcrApiError } from './ecr-errors';
+export type { EcrActionContext, EcrActionDefinition, EcrApiOptions, EcrAuthentication, EcrCaller, EcrEncryption } from './ecr-actions/types';
 
 export const ECR_TARGET_PREFIX = 'AmazonEC2ContainerRegistry_V20150921.';
 export const AMZ_JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
@@ -68,122 +51,6 @@ const MAX_BODY_BYTES_OF: Record<string, number> = {
   UploadLayerPart: Math.ceil(MAX_LAYER_PART_BYTES / 3) * 4 + 64 * 1024,
   PutImage: 9 * 1024 * 1024,
 };
-
-/** The caller of an ECR API action, as the transport established it (SigV4 locally, IAM on AWS). */
-export interface EcrCaller {
-  principal: Principal;
-}
-
-export type EcrAuthentication = { ok: true; caller: EcrCaller } | { ok: false; status: number; code: string; message: string };
-
-/** The subset of the metadata store the control plane uses. */
-export type EcrApiStore = Pick<
-  MetadataStore,
-  | 'getRepository'
-  | 'listRepositories'
-  | 'getRepositoryPolicy'
-  | 'setRepositoryPolicy'
-  | 'getRegistryPolicy'
-  | 'setRegistryPolicy'
-  | 'createRepository'
-  | 'getRepositorySettings'
-  | 'updateRepositorySettings'
-  | 'deleteRepository'
-  | 'listManifests'
-  | 'getManifestTags'
-  | 'getManifest'
-  | 'resolveTag'
-  | 'statBlobLink'
-  | 'deleteManifest'
-  | 'deleteTag'
-  | 'listReferrers'
-  | 'getRegistrySettings'
-  | 'setRegistrySettings'
-  | 'createRepositoryCreationTemplate'
-  | 'listRepositoryCreationTemplates'
-  | 'updateRepositoryCreationTemplate'
-  | 'deleteRepositoryCreationTemplate'
->;
-
-/** How the deployment encrypts blobs: what every repository reports, and the only encryption CreateRepository accepts. */
-export interface EcrEncryption {
-  encryptionType: 'AES256' | 'KMS';
-  /** The KMS key's ARN (encryptionType KMS). */
-  kmsKey?: string;
-}
-
-export interface EcrApiOptions {
-  store: EcrApiStore;
-  tokens: RegistryTokens;
-  /** The account that owns the registry: registryId in answers, the account of repository ARNs. */
-  registryAccount: string;
-  /** The region in repository ARNs when the request does not say (AWS: the function's region). */
-  region: string;
-  /** The callers' identity policies (local: the configured ones; AWS: IAM's policy simulator). */
-  identityPolicies: IdentityPolicySource;
-  /** Who is calling; the raw body is passed because SigV4 covers it. */
-  authenticate(request: HttpRequest, body: Uint8Array): Promise<EcrAuthentication>;
-  /** The registry URL clients log in to (GetAuthorizationToken's proxyEndpoint). */
-  proxyEndpoint(request: HttpRequest): string;
-  /** The deployment's blob encryption (local mode: AES256, the files are not encrypted by Berth). @default { encryptionType: 'AES256' } */
-  encryption?: EcrEncryption;
-  /**
-   * Reads a manifest body the metadata store does not keep inline (the DynamoDB store keeps bodies
-   * over 160 KiB in the blob store): BatchGetImage needs it. Without it such a manifest is a failure.
-   */
-  readManifestBody?: (digest: string) => Promise<Uint8Array>;
-  /**
-   * The registry whose upload and manifest rules the layer actions and PutImage go through (the
-   * same rules as an OCI push). Without it those actions answer ServerException "not available".
-   */
-  registry?: Registry;
-  /**
-   * GetDownloadUrlForLayer's URL when the blob store has no redirect (local mode): by default the
-   * data plane's blob URL, `<proxyEndpoint>/v2/<name>/blobs/<digest>`, fetched with the caller's
-   * registry credentials.
-   */
-  layerDownloadUrl?: (request: HttpRequest, repository: string, digest: string) => string | Promise<string>;
-  /** InitiateLayerUpload's partSize. @default 20,971,520 (ECR's, also the largest part taken) */
-  layerPartSize?: number;
-  log?: Logger;
-  now?: () => number;
-}
-
-/** What an action's `run` gets. */
-export interface EcrActionContext {
-  input: Record<string, unknown>;
-  caller: EcrCaller;
-  request: HttpRequest;
-  options: EcrApiOptions;
-  now: number;
-  /**
-   * Whether the caller may perform the action on one repository, by that repository's ARN and
-   * policies (no error): listings across repositories use it to leave out the ones they may not see.
-   */
-  mayAccess(repository: string): Promise<boolean>;
-}
-
-export interface EcrActionDefinition {
-  /** The IAM action the caller needs. */
-  iamAction: EcrAction;
-  /** The repository the action concerns (validated), for repository-scoped actions. */
-  repository?: (input: Record<string, unknown>) => string | undefined;
-  /**
-   * For actions over several repositories (DescribeRepositories), instead of `repository`: the
-   * named ones (validated), each authorized against its own ARN and policy, one refusal failing the
-   * call; `undefined` for a listing, authorized against `repository/*` as ECR does.
-   */
-  repositories?: (input: Record<string, unknown>) => string[] | undefined;
-  /**
-   * Whose account a registry-scoped action is evaluated in: `caller` for GetAuthorizationToken (ECR
-   * issues a login token to any principal its own account allows; what it may then pull or push is
-   * decided per repository on the data path). @default 'registry'
-   */
-  evaluatedIn?: 'registry' | 'caller';
-  /** How a member that breaks its pattern, length or range is answered. @default validationStyleOf(the action's name) */
-  validation?: ValidationStyle;
-  run(context: EcrActionContext): Promise<Record<string, unknown>>;
-}
 
 /**
  * ECR's classic actions: the ones whose API reference (and the SDK's model) lists no
@@ -225,27 +92,6 @@ function inStyleOf(action: string | undefined, err: unknown): unknown {
   return err instanceof ConstraintViolation && validationStyleOf(action) === 'classic' ? err.classic() : err;
 }
 
-// ---- input helpers ---------------------------------------------------------------------------
-
-function policyTextOf(input: Record<string, unknown>, kind: 'repository' | 'registry'): string {
-  const text = requiredString(input, 'policyText');
-  try {
-    parsePolicyDocument(text, kind);
-  } catch (err) {
-    if (err instanceof PolicyValidationError) {
-      throw new EcrApiError('InvalidParameterException', `Invalid parameter at 'PolicyText' failed to satisfy constraint: '${err.message}'`);
-    }
-    throw err;
-  }
-  return text;
-}
-
-async function existingRepository(context: EcrActionContext): Promise<string> {
-  const name = repositoryNameOf(context.input);
-  if (!(await context.options.store.getRepository(name))) throw repositoryNotFound(name, context.options.registryAccount);
-  return name;
-}
-
 // ---- the actions -----------------------------------------------------------------------------
 
 export const ECR_API_ACTIONS: Record<string, EcrActionDefinition> = {
@@ -257,7 +103,7 @@ export const ECR_API_ACTIONS: Record<string, EcrActionDefinition> = {
       // access"); a value naming another registry is still refused here, as there is only one.
       const ids = optionalList(input, 'registryIds', 1, 10);
       for (const id of ids ?? []) {
-        if (typeof id !== 'string') throw new EcrApiError('SerializationException', 'registryIds must be a list of strings');
+        if (typeof id !== 'string') throw serializationError('registryIds must be a list of strings');
         if (!/^[0-9]{12}$/.test(id)) throw validationError('registryIds', ids, constraints.eachPattern('[0-9]{12}'));
         checkRegistryId({ registryId: id }, options.registryAccount);
       }
@@ -275,91 +121,14 @@ export const ECR_API_ACTIONS: Record<string, EcrActionDefinition> = {
     },
   },
 
-  SetRepositoryPolicy: {
-    iamAction: 'ecr:SetRepositoryPolicy',
-    repository: repositoryNameOf,
-    async run({ input, options }) {
-      checkRegistryId(input, options.registryAccount);
-      const repositoryName = repositoryNameOf(input);
-      const policyText = policyTextOf(input, 'repository');
-      if (!(await options.store.setRepositoryPolicy(repositoryName, policyText))) throw repositoryNotFound(repositoryName, options.registryAccount);
-      return { registryId: options.registryAccount, repositoryName, policyText };
-    },
-  },
-
-  GetRepositoryPolicy: {
-    iamAction: 'ecr:GetRepositoryPolicy',
-    repository: repositoryNameOf,
-    async run(context) {
-      const { input, options } = context;
-      checkRegistryId(input, options.registryAccount);
-      const repositoryName = await existingRepository(context);
-      const policyText = await options.store.getRepositoryPolicy(repositoryName);
-      if (policyText === null) throw repositoryPolicyNotFound(repositoryName, options.registryAccount);
-      return { registryId: options.registryAccount, repositoryName, policyText };
-    },
-  },
-
-  DeleteRepositoryPolicy: {
-    iamAction: 'ecr:DeleteRepositoryPolicy',
-    repository: repositoryNameOf,
-    async run(context) {
-      const { input, options } = context;
-      checkRegistryId(input, options.registryAccount);
-      const repositoryName = await existingRepository(context);
-      const policyText = await options.store.getRepositoryPolicy(repositoryName);
-      if (policyText === null) throw repositoryPolicyNotFound(repositoryName, options.registryAccount);
-      if (!(await options.store.setRepositoryPolicy(repositoryName, null))) throw repositoryNotFound(repositoryName, options.registryAccount);
-      return { registryId: options.registryAccount, repositoryName, policyText };
-    },
-  },
-
-  PutRegistryPolicy: {
-    iamAction: 'ecr:PutRegistryPolicy',
-    async run({ input, options }) {
-      const policyText = policyTextOf(input, 'registry');
-      await options.store.setRegistryPolicy(policyText);
-      return { registryId: options.registryAccount, policyText };
-    },
-  },
-
-  GetRegistryPolicy: {
-    iamAction: 'ecr:GetRegistryPolicy',
-    async run({ options }) {
-      const policyText = await options.store.getRegistryPolicy();
-      if (policyText === null) throw registryPolicyNotFound(options.registryAccount);
-      return { registryId: options.registryAccount, policyText };
-    },
-  },
-
-  DeleteRegistryPolicy: {
-    iamAction: 'ecr:DeleteRegistryPolicy',
-    async run({ options }) {
-      const policyText = await options.store.getRegistryPolicy();
-      if (policyText === null) throw registryPolicyNotFound(options.registryAccount);
-      await options.store.setRegistryPolicy(null);
-      return { registryId: options.registryAccount, policyText };
-    },
-  },
-
-  // Repositories (ecr-actions/repositories.ts) and images (ecr-actions/images.ts).
+  // Policies (ecr-actions/policies.ts), repositories (ecr-actions/repositories.ts) and images (ecr-actions/images.ts).
+  ...POLICY_ACTIONS,
   ...REPOSITORY_ACTIONS,
   ...IMAGE_ACTIONS,
   // Layers, PutImage, ListImageReferrers (ecr-actions/layers.ts); DescribeRegistry, creation templates, account settings (ecr-actions/registry.ts).
   ...LAYER_ACTIONS,
   ...REGISTRY_ACTIONS,
 };
-
-function repositoryPolicyNotFound(name: string, account: string): EcrApiError {
-  return new EcrApiError(
-    'RepositoryPolicyNotFoundException',
-    `Repository policy does not exist for the repository with name '${name}' in the registry with id '${account}'`,
-  );
-}
-
-function registryPolicyNotFound(account: string): EcrApiError {
-  return new EcrApiError('RegistryPolicyNotFoundException', `Registry policy does not exist in the registry with id '${account}'`);
-}
 
 // ---- the endpoint ----------------------------------------------------------------------------
 
@@ -376,16 +145,17 @@ export function createEcrApi(options: EcrApiOptions): (request: HttpRequest) => 
     const requestId = randomUUID();
     const target = request.headers['x-amz-target'] ?? '';
     const actionName = target.startsWith(ECR_TARGET_PREFIX) ? target.slice(ECR_TARGET_PREFIX.length) : undefined;
+    let input: Record<string, unknown> = {};
     try {
       const body = await readEcrBody(request, (actionName !== undefined && MAX_BODY_BYTES_OF[actionName]) || MAX_ECR_REQUEST_BYTES);
       // Authentication comes first: an unauthenticated caller learns nothing, not even which actions exist.
       const authenticated = await options.authenticate(request, body);
-      if (!authenticated.ok) throw new EcrApiError(authenticated.code, authenticated.message, authenticated.status);
+      if (!authenticated.ok) throw authenticationError(authenticated);
       const { caller } = authenticated;
 
       const definition = actionName !== undefined && Object.hasOwn(ECR_API_ACTIONS, actionName) ? ECR_API_ACTIONS[actionName] : undefined;
-      if (!definition) throw new EcrApiError('UnknownOperationException', `Unknown operation ${target.slice(0, 200)}`);
-      const input = parseInput(body);
+      if (!definition) throw ecrError('UnknownOperationException', { target: target.slice(0, 200) });
+      input = parseInput(body);
 
       const at = now();
       const decide = (repository: string | undefined, identity?: IdentityInput) =>
@@ -405,13 +175,14 @@ export function createEcrApi(options: EcrApiOptions): (request: HttpRequest) => 
       log.info('ecr api', { requestId, action: actionName, principal: caller.principal.arn, status: 200 });
       return amzJson(200, output, requestId);
     } catch (caught) {
-      const err = inStyleOf(actionName, caught);
+      const err = inStyleOf(actionName, ecrExceptionOf(caught, { action: actionName, input, account: options.registryAccount }));
       if (err instanceof EcrApiError) {
         log.info('ecr api', { requestId, action: actionName ?? target.slice(0, 200), status: err.status, error: err.type });
         return amzJson(err.status, { ...err.fields, __type: err.type, message: err.message }, requestId, { 'x-amzn-ErrorType': err.type });
       }
       log.error('ecr api failed', { requestId, action: actionName, error: err });
-      return amzJson(500, { __type: 'ServerException', message: 'An internal error occurred.' }, requestId, { 'x-amzn-ErrorType': 'ServerException' });
+      const internal = ecrError('ServerException', {});
+      return amzJson(internal.status, { __type: internal.type, message: internal.message }, requestId, { 'x-amzn-ErrorType': internal.type });
     }
   };
 }
@@ -422,7 +193,7 @@ async function readEcrBody(request: HttpRequest, limit: number): Promise<Uint8Ar
   let size = 0;
   for await (const chunk of request.body) {
     size += chunk.length;
-    if (size > limit) throw new EcrApiError('SerializationException', `request body is larger than ${limit} bytes`);
+    if (size > limit) throw serializationError(`request body is larger than ${limit} bytes`);
     parts.push(chunk);
   }
   return Buffer.concat(parts);
@@ -435,9 +206,9 @@ function parseInput(body: Uint8Array): Record<string, unknown> {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new EcrApiError('SerializationException', 'the request body is not valid JSON');
+    throw serializationError('the request body is not valid JSON');
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new EcrApiError('SerializationException', 'the request body must be a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw serializationError('the request body must be a JSON object');
   return value as Record<string, unknown>;
 }
 
@@ -473,15 +244,22 @@ async function decision(
 
   const resourcePolicies: NamedPolicy[] = [];
   if (!inCallersAccount) {
-    const registryPolicy = await options.store.getRegistryPolicy();
+    const registryPolicy = await options.operations.policies.findRegistryPolicy();
     if (registryPolicy !== null) pushPolicy(resourcePolicies, 'registry', registryPolicy, 'registry', log);
     if (scope === 'repository' && repository !== undefined && repository !== ALL_REPOSITORIES) {
-      const repositoryPolicy = await options.store.getRepositoryPolicy(repository);
+      const repositoryPolicy = await options.operations.policies.findRepositoryPolicy(repository);
       if (repositoryPolicy !== null) pushPolicy(resourcePolicies, `repository:${repository}`, repositoryPolicy, 'repository', log);
     }
   }
   const sourceIp = request.sourceIp?.replace(/^::ffff:/, '');
   const identity = knownIdentity ?? (await options.identityPolicies.identityInput(caller.principal, action, resourceArn, { sourceIp }));
+  if (inCallersAccount && caller.principal.account !== options.registryAccount && identity.identityPolicies === undefined && identity.identityDecision === undefined) {
+    // Another account's principal whose identity policies only its own account can read: that account
+    // let it call this API (API Gateway checked its execute-api:Invoke, cross-account, on both sides).
+    // ECR issues a login token to any principal its own account allows; what the token may then
+    // pull or push is decided per repository, by this registry's policies, on the data path.
+    return { action, resourceArn, identity, decision: { decision: 'allow', reason: 'allowed-by-identity' } };
+  }
   const decided = evaluate(
     { action, resourceArn, principal: caller.principal, context: sourceIp !== undefined ? { sourceIp } : undefined },
     {
@@ -509,7 +287,7 @@ function accessDenied(arn: string, action: string, resourceArn: string, decision
         ? ' with an explicit deny in an identity-based policy'
         : ' with an explicit deny in a resource-based policy'
       : ` because no identity-based policy allows the ${action} action`;
-  return new EcrApiError('AccessDeniedException', `User: ${arn} is not authorized to perform: ${action} on resource: ${resourceArn}${why}`);
+  return ecrError('AccessDeniedException', { arn, action, resource: resourceArn, why });
 }
 
 function amzJson(status: number, value: unknown, requestId: string, headers: Record<string, string> = {}): HttpResponse {

@@ -2,13 +2,8 @@ import { RegistryError, isRegistryError } from '../core/errors';
 import type { Logger } from '../core/log';
 import type { HttpRequest, HttpResponse } from './types';
 
-export const API_VERSION_HEADER = { 'Docker-Distribution-Api-Version': 'registry/2.0' } as const;
-
-/**
- * The headers of the answer to the version check (`GET /v2/`, 200 `{}`). On AWS, API Gateway gives
- * that answer itself (a MOCK integration, lib/registry-api.ts), and the simulator mirrors it.
- */
-export const VERSION_CHECK_HEADERS = { ...API_VERSION_HEADER, 'Content-Type': 'application/json' } as const;
+// On AWS, API Gateway answers the version check itself (lambdas/contracts/api-gateway.ts), with these headers.
+export { API_VERSION_HEADER, VERSION_CHECK_HEADERS } from '../contracts/api-gateway';
 
 export function json(status: number, value: unknown, headers: Record<string, string> = {}): HttpResponse {
   const body = Buffer.from(JSON.stringify(value));

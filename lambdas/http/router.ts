@@ -15,7 +15,7 @@ import type { BlobDownloadTokens } from '../core/download-tokens';
 
 /** The query parameter of a signed download URL (local mode's GetDownloadUrlForLayer). */
 export const DOWNLOAD_TOKEN_PARAM = 'download-token';
-import type { OciRouteKind } from '../core/policy/ecr-actions';
+import { OCI_ROUTES, ociRouteOf, matchOciRoute, methodsOf, type OciMethodOf, type OciRoute, type OciRouteKind } from '../contracts/oci-routes';
 import type { AccessControl } from './access-control';
 import type { Handler, HttpRequest, HttpResponse } from './types';
 
@@ -66,12 +66,8 @@ export interface RouterOptions {
 
 type RouteHandler = (request: HttpRequest, params: Record<string, string>) => Promise<HttpResponse>;
 
-interface Route {
-  /** Which row of OCI_ENDPOINT_PERMISSIONS the route's requests are authorized by. */
-  kind: OciRouteKind;
-  pattern: RegExp;
-  methods: Record<string, RouteHandler>;
-}
+/** A handler for each method of each route of the contract (lambdas/contracts/oci-routes.ts), no more, no fewer. */
+type RouteHandlers = { [K in OciRouteKind]: { [M in OciMethodOf<K>]: RouteHandler } };
 
 export function createRouter(options: RouterOptions): Handler {
   const registry = options.registry;
@@ -132,205 +128,173 @@ export function createRouter(options: RouterOptions): Handler {
     };
   };
 
-  const routes: Route[] = [
-    {
-      kind: 'base',
-      pattern: /^\/v2\/?$/,
-      methods: {
-        GET: async () => json(200, {}),
-        HEAD: async () => json(200, {}),
+  const handlers: RouteHandlers = {
+    base: {
+      GET: async () => json(200, {}),
+      HEAD: async () => json(200, {}),
+    },
+    catalog: {
+      GET: async (request) => {
+        const page = await registry.listRepositories(request.query.get('n') ?? undefined, request.query.get('last') ?? undefined);
+        const repositories = options.accessControl ? await options.accessControl.filterCatalog(request, page.items) : page.items;
+        return json(200, { repositories }, nextLink('/v2/_catalog', page));
       },
     },
-    {
-      kind: 'catalog',
-      pattern: /^\/v2\/_catalog$/,
-      methods: {
-        GET: async (request) => {
-          const page = await registry.listRepositories(request.query.get('n') ?? undefined, request.query.get('last') ?? undefined);
-          const repositories = options.accessControl ? await options.accessControl.filterCatalog(request, page.items) : page.items;
-          return json(200, { repositories }, nextLink('/v2/_catalog', page));
-        },
+    'tags-list': {
+      GET: async (request, { name }) => {
+        const page = await registry.listTags(name, request.query.get('n') ?? undefined, request.query.get('last') ?? undefined);
+        return json(200, { name, tags: page.items }, nextLink(`/v2/${name}/tags/list`, page));
       },
     },
-    {
-      kind: 'tags-list',
-      pattern: /^\/v2\/(?<name>.+)\/tags\/list$/,
-      methods: {
-        GET: async (request, { name }) => {
-          const page = await registry.listTags(name, request.query.get('n') ?? undefined, request.query.get('last') ?? undefined);
-          return json(200, { name, tags: page.items }, nextLink(`/v2/${name}/tags/list`, page));
-        },
+    manifest: {
+      GET: async (_request, { name, reference }) => {
+        const manifest = await registry.getManifest(name, reference);
+        return { status: 200, headers: manifestHeaders(manifest), body: manifest.body };
+      },
+      HEAD: async (_request, { name, reference }) => {
+        const manifest = await registry.statManifest(name, reference);
+        return { status: 200, headers: manifestHeaders(manifest) };
+      },
+      PUT: async (request, { name, reference }) => {
+        const declared = contentLength(request);
+        if (declared !== undefined && declared > registry.maxManifestBytes) {
+          throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${registry.maxManifestBytes} bytes`);
+        }
+        const body = await readBody(request.body, registry.maxManifestBytes, 'MANIFEST_TOO_LARGE');
+        const result = await registry.putManifest(name, reference, body, request.headers['content-type']);
+        const headers: Record<string, string> = {
+          Location: `/v2/${name}/manifests/${result.digest}`,
+          'Docker-Content-Digest': result.digest,
+          'Content-Length': '0',
+        };
+        if (result.subject) headers['OCI-Subject'] = result.subject;
+        return { status: 201, headers };
+      },
+      DELETE: async (_request, { name, reference }) => {
+        await registry.deleteManifest(name, reference);
+        return { status: 202, headers: { 'Content-Length': '0' } };
       },
     },
-    {
-      kind: 'manifest',
-      pattern: /^\/v2\/(?<name>.+)\/manifests\/(?<reference>[^/]+)$/,
-      methods: {
-        GET: async (_request, { name, reference }) => {
-          const manifest = await registry.getManifest(name, reference);
-          return { status: 200, headers: manifestHeaders(manifest), body: manifest.body };
-        },
-        HEAD: async (_request, { name, reference }) => {
-          const manifest = await registry.statManifest(name, reference);
-          return { status: 200, headers: manifestHeaders(manifest) };
-        },
-        PUT: async (request, { name, reference }) => {
-          const declared = contentLength(request);
-          if (declared !== undefined && declared > registry.maxManifestBytes) {
-            throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${registry.maxManifestBytes} bytes`);
-          }
-          const body = await readBody(request.body, registry.maxManifestBytes, 'MANIFEST_TOO_LARGE');
-          const result = await registry.putManifest(name, reference, body, request.headers['content-type']);
-          const headers: Record<string, string> = {
-            Location: `/v2/${name}/manifests/${result.digest}`,
-            'Docker-Content-Digest': result.digest,
-            'Content-Length': '0',
-          };
-          if (result.subject) headers['OCI-Subject'] = result.subject;
-          return { status: 201, headers };
-        },
-        DELETE: async (_request, { name, reference }) => {
-          await registry.deleteManifest(name, reference);
-          return { status: 202, headers: { 'Content-Length': '0' } };
-        },
+    'upload-start': {
+      POST: async (request, { name }) => {
+        const mount = request.query.get('mount');
+        if (mount !== null) {
+          const mounted = await registry.mountBlob(name, mount, request.query.get('from') ?? undefined);
+          if (mounted) return blobCreated(name, mounted.digest);
+        }
+        const digest = request.query.get('digest');
+        if (digest !== null && mount === null) {
+          const blob = await registry.uploadWhole(name, digest, chunk(request));
+          return blobCreated(name, blob.digest);
+        }
+        const upload = await registry.startUpload(name);
+        return uploadStatus(request, name, upload.id, 0, 202);
       },
     },
-    {
-      kind: 'upload-start',
-      pattern: /^\/v2\/(?<name>.+)\/blobs\/uploads\/?$/,
-      methods: {
-        POST: async (request, { name }) => {
-          const mount = request.query.get('mount');
-          if (mount !== null) {
-            const mounted = await registry.mountBlob(name, mount, request.query.get('from') ?? undefined);
-            if (mounted) return blobCreated(name, mounted.digest);
-          }
-          const digest = request.query.get('digest');
-          if (digest !== null && mount === null) {
-            const blob = await registry.uploadWhole(name, digest, chunk(request));
-            return blobCreated(name, blob.digest);
-          }
-          const upload = await registry.startUpload(name);
-          return uploadStatus(request, name, upload.id, 0, 202);
-        },
+    upload: {
+      GET: async (request, { name, id }) => {
+        const upload = await registry.getUpload(name, id);
+        return uploadStatus(request, name, id, upload.offset, 204);
+      },
+      PATCH: async (request, { name, id }) =>
+        withUploadLocation(request, name, id, async () => {
+          const upload = await registry.appendUpload(name, id, chunk(request));
+          return uploadStatus(request, name, id, upload.offset, 202);
+        }),
+      PUT: async (request, { name, id }) =>
+        withUploadLocation(request, name, id, async () => {
+          const blob = await registry.completeUpload(name, id, request.query.get('digest') ?? undefined, chunk(request));
+          return blobCreated(name, blob.digest);
+        }),
+      DELETE: async (_request, { name, id }) => {
+        await registry.cancelUpload(name, id);
+        return { status: 204, headers: {} };
       },
     },
-    {
-      kind: 'upload',
-      pattern: /^\/v2\/(?<name>.+)\/blobs\/uploads\/(?<id>[^/]+)$/,
-      methods: {
-        GET: async (request, { name, id }) => {
-          const upload = await registry.getUpload(name, id);
-          return uploadStatus(request, name, id, upload.offset, 204);
-        },
-        PATCH: async (request, { name, id }) =>
-          withUploadLocation(request, name, id, async () => {
-            const upload = await registry.appendUpload(name, id, chunk(request));
-            return uploadStatus(request, name, id, upload.offset, 202);
-          }),
-        PUT: async (request, { name, id }) =>
-          withUploadLocation(request, name, id, async () => {
-            const blob = await registry.completeUpload(name, id, request.query.get('digest') ?? undefined, chunk(request));
-            return blobCreated(name, blob.digest);
-          }),
-        DELETE: async (_request, { name, id }) => {
-          await registry.cancelUpload(name, id);
-          return { status: 204, headers: {} };
-        },
+    blob: {
+      GET: async (request, { name, digest }) => {
+        const blob = await registry.readBlob(name, digest, request.headers['range']);
+        if (blob.kind === 'redirect') {
+          return { status: 307, headers: { Location: blob.url, 'Docker-Content-Digest': blob.digest, 'Content-Length': '0' } };
+        }
+        const headers: Record<string, string> = {
+          'Content-Type': 'application/octet-stream',
+          'Docker-Content-Digest': blob.digest,
+          'Accept-Ranges': 'bytes',
+          ETag: `"${blob.digest}"`,
+        };
+        if (blob.range) {
+          headers['Content-Range'] = `bytes ${blob.range.start}-${blob.range.end}/${blob.size}`;
+          headers['Content-Length'] = String(blob.range.end - blob.range.start + 1);
+          return { status: 206, headers, body: blob.stream };
+        }
+        headers['Content-Length'] = String(blob.size);
+        return { status: 200, headers, body: blob.stream };
       },
-    },
-    {
-      kind: 'blob',
-      pattern: /^\/v2\/(?<name>.+)\/blobs\/(?<digest>[^/]+)$/,
-      methods: {
-        GET: async (request, { name, digest }) => {
-          const blob = await registry.readBlob(name, digest, request.headers['range']);
-          if (blob.kind === 'redirect') {
-            return { status: 307, headers: { Location: blob.url, 'Docker-Content-Digest': blob.digest, 'Content-Length': '0' } };
-          }
-          const headers: Record<string, string> = {
+      HEAD: async (_request, { name, digest }) => {
+        const blob = await registry.statBlob(name, digest);
+        return {
+          status: 200,
+          headers: {
             'Content-Type': 'application/octet-stream',
+            'Content-Length': String(blob.size),
             'Docker-Content-Digest': blob.digest,
             'Accept-Ranges': 'bytes',
             ETag: `"${blob.digest}"`,
-          };
-          if (blob.range) {
-            headers['Content-Range'] = `bytes ${blob.range.start}-${blob.range.end}/${blob.size}`;
-            headers['Content-Length'] = String(blob.range.end - blob.range.start + 1);
-            return { status: 206, headers, body: blob.stream };
-          }
-          headers['Content-Length'] = String(blob.size);
-          return { status: 200, headers, body: blob.stream };
-        },
-        HEAD: async (_request, { name, digest }) => {
-          const blob = await registry.statBlob(name, digest);
-          return {
-            status: 200,
-            headers: {
-              'Content-Type': 'application/octet-stream',
-              'Content-Length': String(blob.size),
-              'Docker-Content-Digest': blob.digest,
-              'Accept-Ranges': 'bytes',
-              ETag: `"${blob.digest}"`,
-            },
-          };
-        },
-        DELETE: async (_request, { name, digest }) => {
-          await registry.deleteBlob(name, digest);
-          return { status: 202, headers: { 'Content-Length': '0' } };
-        },
+          },
+        };
+      },
+      DELETE: async (_request, { name, digest }) => {
+        await registry.deleteBlob(name, digest);
+        return { status: 202, headers: { 'Content-Length': '0' } };
       },
     },
-    {
-      kind: 'referrers',
-      pattern: /^\/v2\/(?<name>.+)\/referrers\/(?<digest>[^/]+)$/,
-      methods: {
-        GET: async (request, { name, digest }) => {
-          const artifactType = request.query.get('artifactType') ?? undefined;
-          const page = await registry.listReferrers(name, digest, { artifactType, last: request.query.get('last') ?? undefined });
-          const body = Buffer.from(JSON.stringify(page.index));
-          const headers: Record<string, string> = { 'Content-Type': 'application/vnd.oci.image.index.v1+json', 'Content-Length': String(body.length) };
-          if (page.filtered) headers['OCI-Filters-Applied'] = 'artifactType';
-          if (page.nextLast !== undefined) {
-            const query = new URLSearchParams({ ...(artifactType !== undefined ? { artifactType } : {}), last: page.nextLast });
-            headers.Link = `</v2/${name}/referrers/${digest}?${query.toString()}>; rel="next"`;
-          }
-          return { status: 200, headers, body };
-        },
+    referrers: {
+      GET: async (request, { name, digest }) => {
+        const artifactType = request.query.get('artifactType') ?? undefined;
+        const page = await registry.listReferrers(name, digest, { artifactType, last: request.query.get('last') ?? undefined });
+        const body = Buffer.from(JSON.stringify(page.index));
+        const headers: Record<string, string> = { 'Content-Type': 'application/vnd.oci.image.index.v1+json', 'Content-Length': String(body.length) };
+        if (page.filtered) headers['OCI-Filters-Applied'] = 'artifactType';
+        if (page.nextLast !== undefined) {
+          const query = new URLSearchParams({ ...(artifactType !== undefined ? { artifactType } : {}), last: page.nextLast });
+          headers.Link = `</v2/${name}/referrers/${digest}?${query.toString()}>; rel="next"`;
+        }
+        return { status: 200, headers, body };
       },
     },
-  ];
+  };
 
-  const uploadRoute = routes.find((r) => r.methods.PATCH)!;
-  const blobRoute = routes.find((r) => r.kind === 'blob')!;
+  const uploadRoute = ociRouteOf('upload');
+  const blobRoute = ociRouteOf('blob');
 
   /** A signed download URL: the blob it names, for as long as it lasts, whatever the caller's credentials. */
   async function dispatchSignedDownload(request: HttpRequest): Promise<HttpResponse> {
-    const match = blobRoute.pattern.exec(request.path);
+    const match = matchOciRoute(request.path, [blobRoute]);
     if (!match || (request.method !== 'GET' && request.method !== 'HEAD')) {
       throw new RegistryError('DENIED', `a download URL is for GET or HEAD of one blob`);
     }
-    const params = decodeParams(match.groups ?? {});
+    const params = decodeParams(match.params);
     if (!options.downloadTokens!.verify(request.query.get(DOWNLOAD_TOKEN_PARAM), params.name, params.digest)) {
       throw new RegistryError('DENIED', 'this download URL has expired or was issued for another blob: ask GetDownloadUrlForLayer for a new one');
     }
     request.identity = { subject: `download:${params.name}`, method: 'download-token' };
-    return dispatch([blobRoute], request);
+    return dispatch(handlers, [blobRoute], request);
   }
 
   /** The ingest host: upload sessions only, each authorized by the token its Location carried. */
   async function dispatchIngest(request: HttpRequest): Promise<HttpResponse> {
     if (request.path === '/healthz' && (request.method === 'GET' || request.method === 'HEAD')) return json(200, { status: 'ok' });
-    const match = uploadRoute.pattern.exec(request.path);
+    const match = matchOciRoute(request.path, [uploadRoute]);
     if (!match) throw new RegistryError('NOT_FOUND', 'this host only takes upload bytes; use the registry endpoint for everything else');
-    const params = decodeParams(match.groups ?? {});
+    const params = decodeParams(match.params);
     if (!tokens!.verify(request.query.get('token'), params.name, params.id)) {
       throw new RegistryError('UNAUTHORIZED', 'upload token missing, expired, or issued for another upload: start the upload again', undefined, {
         'WWW-Authenticate': authenticator.challenge,
       });
     }
     request.identity = { subject: `upload:${params.id}`, method: 'upload-token' };
-    return dispatch([uploadRoute], request);
+    return dispatch(handlers, [uploadRoute], request);
   }
 
   return async function route(request: HttpRequest): Promise<HttpResponse> {
@@ -353,8 +317,8 @@ export function createRouter(options: RouterOptions): Handler {
         }
         const access = options.accessControl;
         response = access
-          ? await access.run(request, () => dispatch(routes, request, (kind, params) => access.authorize(request, kind, params)))
-          : await dispatch(routes, request);
+          ? await access.run(request, () => dispatch(handlers, OCI_ROUTES, request, (kind, params) => access.authorize(request, kind, params)))
+          : await dispatch(handlers, OCI_ROUTES, request);
       }
     } catch (err) {
       response = renderError(err, request, log);
@@ -366,32 +330,30 @@ export function createRouter(options: RouterOptions): Handler {
 }
 
 async function dispatch(
-  routes: Route[],
+  handlers: RouteHandlers,
+  routes: readonly OciRoute[],
   request: HttpRequest,
   authorize?: (kind: OciRouteKind, params: Record<string, string>) => Promise<void>,
 ): Promise<HttpResponse> {
-  for (const route of routes) {
-    const match = route.pattern.exec(request.path);
-    if (!match) continue;
-    const handler = route.methods[request.method];
-    if (!handler) {
-      throw new RegistryError('UNSUPPORTED', `${request.method} is not supported here; allowed: ${Object.keys(route.methods).join(', ')}`, undefined, {
-        Allow: Object.keys(route.methods).join(', '),
-      });
-    }
-    const params = decodeParams(match.groups ?? {});
-    if (authorize) await authorize(route.kind, params);
-    return handler(request, params);
+  const match = matchOciRoute(request.path, routes);
+  if (!match) throw new RegistryError('NOT_FOUND', `no registry endpoint at ${request.path.slice(0, 200)}`);
+  const { route } = match;
+  const methods: string[] = methodsOf(route);
+  if (!methods.includes(request.method)) {
+    throw new RegistryError('UNSUPPORTED', `${request.method} is not supported here; allowed: ${methods.join(', ')}`, undefined, { Allow: methods.join(', ') });
   }
-  throw new RegistryError('NOT_FOUND', `no registry endpoint at ${request.path.slice(0, 200)}`);
+  const params = decodeParams(match.params);
+  if (authorize) await authorize(route.kind, params);
+  return (handlers[route.kind] as Record<string, RouteHandler>)[request.method]!(request, params);
 }
 
 /** The error a malformed escape in each path parameter amounts to. */
 const MALFORMED_PARAM: Record<string, ErrorKind> = { digest: 'DIGEST_INVALID', id: 'BLOB_UPLOAD_UNKNOWN' };
 
-function decodeParams(groups: Record<string, string>): Record<string, string> {
+function decodeParams(groups: Record<string, string | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(groups)) {
+    if (value === undefined) continue;
     // No character of the name grammar needs escaping, so an escape in a name can only alias
     // another repository (a%2Fb for a/b) past whatever authorizes by path: keep it as sent,
     // and the grammar refuses it.

@@ -1,5 +1,4 @@
-import type { ByteStream } from '../storage/ports';
-import type { Identity } from './auth';
+import type { ByteStream } from '../core/model';
 
 /** A request as the router sees it, whatever carried it (node:http, API Gateway, ALB). */
 export interface HttpRequest {
@@ -24,3 +23,17 @@ export interface HttpResponse {
 }
 
 export type Handler = (request: HttpRequest) => Promise<HttpResponse>;
+
+/** Who made a request, as the transport or an authenticator established it. */
+export interface Identity {
+  /** A stable name for logs and policies: a principal ARN, a user name, or `anonymous`. */
+  subject: string;
+  /** How the identity was established. */
+  method: 'basic' | 'anonymous' | 'upload-token' | 'download-token' | 'login-token' | 'access-token' | 'sigv4' | 'iam';
+  /** The IAM principal, for policy evaluation; absent for anonymous callers. */
+  principal?: { arn: string; account: string };
+  /** When the credential stops being valid (unix seconds): re-checked on every request, even behind a cache. */
+  expiresAt?: number;
+  /** A scoped token's grants (the Docker token flow); absent means "whatever policies allow". */
+  access?: { name: string; actions: string[] }[];
+}

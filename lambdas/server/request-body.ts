@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { RegistryError } from '../core/errors';
 import { untilAborted } from '../core/abortable-stream';
-import type { ByteStream } from '../storage/ports';
+import type { ByteStream } from '../core/model';
 
 export interface RequestBody {
   stream: ByteStream;

@@ -1,7 +1,9 @@
 /**
  * The two storage ports the registry core depends on. They are named after what the
  * registry does with them; adapters are named `<Technology><Port>` (FilesystemBlobStore,
- * LmdbMetadataStore, S3BlobStore, DynamoDbMetadataStore).
+ * LmdbMetadataStore, S3BlobStore, DynamoDbMetadataStore). The metadata port is split into roles
+ * (RepositoryStore, ManifestStore, ...), so that each core operation names what it uses; the
+ * records they carry are the core's (lambdas/core/model.ts).
  *
  * Rules every adapter keeps (the contract suites in test/contract check them):
  * - A blob becomes readable only through `commitUpload`/`putContent`, never half-written.
@@ -9,9 +11,19 @@
  *   applied atomically, with the preconditions checked in the same transaction.
  * - Lists come back in lexical (byte) order of their keys.
  */
-
-/** Bytes as they arrive or leave: Node streams and web streams both satisfy this. */
-export type ByteStream = AsyncIterable<Uint8Array>;
+import type {
+  ByteStream,
+  ImageRecord,
+  ReferrerRecord,
+  RegistrySettings,
+  RepositoryCreationTemplate,
+  RepositoryCreationTemplateRecord,
+  RepositoryRecord,
+  RepositorySettings,
+  RepositorySettingsRecord,
+  StoredManifest,
+  UploadState,
+} from '../core/model';
 
 export interface ByteRange {
   /** First byte, inclusive. */
@@ -70,53 +82,6 @@ export interface BlobStore {
   abortUpload(uploadId: string): Promise<void>;
 }
 
-export interface RepositoryRecord {
-  name: string;
-  createdAt: string;
-}
-
-/** How tags may move in a repository (ECR's `imageTagMutability`). */
-export type ImageTagMutability = 'MUTABLE' | 'IMMUTABLE' | 'MUTABLE_WITH_EXCLUSION' | 'IMMUTABLE_WITH_EXCLUSION';
-
-/**
- * A repository's settings, as ECR's CreateRepository takes them. Stored beside the repository
- * record (never inside it: pulls read the repository record and must not carry 50 tags with it).
- * A repository created by a push has no stored settings: the store answers DEFAULT_REPOSITORY_SETTINGS.
- */
-export interface RepositorySettings {
-  imageTagMutability: ImageTagMutability;
-  /**
-   * Wildcard filters (`*` matches any run of characters) naming the tags that are the exception to
-   * the mode: mutable tags in an IMMUTABLE_WITH_EXCLUSION repository, immutable ones in a
-   * MUTABLE_WITH_EXCLUSION one. Empty for the other modes.
-   */
-  imageTagMutabilityExclusionFilters: Array<{ filterType: 'WILDCARD'; filter: string }>;
-  /** Stored and reported; scanning itself does not exist yet. */
-  imageScanningConfiguration: { scanOnPush: boolean };
-  /** What the repository reports; the blob store encrypts every blob with the deployment's own setting. */
-  encryptionConfiguration: { encryptionType: 'AES256' | 'KMS'; kmsKey?: string };
-  /** Resource tags (TagResource), at most 50, in the order they were first set. */
-  tags: Array<{ Key: string; Value: string }>;
-}
-
-/** Settings with the repository's creation time, as getRepositorySettings answers. */
-export interface RepositorySettingsRecord extends RepositorySettings {
-  createdAt: string;
-}
-
-export const DEFAULT_REPOSITORY_SETTINGS: RepositorySettings = Object.freeze({
-  imageTagMutability: 'MUTABLE',
-  imageTagMutabilityExclusionFilters: [],
-  imageScanningConfiguration: { scanOnPush: false },
-  encryptionConfiguration: { encryptionType: 'AES256' },
-  tags: [],
-}) as RepositorySettings;
-
-/** A manifest's record (no body) with the tags that name it now: one image, as ListImages and DescribeImages show it. */
-export interface ImageRecord extends ManifestRecord {
-  tags: string[];
-}
-
 export interface ImagePage {
   items: ImageRecord[];
   /** True when more images follow the last one returned. */
@@ -129,57 +94,10 @@ export interface BlobLink {
   size: number;
 }
 
-/** A stored manifest, minus its body. */
-export interface ManifestRecord {
-  digest: string;
-  mediaType: string;
-  size: number;
-  /** Blobs (config, layers) the manifest needs in its repository. */
-  blobs: string[];
-  /** Manifests (index children) the manifest needs in its repository. */
-  children: string[];
-  subject?: string;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-  pushedAt: string;
-  /**
-   * When the image was last pulled, as recorded by recordImagePull (ECR's `lastRecordedPullTime`):
-   * at most once an hour, so it may lag by up to an hour. Kept beside the record (never copied onto
-   * tags); a re-push of the same manifest keeps it.
-   */
-  lastPulledAt?: string;
-}
-
-export interface StoredManifest extends ManifestRecord {
-  /**
-   * The body, when the metadata store keeps it inline; otherwise it is in the blob store under `digest`
-   * (or, until the push that committed it has promoted it, staged: BlobStore.readStagedContent).
-   */
-  body?: Uint8Array;
-}
-
-export interface ReferrerRecord {
-  digest: string;
-  mediaType: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-}
-
 export interface ReferrerPage {
   items: ReferrerRecord[];
   /** True when more referrers may follow the last one returned. */
   more: boolean;
-}
-
-export interface UploadState {
-  id: string;
-  repository: string;
-  /** Bytes received and durable so far. */
-  offset: number;
-  startedAt: string;
-  /** Opaque, exportable hash state, for adapters whose requests land on different processes. */
-  hashState?: string;
 }
 
 export interface PageRequest {
@@ -205,40 +123,6 @@ export interface PutManifestOptions {
   immutableTag?: boolean;
 }
 
-/** Who may be given a repository that does not exist yet: ECR's repository creation templates. */
-export type RepositoryCreationTemplateUse = 'CREATE_ON_PUSH' | 'PULL_THROUGH_CACHE' | 'REPLICATION';
-
-/**
- * A repository creation template (ECR's CreateRepositoryCreationTemplate): the settings a repository
- * created through it gets. `prefix` is `ROOT` (every repository) or a name prefix ending in `/`-free
- * text such as `team-a/`; the longest matching prefix wins.
- */
-export interface RepositoryCreationTemplate {
-  prefix: string;
-  description?: string;
-  appliedFor: RepositoryCreationTemplateUse[];
-  imageTagMutability: ImageTagMutability;
-  imageTagMutabilityExclusionFilters: Array<{ filterType: 'WILDCARD'; filter: string }>;
-  encryptionConfiguration: { encryptionType: 'AES256' | 'KMS'; kmsKey?: string };
-  resourceTags: Array<{ Key: string; Value: string }>;
-  repositoryPolicy?: string;
-  lifecyclePolicy?: string;
-  customRoleArn?: string;
-}
-
-export interface RepositoryCreationTemplateRecord extends RepositoryCreationTemplate {
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** Registry-wide settings. */
-export interface RegistrySettings {
-  /** Whether a push may create a repository that no CREATE_ON_PUSH template matches. */
-  createOnPush: boolean;
-}
-
-export const DEFAULT_REGISTRY_SETTINGS: RegistrySettings = Object.freeze({ createOnPush: true });
-
 export type DeleteResult<T extends string> = { ok: true } | { ok: false; reason: T; by: string[] };
 
 export interface DeleteManifestOptions {
@@ -252,13 +136,15 @@ export function sameTags(a: readonly string[], b: readonly string[]): boolean {
   return a.length === want.size && a.every((tag) => want.has(tag));
 }
 
-export interface MetadataStore {
-  /** Largest manifest body kept inline; larger bodies go to the blob store first. */
-  readonly inlineManifestLimit: number;
+/*
+ * The metadata port, in roles: each core operation depends on the roles it uses; an adapter implements
+ * them all (MetadataStore).
+ */
 
+/** Repositories and their settings (stored together: the settings go with the repository). */
+export interface RepositoryStore {
   getRepository(name: string): Promise<RepositoryRecord | null>;
   listRepositories(page: PageRequest): Promise<Page>;
-
   /**
    * Creates a repository explicitly (ECR's CreateRepository) with its settings, atomically; null
    * when a repository of that name exists already (whether created explicitly or by a push).
@@ -280,14 +166,10 @@ export interface MetadataStore {
    * No state in between is one that reads could find inconsistent (see each adapter for how).
    */
   deleteRepository(name: string, force: boolean): Promise<DeleteRepositoryResult>;
-  /**
-   * The repository's manifests (records without bodies) with their tags, one page in byte order of
-   * digest; `last` is a digest (exclusive). An unknown repository has none.
-   */
-  listManifests(repository: string, page: PageRequest): Promise<ImagePage>;
-  /** The tags naming a manifest now, in byte order. */
-  getManifestTags(repository: string, digest: string): Promise<string[]>;
+}
 
+/** Which blobs each repository may read. */
+export interface BlobLinkStore {
   /** Links content into a repository, creating the repository on its first link. */
   linkBlob(repository: string, digest: string, link: BlobLink): Promise<void>;
   statBlobLink(repository: string, digest: string): Promise<BlobLink | null>;
@@ -295,14 +177,18 @@ export interface MetadataStore {
   unlinkBlob(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>>;
   /** Repositories (up to `limit`) that link the blob, for automatic mounts. */
   repositoriesWithBlob(digest: string, limit: number): Promise<string[]>;
+}
 
+/** Manifests, with their usage records and referrer entries. */
+export interface ManifestStore {
+  /** Largest manifest body kept inline; larger bodies go to the blob store first. */
+  readonly inlineManifestLimit: number;
   /**
    * Stores a manifest (and moves `tag` to it) atomically, provided every blob and child
    * manifest it needs is present in the repository at that moment.
    */
   putManifest(repository: string, manifest: StoredManifest, tag?: string, options?: PutManifestOptions): Promise<PutManifestResult>;
   getManifest(repository: string, digest: string): Promise<StoredManifest | null>;
-  resolveTag(repository: string, tag: string): Promise<string | null>;
   /**
    * The manifest a tag names, record and (when kept inline) body, or null when the tag does
    * not exist. The answer is what `getManifest(repository, await resolveTag(repository, tag))`
@@ -318,8 +204,11 @@ export interface MetadataStore {
    * transaction, so a tag a racing push adds is never deleted unseen): otherwise `tagged`, nothing changed.
    */
   deleteManifest(repository: string, digest: string, options?: DeleteManifestOptions): Promise<DeleteResult<'in-use' | 'unknown' | 'tagged'>>;
-  deleteTag(repository: string, tag: string): Promise<boolean>;
-  listTags(repository: string, page: PageRequest): Promise<Page>;
+  /**
+   * The repository's manifests (records without bodies) with their tags, one page in byte order of
+   * digest; `last` is a digest (exclusive). An unknown repository has none.
+   */
+  listManifests(repository: string, page: PageRequest): Promise<ImagePage>;
   /**
    * A subject's referrers in digest byte order, after `last` (exclusive): at most `limit`. A
    * referrer carries its manifest's annotations (up to megabytes), so an adapter may return fewer
@@ -327,7 +216,29 @@ export interface MetadataStore {
    * says whether to ask again; only after a page cut short in bytes may it precede an empty page.
    */
   listReferrers(repository: string, subject: string, page: PageRequest): Promise<ReferrerPage>;
+}
 
+/** The tags naming manifests. */
+export interface TagStore {
+  resolveTag(repository: string, tag: string): Promise<string | null>;
+  deleteTag(repository: string, tag: string): Promise<boolean>;
+  listTags(repository: string, page: PageRequest): Promise<Page>;
+  /** The tags naming a manifest now, in byte order. */
+  getManifestTags(repository: string, digest: string): Promise<string[]>;
+}
+
+/** When images were last pulled. */
+export interface PullRecords {
+  /**
+   * Records a pull of a manifest at `at` (ISO time), only if none is recorded at or after
+   * `notBefore`: a conditional update, so a burst of pulls writes once. True when it wrote; false
+   * when a recent enough time is stored or the manifest does not exist.
+   */
+  recordImagePull(repository: string, digest: string, at: string, notBefore: string): Promise<boolean>;
+}
+
+/** Repository and registry policies (IAM JSON grammar). */
+export interface PolicyStore {
   /** The repository's policy document (IAM JSON grammar), or null when it has none. */
   getRepositoryPolicy(repository: string): Promise<string | null>;
   /** Sets (or with null removes) a repository's policy; false when the repository does not exist. */
@@ -335,18 +246,17 @@ export interface MetadataStore {
   /** The registry-wide policy document, or null. */
   getRegistryPolicy(): Promise<string | null>;
   setRegistryPolicy(policy: string | null): Promise<void>;
+}
 
-  /**
-   * Records a pull of a manifest at `at` (ISO time), only if none is recorded at or after
-   * `notBefore`: a conditional update, so a burst of pulls writes once. True when it wrote; false
-   * when a recent enough time is stored or the manifest does not exist.
-   */
-  recordImagePull(repository: string, digest: string, at: string, notBefore: string): Promise<boolean>;
-
+/** The registry-wide settings. */
+export interface RegistrySettingsStore {
   /** Registry-wide settings (DEFAULT_REGISTRY_SETTINGS when none are stored). */
   getRegistrySettings(): Promise<RegistrySettings>;
   setRegistrySettings(settings: RegistrySettings): Promise<void>;
+}
 
+/** Repository creation templates. */
+export interface TemplateStore {
   /** Creates a repository creation template; null when one with that prefix exists. */
   createRepositoryCreationTemplate(template: RepositoryCreationTemplate): Promise<RepositoryCreationTemplateRecord | null>;
   /** Every template, in byte order of prefix (ECR allows a few hundred at most). */
@@ -358,7 +268,10 @@ export interface MetadataStore {
   ): Promise<RepositoryCreationTemplateRecord | null>;
   /** Deletes a template and answers what it was; null when it did not exist. */
   deleteRepositoryCreationTemplate(prefix: string): Promise<RepositoryCreationTemplateRecord | null>;
+}
 
+/** The state of uploads in progress (their bytes are the blob store's). */
+export interface UploadStore {
   createUpload(state: UploadState): Promise<void>;
   getUpload(id: string): Promise<UploadState | null>;
   /** Moves an upload forward, only if its offset is still `expectedOffset`. */
@@ -366,7 +279,19 @@ export interface MetadataStore {
   deleteUpload(id: string): Promise<void>;
   /** Up to `limit` uploads whose `startedAt` is before `isoTime` (for purging abandoned ones). */
   listUploadsStartedBefore(isoTime: string, limit: number): Promise<UploadState[]>;
+}
 
+/** The whole metadata port, as each adapter implements it. */
+export interface MetadataStore
+  extends RepositoryStore,
+    BlobLinkStore,
+    ManifestStore,
+    TagStore,
+    PullRecords,
+    PolicyStore,
+    RegistrySettingsStore,
+    TemplateStore,
+    UploadStore {
   /** Releases handles; the store is unusable afterwards. */
   close(): Promise<void>;
 }

@@ -3,6 +3,13 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { RegistryApi, RegistryStorage } from '../../lib';
+import {
+  DEFAULT_STAGE_NAME,
+  FRONT_DOOR_METHODS,
+  GATEWAY_RESPONSES,
+  INTEGRATION_TIMEOUT_SECONDS,
+  resourcePolicyStatements,
+} from '../../lambdas/contracts/api-gateway';
 import { CERTIFICATE_ARN, findCycle, logicalIdOf, synthesizeOnce } from './fixture';
 
 const UNAUTHORIZED_BODY = '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}';
@@ -25,6 +32,36 @@ describe('RegistryApi', () => {
       ResponseType: 'ACCESS_DENIED',
       StatusCode: '403',
       ResponseTemplates: { 'application/json': Match.stringLikeRegexp('"code":"DENIED"') },
+    });
+  });
+
+  test('GIVEN the default stack WHEN synthesized THEN the gateway responses, the resource policy, the methods and the stage are those of the front door contract (lambdas/contracts/api-gateway.ts), which the emulator answers as too', () => {
+    const { template } = synthesizeOnce();
+    for (const spec of Object.values(GATEWAY_RESPONSES)) {
+      template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+        ResponseType: spec.type,
+        StatusCode: String(spec.status),
+        ResponseParameters: Match.objectLike(Object.fromEntries(Object.entries(spec.headers).map(([name, value]) => [`gatewayresponse.header.${name}`, `'${value}'`]))),
+        ResponseTemplates: { 'application/json': spec.body },
+      });
+    }
+    template.resourceCountIs('AWS::ApiGateway::GatewayResponse', Object.keys(GATEWAY_RESPONSES).length);
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', { Policy: { Version: '2012-10-17', Statement: resourcePolicyStatements() } });
+
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).map((m) => m.Properties as { HttpMethod: string; AuthorizationType: string; Integration: { Type: string } });
+    const authorizationTypes = { authorizer: 'CUSTOM', iam: 'AWS_IAM', none: 'NONE' };
+    const integrationTypes = { handler: 'AWS_PROXY', 'version-check': 'MOCK' };
+    expect(methods.map((m) => [m.HttpMethod, m.AuthorizationType, m.Integration.Type]).sort()).toEqual(
+      FRONT_DOOR_METHODS.map((m) => [m.httpMethod, authorizationTypes[m.authorization], integrationTypes[m.integration]]).sort(),
+    );
+    template.hasResourceProperties('AWS::ApiGateway::Stage', { StageName: DEFAULT_STAGE_NAME });
+    template.hasResourceProperties('AWS::Lambda::Function', { Timeout: INTEGRATION_TIMEOUT_SECONDS, Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'berth-registry' }) } });
+  });
+
+  test('GIVEN a PRIVATE endpoint WHEN synthesized THEN the resource policy is the contract statement for that VPC endpoint', () => {
+    const { template } = synthesizeOnce({ endpointType: apigateway.EndpointType.PRIVATE, vpcEndpointId: 'vpce-0123456789abcdef0', ingest: false });
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+      Policy: { Version: '2012-10-17', Statement: resourcePolicyStatements({ vpcEndpointId: 'vpce-0123456789abcdef0' }) },
     });
   });
 

@@ -1,7 +1,7 @@
 import { App, Lazy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { PULL_ACTIONS, PUSH_ACTIONS } from '../../lambdas/core/policy/ecr-actions';
+import { PULL_ACTIONS, PUSH_ACTIONS } from '../../lambdas/contracts/ecr-actions';
 import { RegistryStack, isValidRepositoryPattern, validateRepositoryPatterns } from '../../lib';
 import { ENV } from './fixture';
 

@@ -9,7 +9,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { pseudoRandomBytes, sha256 } from '../support/oci-fixtures';
-import type { BlobStore, ByteStream } from '../../lambdas/storage/ports';
+import type { ByteStream } from '../../lambdas/core/model';
+import type { BlobStore } from '../../lambdas/storage/ports';
 import { ContentNotFoundError } from '../../lambdas/storage/errors';
 
 export interface OpenedBlobStore {

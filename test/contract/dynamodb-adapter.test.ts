@@ -27,7 +27,8 @@ import {
   UPLOAD_TTL_SECONDS,
 } from '../../lambdas/storage/dynamodb/dynamodb-metadata-store';
 import { StorageLayoutError } from '../../lambdas/storage/errors';
-import type { MetadataStore, StoredManifest } from '../../lambdas/storage/ports';
+import type { StoredManifest } from '../../lambdas/core/model';
+import type { MetadataStore } from '../../lambdas/storage/ports';
 import { describeWithDynamoDbLocal } from '../support/dynamodb-local';
 import { describeMetadataStoreContract } from './metadata-store.contract';
 

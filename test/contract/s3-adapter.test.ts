@@ -20,7 +20,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { S3BlobStore, PART_SIZE } from '../../lambdas/storage/s3/s3-blob-store';
-import type { ByteStream } from '../../lambdas/storage/ports';
+import type { ByteStream } from '../../lambdas/core/model';
 import { startLocalS3, type LocalS3 } from '../support/s3-local';
 import { collect, describeBlobStoreContract, streamOf } from './blob-store.contract';
 import { pseudoRandomBytes, sha256 } from '../support/oci-fixtures';

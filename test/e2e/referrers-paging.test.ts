@@ -12,12 +12,14 @@ import { DEFAULT_REFERRERS_PAGE_BYTES } from '../../lambdas/core/referrer-pages'
 import { LAMBDA_REFERRERS_PAGE_BYTES } from '../../lambdas/composition/aws/aws-registry';
 import { MAX_RESPONSE_BODY_BYTES } from '../../lambdas/handlers/proxy-event';
 import { ECR_API_ACTIONS, type EcrActionContext, type EcrApiOptions } from '../../lambdas/http/ecr-api';
+import { controlPlaneOperations } from '../../lambdas/core/control-plane';
 import { createRouter } from '../../lambdas/http/router';
 import { startEmulatedAws, type EmulatedAws } from '../../lambdas/emulators/emulated-aws';
 import { openLocalRegistry, type LocalRegistry } from '../../lambdas/composition/local/local-registry';
 import { startNodeServer, type RunningServer } from '../../lambdas/server/node-server';
 import { LmdbMetadataStore } from '../../lambdas/storage/local/lmdb-metadata-store';
-import type { BlobStore, MetadataStore, ReferrerPage, StoredManifest } from '../../lambdas/storage/ports';
+import type { StoredManifest } from '../../lambdas/core/model';
+import type { BlobStore, MetadataStore, ReferrerPage } from '../../lambdas/storage/ports';
 import { describeWithBinaries } from '../support/clients';
 import { RegistryClient, type Reply } from '../support/http-client';
 import { EMPTY_CONFIG, blobOf, makeArtifact, makeImage, sha256, type Blob, type Image } from '../support/oci-fixtures';
@@ -137,7 +139,7 @@ describe('referrers with large annotations on LMDB, over HTTP', () => {
   });
 
   test('GIVEN the 30 heavy referrers WHEN ListImageReferrers asks for 50 at a time THEN each answer fits 4 MiB with at least one, carries a nextToken while more follow, and the tokens give each once (filter kept)', async () => {
-    const options = { store: local.metadata, registryAccount: '111122223333', region: 'us-east-1', registry: local.registry } as unknown as EcrApiOptions;
+    const options = { operations: controlPlaneOperations({ store: local.metadata, registry: local.registry }), registryAccount: '111122223333', region: 'us-east-1' } as unknown as EcrApiOptions;
     const list = async (input: Record<string, unknown>) => {
       const context = { input, options, now: Date.now(), mayAccess: async () => true } as unknown as EcrActionContext;
       const output = await ECR_API_ACTIONS.ListImageReferrers.run(context);

@@ -20,7 +20,8 @@ import { AnonymousPullPolicy, authorizerInvocation, identityContext, ociRoute, r
 import { KmsClientSigner, KmsTokenSigner, type KmsSigningApi } from '../../lambdas/aws/kms-token-signer';
 import { IamPolicySimulator, simulationInput, type IamSimulateApi } from '../../lambdas/aws/iam-policy-simulator';
 import { identityFromAuthorizer, toHttpRequest } from '../../lambdas/handlers/proxy-event';
-import { registryApiInvocation, DATA_PLANE_ACTIONS } from '../../lambdas/handlers/registry-api';
+import { registryApiInvocation } from '../../lambdas/handlers/registry-api';
+import { DATA_PLANE_ACTIONS } from '../../lambdas/composition/aws/registry-function';
 import { RegistryTokens } from '../../lambdas/core/registry-tokens';
 import { SimulatedIdentityPolicies } from '../../lambdas/core/identity-policies';
 import { RegistryTokenAuthenticator } from '../../lambdas/http/registry-auth';
@@ -361,7 +362,6 @@ describe('registry handler re-checks expiry', () => {
           return { status: 200, headers: {}, body: Buffer.from('{}') };
         },
       }),
-      observability,
     );
     const context_ = { subject: CI.arn, method: 'login-token', principalArn: CI.arn, account: ACCOUNT, principalId: CI.arn };
     const expired = await handler(event({ ...context_, expiresAt: String(Math.floor(now / 1000) - 1) }), context);

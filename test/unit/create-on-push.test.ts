@@ -1,5 +1,5 @@
 import { createOnPushFromSettings } from '../../lambdas/core/create-on-push';
-import type { RegistrySettings, RepositoryCreationTemplateRecord } from '../../lambdas/storage/ports';
+import type { RegistrySettings, RepositoryCreationTemplateRecord } from '../../lambdas/core/model';
 
 /** A settings source in memory: this is pure decision logic, the adapters are covered by the contract suite. */
 function source(createOnPush: boolean, templates: Partial<RepositoryCreationTemplateRecord>[] = []) {

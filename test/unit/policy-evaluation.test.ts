@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ECR_ACTIONS, OCI_ENDPOINT_PERMISSIONS, PULL_ACTIONS, permissionFor } from '../../lambdas/core/policy/ecr-actions';
+import { PULL_ACTIONS } from '../../lambdas/contracts/ecr-actions';
+import { OCI_ENDPOINT_PERMISSIONS } from '../../lambdas/contracts/oci-routes';
 import { evaluate, type EvaluationInput, type Principal } from '../../lambdas/core/policy/evaluate';
 import { validatePolicy } from '../../lambdas/core/policy/policy-document';
 
@@ -646,22 +645,8 @@ describe('policy evaluation', () => {
   });
 });
 
+// The table itself (docs, actions, router, authorizer): test/unit/oci-routes.test.ts.
 describe('the OCI endpoint table', () => {
-  const doc = readFileSync(join(__dirname, '../../docs/access-control.md'), 'utf8');
-
-  test.each(OCI_ENDPOINT_PERMISSIONS.map((entry) => [`${entry.method} ${entry.path}`, entry] as const))('docs/access-control.md shows %s as the router uses it', (_name, entry) => {
-    const actions = entry.actions.length > 0 ? entry.actions.map((action) => `\`${action}\``).join(', ') : '(none)';
-    const source = (entry.sourceActions ?? []).map((action) => `\`${action}\``).join(', ');
-    expect(doc).toContain(`| ${entry.method} | \`${entry.path}\` | ${actions} | ${source}${source ? ' ' : ''}|`);
-  });
-
-  test('every action in the table is a known ECR action, and each method and kind appears once', () => {
-    for (const entry of OCI_ENDPOINT_PERMISSIONS) {
-      for (const action of [...entry.actions, ...(entry.sourceActions ?? [])]) expect(ECR_ACTIONS[action]).toBeDefined();
-      expect(permissionFor(entry.method, entry.kind)).toBe(entry);
-    }
-  });
-
   test('a public pull policy grants what the pull endpoints need', () => {
     const publicPolicy = { name: 'repository:team/app', document: document([publicPull], 'repository') };
     const pullEndpoints = OCI_ENDPOINT_PERMISSIONS.filter((entry) => (entry.method === 'GET' || entry.method === 'HEAD') && ['manifest', 'blob'].includes(entry.kind));

@@ -10,7 +10,7 @@ import { FilesystemBlobStore } from '../../lambdas/storage/local/filesystem-blob
 import { LmdbMetadataStore } from '../../lambdas/storage/local/lmdb-metadata-store';
 import { scratchDir } from '../support/registry-harness';
 import { blobOf, pseudoRandomBytes } from '../support/oci-fixtures';
-import type { ByteStream } from '../../lambdas/storage/ports';
+import type { ByteStream } from '../../lambdas/core/model';
 
 async function* bytes(buffer: Buffer): ByteStream {
   yield buffer;

@@ -12,7 +12,8 @@
 import type { Logger } from '../../core/log';
 import type { IdentityPolicySource } from '../../core/identity-policies';
 import { RegistryTokens } from '../../core/registry-tokens';
-import { createEcrApi, type EcrApiStore } from '../../http/ecr-api';
+import { createEcrApi } from '../../http/ecr-api';
+import { controlPlaneOperations, type ControlPlaneStore } from '../../core/control-plane';
 import type { Registry } from '../../core/registry';
 import type { Handler } from '../../http/types';
 import { KmsTokenSigner, type KmsSigningApi } from '../../aws/kms-token-signer';
@@ -51,24 +52,22 @@ export function awsControlPlane(options: {
   /** KMS, for a signer of this control plane's own; or `tokens`, shared with the data plane. */
   kms?: KmsSigningApi;
   tokens?: RegistryTokens;
-  store: EcrApiStore;
+  store: ControlPlaneStore;
   identityPolicies: IdentityPolicySource;
   log: Logger;
   /** Reads a manifest body kept in the blob store (too large for its item). */
   readManifestBody?: (digest: string) => Promise<Uint8Array>;
-  /** The data plane's registry: the layer actions and PutImage go through its rules. */
+  /** The data plane's registry: the layer actions and PutImage go through its rules, and settings through its (cached) repository role. */
   registry?: Registry;
 }): Handler {
   const { settings } = options;
   if (!options.tokens && !options.kms) throw new Error('awsControlPlane needs kms or tokens');
   return createEcrApi({
-    store: options.store,
+    operations: controlPlaneOperations({ store: options.store, registry: options.registry, readManifestBody: options.readManifestBody }),
     tokens: options.tokens ?? new RegistryTokens(new KmsTokenSigner(options.kms!, settings.tokenKeyId)),
     registryAccount: settings.registryAccount,
     region: settings.region,
     encryption: settings.blobKmsKeyArn ? { encryptionType: 'KMS', kmsKey: settings.blobKmsKeyArn } : { encryptionType: 'AES256' },
-    ...(options.readManifestBody ? { readManifestBody: options.readManifestBody } : {}),
-    ...(options.registry ? { registry: options.registry } : {}),
     // A part travels base64-encoded in the JSON body (4/3), and API Gateway hands that body to Lambda
     // base64-encoded again (binaryMediaTypes */*): 16/9 of the part must fit Lambda's 6 MB request
     // payload (LAMBDA_REQUEST_PAYLOAD_LIMIT), not only API Gateway's 10 MB. 3 MiB -> about 5.6 MB.

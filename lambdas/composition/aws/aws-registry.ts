@@ -22,6 +22,7 @@ import { DEFAULT_REFERRERS_PAGE_BYTES } from '../../core/referrer-pages';
 import { MAX_RESPONSE_BODY_BYTES } from '../../handlers/proxy-event';
 import { UploadTokens } from '../../core/upload-tokens';
 import type { Handler } from '../../http/types';
+import type { Deployment } from '../deployment';
 import { createRouter } from '../../http/router';
 import type { Authenticator } from '../../http/auth';
 import { BASIC_CHALLENGE } from '../../http/auth';
@@ -30,12 +31,13 @@ import type { RegistryTokens } from '../../core/registry-tokens';
 import type { ChallengeOptions } from '../../http/registry-auth';
 import { createRegistryAccess, deferredCanPull } from '../../http/registry-access';
 import { tagImmutabilityFromSettings } from '../../core/tag-immutability';
+import { CachedRepositorySettings } from '../../core/cached-repository-settings';
 import { createOnPushFromSettings } from '../../core/create-on-push';
 import { DynamoDbMetadataStore } from '../../storage/dynamodb/dynamodb-metadata-store';
 import { S3BlobStore } from '../../storage/s3/s3-blob-store';
 import { createAwsClients, type AwsClients } from '../../aws/aws-clients';
 import { containerSecretSource, type SecretSource } from '../../aws/secret-source';
-import { coreLogger } from '../../handlers/observability';
+import { coreLogger } from '../../aws/observability';
 
 /**
  * Lambda's synchronous payload limit is 6 MB (6,291,456 bytes for a request) and API Gateway
@@ -138,8 +140,12 @@ export interface AwsAccessOptions {
   policyCacheMs?: number;
 }
 
-export interface AwsRegistry {
-  registry: Registry;
+/**
+ * The AWS deployment, in the shape of composition/deployment.ts but with a router per upload-token
+ * key. Its scheduled jobs run as functions on EventBridge schedules; there are none yet (the
+ * bucket's lifecycle rules remove abandoned upload bytes).
+ */
+export interface AwsRegistry extends Omit<Deployment, 'router' | 'close'> {
   /** The router for the current upload-token key (rebuilt when the key rotates). */
   router(): Promise<Handler>;
 }
@@ -160,15 +166,18 @@ export async function buildAwsRegistry(options: AwsRegistryOptions): Promise<Aws
   // balancer without stickiness: same reason.
   // With access control, a cross-repository mount needs pull permission on the source.
   const mountCheck = options.access && role === 'registry' ? deferredCanPull() : undefined;
+  // Settings cached per container: the control plane below writes through the same object, other containers' writes show within SETTINGS_CACHE_MS.
+  const repositories = new CachedRepositorySettings(metadata);
   const registry = new ObservedRegistry({
     referrersPageBytes: LAMBDA_REFERRERS_PAGE_BYTES,
     ...options.registryOptions,
     ...(mountCheck ? { canPull: mountCheck.canPull } : {}),
     blobs,
     metadata,
+    repositories,
     log,
     shareHashState: true,
-    isTagImmutable: tagImmutabilityFromSettings(metadata),
+    isTagImmutable: tagImmutabilityFromSettings(repositories),
     mayCreateOnPush: createOnPushFromSettings(metadata, { enabled: settings.createOnPush }),
   });
 
@@ -228,7 +237,7 @@ export async function buildAwsRegistry(options: AwsRegistryOptions): Promise<Aws
     current = { key, router: built };
     return built;
   };
-  return { registry, router };
+  return { registry, router, jobs: [] };
 }
 
 // ---- once per container -------------------------------------------------------------------

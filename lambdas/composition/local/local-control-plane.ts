@@ -5,7 +5,8 @@
  */
 import type { Logger } from '../../core/log';
 import type { RegistryTokens } from '../../core/registry-tokens';
-import { createEcrApi, type EcrApiStore } from '../../http/ecr-api';
+import { createEcrApi } from '../../http/ecr-api';
+import { controlPlaneOperations, type ControlPlaneStore } from '../../core/control-plane';
 import { verifySigV4 } from '../../http/sigv4';
 import type { Handler, HttpRequest } from '../../http/types';
 import { DOWNLOAD_TOKEN_PARAM } from '../../http/router';
@@ -18,8 +19,8 @@ export const ECR_SIGNING_SERVICE = 'ecr';
 
 export function localControlPlane(options: {
   identities: LocalIdentities;
-  store: EcrApiStore;
-  /** The registry the layer actions and PutImage push through. @default the local registry opened over `store` */
+  store: ControlPlaneStore;
+  /** The registry the layer actions and PutImage push through, whose repository role (settings cache) the API shares. @default the local registry opened over `store` */
   registry?: Registry;
   tokens: RegistryTokens;
   /** Signs GetDownloadUrlForLayer's URLs (the router's `downloadTokens` must be the same). @default the URL needs the caller's registry credentials */
@@ -34,8 +35,7 @@ export function localControlPlane(options: {
   const proxyEndpoint = (request: HttpRequest) => `${options.tls ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`;
   const { downloadTokens } = options;
   return createEcrApi({
-    store: options.store,
-    registry: options.registry ?? localRegistryOf(options.store),
+    operations: controlPlaneOperations({ store: options.store, registry: options.registry ?? localRegistryOf(options.store) }),
     tokens: options.tokens,
     registryAccount: identities.account,
     region: identities.regions[0],

@@ -5,14 +5,19 @@ import { FilesystemBlobStore } from '../../storage/local/filesystem-blob-store';
 import { LmdbMetadataStore } from '../../storage/local/lmdb-metadata-store';
 import { lockDataDir } from '../../storage/local/data-dir-lock';
 import { tagImmutabilityFromSettings } from '../../core/tag-immutability';
+import { CachedRepositorySettings } from '../../core/cached-repository-settings';
 import { createOnPushFromSettings } from '../../core/create-on-push';
 import type { MetadataStore } from '../../storage/ports';
+import type { ScheduledJob } from '../deployment';
+import { runLocalJobs } from './job-runner';
 
 export interface LocalRegistry {
   registry: Registry;
   /** The metadata store under the registry (the ECR API's policies live there). */
   metadata: MetadataStore;
   dataDir: string;
+  /** The scheduled jobs it runs (the upload purge), on the server's timer (job-runner.ts). */
+  jobs: ScheduledJob[];
   close(): Promise<void>;
 }
 
@@ -45,33 +50,40 @@ export async function openLocalRegistry(
     unlock();
     throw err;
   }
+  // One process serves both planes: the ECR API writes settings through the Registry's repositories, so a push sees them at once.
+  const repositories = new CachedRepositorySettings(metadata);
   // Tag immutability comes from the repository settings (ECR's PutImageTagMutability) unless the caller decides.
   // Create-on-push follows the registry setting and the repository creation templates (ECR API) unless the caller decides.
   const registry = new Registry({
-    isTagImmutable: tagImmutabilityFromSettings(metadata),
+    isTagImmutable: tagImmutabilityFromSettings(repositories),
     mayCreateOnPush: createOnPushFromSettings(metadata),
     ...settings,
     blobs,
     metadata,
+    repositories,
     log,
   });
   registries.set(metadata, registry);
 
-  const purge = () =>
-    registry.purgeStaleUploads().then(
-      (count) => count > 0 && log.info('purged abandoned uploads', { count }),
-      (error) => log.error('purging abandoned uploads failed', { error }),
-    );
-  const startup = purge();
-  const timer = setInterval(purge, HOUSEKEEPING_INTERVAL_MS).unref();
+  const jobs: ScheduledJob[] = [
+    {
+      name: 'purge-abandoned-uploads',
+      everyMs: HOUSEKEEPING_INTERVAL_MS,
+      run: async () => {
+        const count = await registry.purgeStaleUploads();
+        if (count > 0) log.info('purged abandoned uploads', { count });
+      },
+    },
+  ];
+  const runner = runLocalJobs(jobs, log);
 
   return {
     registry,
     metadata,
     dataDir: root,
+    jobs,
     close: async () => {
-      clearInterval(timer);
-      await startup;
+      await runner.stop();
       await metadata.close();
       unlock();
     },

@@ -1,4 +1,4 @@
-import { canonicalEcrAction } from './ecr-actions';
+import { canonicalEcrAction } from '../../contracts/ecr-actions';
 import { hasWildcard, parseCidr, splitArn } from './matching';
 
 /**

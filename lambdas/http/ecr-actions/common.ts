@@ -1,30 +1,17 @@
 /**
- * What every group of ECR actions shares: the AWS JSON error type, input validation with ECR's
- * exception names and wording (a ConstraintViolation, answered per action: InvalidParameterException
- * "Invalid parameter at ..." in the classic actions, ValidationException "1 validation error
- * detected: ..." in the newer ones), pagination tokens, and the
- * repository object as ECR shapes it. Imported by ecr-api.ts and the action modules; it imports
- * nothing from them at run time (types only), so the modules load in any order.
+ * What every group of ECR actions shares: input validation with ECR's exception names and wording
+ * (a ConstraintViolation, answered per action: InvalidParameterException "Invalid parameter at ..."
+ * in the classic actions, ValidationException "1 validation error detected: ..." in the newer ones),
+ * pagination tokens, the repository object as ECR shapes it, and "the repository must exist" (the
+ * core's rule; its refusal is translated in ecr-errors.ts). Imported by ecr-api.ts and the action
+ * modules; it imports neither.
  */
 import { decodeBase64urlStrict } from '../../core/base64url';
 import { isValidRepositoryName } from '../../core/names';
-import { repositoryArn } from '../../core/policy/ecr-actions';
-import type { RepositorySettingsRecord } from '../../storage/ports';
-import type { EcrActionContext } from '../ecr-api';
-
-/** An AWS JSON protocol error: the name is what the SDK turns into an exception class. */
-export class EcrApiError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-    /** Members of the exception's shape besides `message` (InvalidLayerPartException's lastValidByteReceived, ...). */
-    readonly fields: Record<string, unknown> = {},
-  ) {
-    super(message);
-    this.name = type;
-  }
-}
+import { repositoryArn } from '../../contracts/ecr-actions';
+import type { RepositorySettingsRecord } from '../../core/model';
+import type { EcrActionContext } from './types';
+import { ECR_EXCEPTIONS, EcrApiError, ecrError } from '../ecr-errors';
 
 export type Input = Record<string, unknown>;
 
@@ -36,7 +23,7 @@ export type Input = Record<string, unknown>;
  * detected: Value '<value>' at '<member>' failed to satisfy constraint: <constraint>". Helpers throw a
  * ConstraintViolation carrying both phrasings; ecr-api.ts renders it in the action's style.
  */
-export type ValidationStyle = 'classic' | 'modern';
+export type { ValidationStyle } from './types';
 
 /** One violated constraint in both phrasings (classic: the words ECR's classic actions use, quoted by its users). */
 export interface Constraint {
@@ -71,7 +58,7 @@ export class ConstraintViolation extends EcrApiError {
     readonly constraint: Constraint,
   ) {
     const shown = typeof value === 'string' ? value.slice(0, 300) : JSON.stringify(value)?.slice(0, 300);
-    super('ValidationException', `1 validation error detected: Value '${shown}' at '${member}' failed to satisfy constraint: ${constraint.modern}`);
+    super('ValidationException', ECR_EXCEPTIONS.ValidationException.message({ member, value: String(shown), constraint: constraint.modern }), ECR_EXCEPTIONS.ValidationException.status);
   }
 
   classic(): EcrApiError {
@@ -81,7 +68,7 @@ export class ConstraintViolation extends EcrApiError {
 
 /** A required member that is absent: ValidationException in every action (the AWS JSON front's "Member must not be null"). */
 export function missingMember(member: string): EcrApiError {
-  return new EcrApiError('ValidationException', `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`);
+  return ecrError('ValidationException', { member, value: null, constraint: 'Member must not be null' });
 }
 
 /**
@@ -96,42 +83,47 @@ export function validationError(member: string, value: unknown, constraint: stri
   return new ConstraintViolation(member, value, pattern ? constraints.pattern(pattern[1]) : both(constraint));
 }
 
+/** A member of the wrong JSON type, or a body that is not what the protocol carries. */
+export function serializationError(detail: string): EcrApiError {
+  return ecrError('SerializationException', { detail });
+}
+
 export function invalidParameter(member: string, constraint: string): EcrApiError {
-  return new EcrApiError('InvalidParameterException', `Invalid parameter at '${member}' failed to satisfy constraint: '${constraint}'`);
+  return ecrError('InvalidParameterException', { member, constraint });
 }
 
 export function requiredString(input: Input, member: string): string {
   const value = input[member];
   if (value === undefined || value === null) throw missingMember(member);
-  if (typeof value !== 'string') throw new EcrApiError('SerializationException', `${member} must be a string`);
+  if (typeof value !== 'string') throw serializationError(`${member} must be a string`);
   return value;
 }
 
 export function optionalString(input: Input, member: string): string | undefined {
   const value = input[member];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new EcrApiError('SerializationException', `${member} must be a string`);
+  if (typeof value !== 'string') throw serializationError(`${member} must be a string`);
   return value;
 }
 
 export function optionalBoolean(input: Input, member: string): boolean | undefined {
   const value = input[member];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'boolean') throw new EcrApiError('SerializationException', `${member} must be a boolean`);
+  if (typeof value !== 'boolean') throw serializationError(`${member} must be a boolean`);
   return value;
 }
 
 export function optionalObject(input: Input, member: string): Input | undefined {
   const value = input[member];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) throw new EcrApiError('SerializationException', `${member} must be an object`);
+  if (typeof value !== 'object' || Array.isArray(value)) throw serializationError(`${member} must be an object`);
   return value as Input;
 }
 
 export function optionalList(input: Input, member: string, min: number, max: number): unknown[] | undefined {
   const value = input[member];
   if (value === undefined || value === null) return undefined;
-  if (!Array.isArray(value)) throw new EcrApiError('SerializationException', `${member} must be a list`);
+  if (!Array.isArray(value)) throw serializationError(`${member} must be a list`);
   if (value.length < min) throw validationError(member, value, constraints.minItems(min));
   if (value.length > max) throw validationError(member, value, constraints.maxItems(max));
   return value;
@@ -147,7 +139,7 @@ export function requiredEnum<T extends string>(input: Input, member: string, val
 export function maxResultsOf(input: Input, max: number, fallback: number): number {
   const value = input.maxResults;
   if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new EcrApiError('SerializationException', 'maxResults must be an integer');
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw serializationError('maxResults must be an integer');
   if (value < 1) throw validationError('maxResults', value, constraints.minValue(1));
   if (value > max) throw validationError('maxResults', value, constraints.maxValue(max));
   return value;
@@ -174,15 +166,12 @@ export function repositoryNameOf(input: Input): string {
 export function checkRegistryId(input: Input, account: string): void {
   const id = input.registryId;
   if (id === undefined || id === null) return;
-  if (typeof id !== 'string') throw new EcrApiError('SerializationException', 'registryId must be a string');
+  if (typeof id !== 'string') throw serializationError('registryId must be a string');
   if (!/^[0-9]{12}$/.test(id)) throw validationError('registryId', id, constraints.pattern('[0-9]{12}'));
   if (id !== account) {
-    throw new EcrApiError('InvalidParameterException', `Invalid parameter at 'registryId' failed to satisfy constraint: 'this registry is ${account}, not ${id}'`);
+    throw invalidParameter('registryId', `this registry is ${account}, not ${id}`);
   }
 }
-
-export const repositoryNotFound = (name: string, account: string) =>
-  new EcrApiError('RepositoryNotFoundException', `The repository with name '${name}' does not exist in the registry with id '${account}'`);
 
 /** An opaque `nextToken`: where the next page starts. */
 export function encodeToken(position: Record<string, unknown>): string {
@@ -235,6 +224,6 @@ export async function existingRepository(context: EcrActionContext): Promise<str
   const { input, options } = context;
   checkRegistryId(input, options.registryAccount);
   const name = repositoryNameOf(input);
-  if (!(await options.store.getRepository(name))) throw repositoryNotFound(name, options.registryAccount);
+  await options.operations.repositories.require(name);
   return name;
 }

@@ -1,25 +1,19 @@
 /**
- * ECR's image actions over the metadata store: ListImages, DescribeImages, BatchGetImage,
- * BatchDeleteImage. An image is a stored manifest; its ids are `{imageDigest}` and one
- * `{imageDigest, imageTag}` per tag naming it.
+ * ECR's image actions over the core's Images (core/images.ts): ListImages, DescribeImages,
+ * BatchGetImage, BatchDeleteImage. An image is a stored manifest; its ids are `{imageDigest}` and one
+ * `{imageDigest, imageTag}` per tag naming it; imageSizeInBytes is the core's image size.
  *
- * - imageSizeInBytes: an image manifest's config and layer sizes (from the repository's blob
- *   links: what was pushed, compressed), summed; an index: the largest of its children's sizes
- *   (ECR's model: "If the image is a manifest list, this will be the max size of all manifests in
- *   the list"). The manifest body itself is not counted, as in ECR.
  * - Pagination (`nextToken`) follows the manifests in digest order; a token may point inside the
  *   ids of one image (ListImages, an image with more tags than the page has room for).
  * - BatchDeleteImage by tag removes the tag, and the image with its last tag; by digest the image and
  *   every tag naming it. A deleted image's untagged referrers go with it (core/image-deletion.ts).
  */
-import { parseDigest } from '../../core/digest';
-import { isValidTag } from '../../core/names';
-import { deleteImage, deleteImageTag } from '../../core/image-deletion';
-import type { ImageRecord, ManifestRecord } from '../../storage/ports';
-import type { EcrActionContext, EcrActionDefinition } from '../ecr-api';
+import type { ImageSizes, ResolvedImage } from '../../core/images';
+import type { ImageRecord } from '../../core/model';
+import type { EcrActionContext, EcrActionDefinition } from './types';
+import { ecrError } from '../ecr-errors';
 import {
   decodeToken,
-  EcrApiError,
   encodeToken,
   epochSeconds,
   invalidParameter,
@@ -30,6 +24,8 @@ import {
   repositoryNameOf,
   requiredEnum,
   existingRepository,
+  missingMember,
+  serializationError,
   type Input,
 } from './common';
 
@@ -50,45 +46,42 @@ function tagStatusOf(input: Input): TagStatus {
 function imageIdsOf(input: Input, required: boolean): ImageId[] | undefined {
   const list = optionalList(input, 'imageIds', 1, 100);
   if (!list) {
-    if (required) throw new EcrApiError('ValidationException', "1 validation error detected: Value null at 'imageIds' failed to satisfy constraint: Member must not be null");
+    if (required) throw missingMember('imageIds');
     return undefined;
   }
   return list.map((entry, i) => {
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new EcrApiError('SerializationException', `imageIds.${i + 1} must be an object`);
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw serializationError(`imageIds.${i + 1} must be an object`);
     const imageDigest = optionalString(entry as Input, 'imageDigest');
     const imageTag = optionalString(entry as Input, 'imageTag');
     return { ...(imageDigest !== undefined ? { imageDigest } : {}), ...(imageTag !== undefined ? { imageTag } : {}) };
   });
 }
 
-type Resolved = { ok: true; digest: string } | { ok: false; failureCode: string; failureReason: string };
+type Failure = { failureCode: string; failureReason: string };
 
 /** What an image id names now, or ECR's failure code for it. */
-async function resolve(context: EcrActionContext, repository: string, id: ImageId): Promise<Resolved> {
-  const { store } = context.options;
-  if (id.imageDigest === undefined && id.imageTag === undefined) return { ok: false, failureCode: 'MissingDigestAndTag', failureReason: 'Missing image digest and tag' };
-  if (id.imageDigest !== undefined) {
-    try {
-      parseDigest(id.imageDigest);
-    } catch {
-      return { ok: false, failureCode: 'InvalidImageDigest', failureReason: 'Invalid image digest' };
-    }
-  }
-  if (id.imageTag !== undefined && !isValidTag(id.imageTag)) {
-    // The OCI grammar: a tag ECR's API would take (up to 300 characters) but no OCI client could address.
-    return { ok: false, failureCode: 'InvalidImageTag', failureReason: 'Invalid image tag: letters, digits, _ . - starting with a letter, digit or _, at most 128 characters' };
-  }
-  if (id.imageTag !== undefined) {
-    const digest = await store.resolveTag(repository, id.imageTag);
-    if (digest === null) return { ok: false, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' };
-    if (id.imageDigest !== undefined && digest !== id.imageDigest) {
-      return { ok: false, failureCode: 'ImageTagDoesNotMatchDigest', failureReason: `Invalid tag: tag ${id.imageTag} names ${digest}, not ${id.imageDigest}` };
-    }
-    return { ok: true, digest };
-  }
-  if (!(await store.getManifest(repository, id.imageDigest!))) return { ok: false, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' };
-  return { ok: true, digest: id.imageDigest! };
+async function resolve(context: EcrActionContext, repository: string, id: ImageId): Promise<{ ok: true; digest: string } | ({ ok: false } & Failure)> {
+  const resolved = await context.options.operations.images.resolve(repository, { digest: id.imageDigest, tag: id.imageTag });
+  return resolved.ok ? resolved : { ok: false, ...failureOf(resolved, id) };
 }
+
+function failureOf(resolved: Extract<ResolvedImage, { ok: false }>, id: ImageId): Failure {
+  switch (resolved.reason) {
+    case 'no-reference':
+      return { failureCode: 'MissingDigestAndTag', failureReason: 'Missing image digest and tag' };
+    case 'invalid-digest':
+      return { failureCode: 'InvalidImageDigest', failureReason: 'Invalid image digest' };
+    case 'invalid-tag':
+      // The OCI grammar: a tag ECR's API would take (up to 300 characters) but no OCI client could address.
+      return { failureCode: 'InvalidImageTag', failureReason: 'Invalid image tag: letters, digits, _ . - starting with a letter, digit or _, at most 128 characters' };
+    case 'tag-mismatch':
+      return { failureCode: 'ImageTagDoesNotMatchDigest', failureReason: `Invalid tag: tag ${id.imageTag} names ${resolved.tagged}, not ${id.imageDigest}` };
+    case 'not-found':
+      return notFound;
+  }
+}
+
+const notFound: Failure = { failureCode: 'ImageNotFound', failureReason: 'Requested image not found' };
 
 const failure = (imageId: ImageId, r: { failureCode: string; failureReason: string }) => ({ imageId, failureCode: r.failureCode, failureReason: r.failureReason });
 
@@ -96,49 +89,6 @@ const referencedByIndex = (by: string[]) => ({
   failureCode: 'ImageReferencedByManifestList',
   failureReason: `Requested image is referenced by an image index (${by.slice(0, 5).join(', ')}): delete the index first`,
 });
-
-/** Sizes as ECR reports them, memoised for one request (an index and its children share blobs). */
-class ImageSizes {
-  private readonly blobSizes = new Map<string, Promise<number>>();
-  private readonly manifestSizes = new Map<string, Promise<number>>();
-  constructor(
-    private readonly context: EcrActionContext,
-    private readonly repository: string,
-  ) {}
-
-  of(record: Pick<ManifestRecord, 'digest' | 'blobs' | 'children'>, depth = 0): Promise<number> {
-    let size = this.manifestSizes.get(record.digest);
-    if (!size) {
-      size = this.compute(record, depth);
-      this.manifestSizes.set(record.digest, size);
-    }
-    return size;
-  }
-
-  private async compute(record: Pick<ManifestRecord, 'blobs' | 'children'>, depth: number): Promise<number> {
-    const { store } = this.context.options;
-    if (record.children.length > 0) {
-      if (depth > 2) return 0;
-      let max = 0;
-      for (const child of record.children) {
-        const manifest = await store.getManifest(this.repository, child);
-        if (manifest) max = Math.max(max, await this.of(manifest, depth + 1));
-      }
-      return max;
-    }
-    const sizes = await Promise.all(record.blobs.map((b) => this.blob(b)));
-    return sizes.reduce((a, b) => a + b, 0);
-  }
-
-  private blob(digest: string): Promise<number> {
-    let size = this.blobSizes.get(digest);
-    if (!size) {
-      size = this.context.options.store.statBlobLink(this.repository, digest).then((link) => link?.size ?? 0);
-      this.blobSizes.set(digest, size);
-    }
-    return size;
-  }
-}
 
 async function imageDetail(context: EcrActionContext, repository: string, image: ImageRecord, sizes: ImageSizes): Promise<Record<string, unknown>> {
   return {
@@ -153,14 +103,6 @@ async function imageDetail(context: EcrActionContext, repository: string, image:
     ...(image.lastPulledAt !== undefined ? { lastRecordedPullTime: epochSeconds(image.lastPulledAt) } : {}),
     ...(image.subject !== undefined ? { subjectManifestDigest: image.subject } : {}),
   };
-}
-
-async function imageRecord(context: EcrActionContext, repository: string, digest: string): Promise<ImageRecord | null> {
-  const { store } = context.options;
-  const manifest = await store.getManifest(repository, digest);
-  if (!manifest) return null;
-  const { body: _body, ...record } = manifest;
-  return { ...record, tags: await store.getManifestTags(repository, digest) };
 }
 
 /**
@@ -182,7 +124,7 @@ async function pageOfImages<T>(
     if (typeof token.after === 'string') cursor = token.after;
     else {
       const at = token.at as string;
-      const image = await imageRecord(context, repository, at);
+      const image = await context.options.operations.images.image(repository, at);
       if (image) {
         const own = (await emit(image)).slice(token.skip as number);
         for (const [i, entry] of own.entries()) {
@@ -194,7 +136,7 @@ async function pageOfImages<T>(
     }
   }
   for (;;) {
-    const page = await context.options.store.listManifests(repository, { last: cursor, limit: Math.max(max, 10) });
+    const page = await context.options.operations.images.list(repository, { last: cursor, limit: Math.max(max, 10) });
     for (const image of page.items) {
       const own = await emit(image);
       for (const [i, entry] of own.entries()) {
@@ -234,7 +176,7 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
     async run(context) {
       const { input, options } = context;
       const repository = await existingRepository(context);
-      const sizes = new ImageSizes(context, repository);
+      const sizes = options.operations.images.sizes(repository);
       const ids = imageIdsOf(input, false);
       if (ids) {
         if (input.nextToken !== undefined || input.maxResults !== undefined || input.filter !== undefined) {
@@ -246,13 +188,8 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
           if (!resolved.ok && resolved.failureCode !== 'ImageNotFound' && resolved.failureCode !== 'ImageTagDoesNotMatchDigest') {
             throw invalidParameter('imageIds', resolved.failureReason);
           }
-          const image = resolved.ok ? await imageRecord(context, repository, resolved.digest) : null;
-          if (!image) {
-            throw new EcrApiError(
-              'ImageNotFoundException',
-              `The image with imageId {imageDigest:'${id.imageDigest ?? 'null'}', imageTag:'${id.imageTag ?? 'null'}'} does not exist within the repository with name '${repository}' in the registry with id '${options.registryAccount}'`,
-            );
-          }
+          const image = resolved.ok ? await options.operations.images.image(repository, resolved.digest) : null;
+          if (!image) throw ecrError('ImageNotFoundException', { name: repository, account: options.registryAccount, digest: id.imageDigest, tag: id.imageTag });
           if (!details.has(image.digest)) details.set(image.digest, await imageDetail(context, repository, image, sizes));
         }
         return { imageDetails: [...details.values()] };
@@ -289,9 +226,9 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
           failures.push(failure(id, resolved));
           continue;
         }
-        const manifest = await options.store.getManifest(repository, resolved.digest);
+        const manifest = await options.operations.images.manifest(repository, resolved.digest);
         if (!manifest) {
-          failures.push(failure(id, { failureCode: 'ImageNotFound', failureReason: 'Requested image not found' }));
+          failures.push(failure(id, notFound));
           continue;
         }
         if (accepted && !accepted.includes(manifest.mediaType)) {
@@ -301,7 +238,7 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
           );
           continue;
         }
-        const body = manifest.body ?? (options.readManifestBody ? await options.readManifestBody(manifest.digest) : undefined);
+        const body = await options.operations.images.bodyOf(manifest);
         if (!body) {
           failures.push(failure(id, { failureCode: 'ImageInaccessible', failureReason: 'The manifest body is not available through this endpoint' }));
           continue;
@@ -335,21 +272,21 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
         }
         if (id.imageTag !== undefined) {
           // By tag (with or without the digest it must name): the tag, and the image with its last tag.
-          const result = await deleteImageTag(options.store, repository, id.imageTag, resolved.digest);
+          const result = await options.operations.images.deleteTag(repository, id.imageTag, resolved.digest);
           if (result.ok) imageIds.push({ imageDigest: resolved.digest, imageTag: id.imageTag });
           else if (result.reason === 'in-use') failures.push(failure(id, referencedByIndex(result.by)));
-          else failures.push(failure(id, { failureCode: 'ImageNotFound', failureReason: 'Requested image not found' }));
+          else failures.push(failure(id, notFound));
           continue;
         }
-        const tags = await options.store.getManifestTags(repository, resolved.digest);
-        const result = await deleteImage(options.store, repository, resolved.digest);
+        const tags = await options.operations.images.tags(repository, resolved.digest);
+        const result = await options.operations.images.delete(repository, resolved.digest);
         if (result.ok) {
           if (tags.length === 0) imageIds.push({ imageDigest: resolved.digest });
           for (const imageTag of tags) imageIds.push({ imageDigest: resolved.digest, imageTag });
         } else if (result.reason === 'in-use') {
           failures.push(failure(id, referencedByIndex(result.by)));
         } else {
-          failures.push(failure(id, { failureCode: 'ImageNotFound', failureReason: 'Requested image not found' }));
+          failures.push(failure(id, notFound));
         }
       }
       return { imageIds, failures };

@@ -4,17 +4,16 @@
  * one registry setting, `BERTH_CREATE_ON_PUSH` (ENABLED by default: a push may create a repository
  * no template matches; DISABLED: only CreateRepository or a CREATE_ON_PUSH template creates one).
  *
- * Templates are matched as ECR matches them (core/create-on-push.ts): `ROOT` matches every
+ * Templates are the core's (core/templates.ts), matched as ECR matches them: `ROOT` matches every
  * repository, a prefix `prod` (or `prod/`) the repositories under `prod/`; the longest wins. Their
  * encryption follows the deployment's setting, as CreateRepository's does; a lifecycle policy and a
  * custom role are stored and reported, not used (Berth has neither lifecycle policies nor replication).
  */
 import { parsePolicyDocument, PolicyValidationError } from '../../core/policy/policy-document';
-import type { RepositoryCreationTemplate, RepositoryCreationTemplateRecord, RepositoryCreationTemplateUse } from '../../storage/ports';
-import type { EcrActionContext, EcrActionDefinition } from '../ecr-api';
+import type { RepositoryCreationTemplate, RepositoryCreationTemplateRecord, RepositoryCreationTemplateUse } from '../../core/model';
+import type { EcrActionContext, EcrActionDefinition } from './types';
 import {
   decodeToken,
-  EcrApiError,
   encodeToken,
   epochSeconds,
   invalidParameter,
@@ -23,6 +22,7 @@ import {
   optionalObject,
   optionalString,
   requiredString,
+  serializationError,
   validationError,
   type Input,
 } from './common';
@@ -115,9 +115,6 @@ function templateObject(t: RepositoryCreationTemplateRecord): Record<string, unk
   };
 }
 
-const templateNotFound = (prefix: string, account: string) =>
-  new EcrApiError('TemplateNotFoundException', `The repository creation template with prefix '${prefix}' does not exist in the registry with id '${account}'`);
-
 export const REGISTRY_ACTIONS: Record<string, EcrActionDefinition> = {
   DescribeRegistry: {
     iamAction: 'ecr:DescribeRegistry',
@@ -132,8 +129,7 @@ export const REGISTRY_ACTIONS: Record<string, EcrActionDefinition> = {
     async run({ input, options }) {
       const name = requiredString(input, 'name');
       if (name !== CREATE_ON_PUSH_SETTING) throw invalidParameter('name', `this registry has one account setting, ${CREATE_ON_PUSH_SETTING}`);
-      const settings = await options.store.getRegistrySettings();
-      return { name, value: settings.createOnPush ? 'ENABLED' : 'DISABLED' };
+      return { name, value: (await options.operations.registrySettings.createOnPush()) ? 'ENABLED' : 'DISABLED' };
     },
   },
 
@@ -144,8 +140,7 @@ export const REGISTRY_ACTIONS: Record<string, EcrActionDefinition> = {
       if (name !== CREATE_ON_PUSH_SETTING) throw invalidParameter('name', `this registry has one account setting, ${CREATE_ON_PUSH_SETTING}`);
       const value = requiredString(input, 'value');
       if (value !== 'ENABLED' && value !== 'DISABLED') throw invalidParameter('value', `${CREATE_ON_PUSH_SETTING} is ENABLED or DISABLED`);
-      const current = await options.store.getRegistrySettings();
-      await options.store.setRegistrySettings({ ...current, createOnPush: value === 'ENABLED' });
+      await options.operations.registrySettings.setCreateOnPush(value === 'ENABLED');
       return { name, value };
     },
   },
@@ -157,19 +152,12 @@ export const REGISTRY_ACTIONS: Record<string, EcrActionDefinition> = {
       const prefix = prefixOf(input);
       appliedForOf(input, true);
       const fields = templateFields(context);
-      const template: RepositoryCreationTemplate = {
+      const created = await options.operations.templates.create({
+        ...fields,
         prefix,
         appliedFor: fields.appliedFor!,
-        imageTagMutability: fields.imageTagMutability ?? 'MUTABLE',
-        imageTagMutabilityExclusionFilters: fields.imageTagMutabilityExclusionFilters ?? [],
         encryptionConfiguration: fields.encryptionConfiguration ?? encryptionOf({}, options.encryption ?? { encryptionType: 'AES256' }),
-        resourceTags: fields.resourceTags ?? [],
-        ...fields,
-      };
-      const created = await options.store.createRepositoryCreationTemplate(template);
-      if (!created) {
-        throw new EcrApiError('TemplateAlreadyExistsException', `A repository creation template with prefix '${prefix}' already exists in the registry with id '${options.registryAccount}'`);
-      }
+      });
       return { registryId: options.registryAccount, repositoryCreationTemplate: templateObject(created) };
     },
   },
@@ -179,21 +167,18 @@ export const REGISTRY_ACTIONS: Record<string, EcrActionDefinition> = {
     async run({ input, options }) {
       const prefixes = optionalList(input, 'prefixes', 0, 100);
       const wanted = prefixes?.map((p, i) => {
-        if (typeof p !== 'string') throw new EcrApiError('SerializationException', `prefixes.${i + 1} must be a string`);
+        if (typeof p !== 'string') throw serializationError(`prefixes.${i + 1} must be a string`);
         return prefixOf({ prefix: p });
       });
       const max = maxResultsOf(input, 1000, 100);
       const token = decodeToken(input);
       const after = token === undefined ? undefined : typeof token.after === 'string' ? token.after : undefined;
       if (token !== undefined && after === undefined) throw invalidParameter('nextToken', 'the token is not one this registry issued');
-      const all = (await options.store.listRepositoryCreationTemplates()).filter(
-        (t) => (!wanted || wanted.length === 0 || wanted.includes(t.prefix)) && (after === undefined || Buffer.compare(Buffer.from(t.prefix), Buffer.from(after)) > 0),
-      );
-      const page = all.slice(0, max);
+      const page = await options.operations.templates.list({ prefixes: wanted, after, limit: max });
       return {
         registryId: options.registryAccount,
-        repositoryCreationTemplates: page.map(templateObject),
-        ...(all.length > page.length ? { nextToken: encodeToken({ after: page[page.length - 1].prefix }) } : {}),
+        repositoryCreationTemplates: page.items.map(templateObject),
+        ...(page.more ? { nextToken: encodeToken({ after: page.items[page.items.length - 1].prefix }) } : {}),
       };
     },
   },
@@ -204,14 +189,7 @@ export const REGISTRY_ACTIONS: Record<string, EcrActionDefinition> = {
       const { input, options } = context;
       const prefix = prefixOf(input);
       const fields = templateFields(context);
-      // A new mode without filters clears the old filters (they only go with the *_WITH_EXCLUSION modes).
-      const updated = await options.store.updateRepositoryCreationTemplate(prefix, (current) => ({
-        ...current,
-        ...fields,
-        ...(fields.imageTagMutability !== undefined && fields.imageTagMutabilityExclusionFilters === undefined ? { imageTagMutabilityExclusionFilters: [] } : {}),
-        prefix,
-      }));
-      if (!updated) throw templateNotFound(prefix, options.registryAccount);
+      const updated = await options.operations.templates.update(prefix, fields);
       return { registryId: options.registryAccount, repositoryCreationTemplate: templateObject(updated) };
     },
   },
@@ -220,8 +198,7 @@ export const REGISTRY_ACTIONS: Record<string, EcrActionDefinition> = {
     iamAction: 'ecr:DeleteRepositoryCreationTemplate',
     async run({ input, options }) {
       const prefix = prefixOf(input);
-      const deleted = await options.store.deleteRepositoryCreationTemplate(prefix);
-      if (!deleted) throw templateNotFound(prefix, options.registryAccount);
+      const deleted = await options.operations.templates.delete(prefix);
       return { registryId: options.registryAccount, repositoryCreationTemplate: templateObject(deleted) };
     },
   },

@@ -1,19 +1,18 @@
 /**
  * ECR's repository actions: CreateRepository, DeleteRepository, DescribeRepositories,
  * PutImageTagMutability, PutImageScanningConfiguration, TagResource, UntagResource,
- * ListTagsForResource. Inputs are validated with ECR's exception names and constraints (API
- * Reference); repositories are answered in ECR's Repository shape (common.ts). Every settings
- * change drops the process's cached settings (core/tag-immutability.ts), so a push that follows
- * in this process sees it at once.
+ * ListTagsForResource, over the core's Repositories (core/repositories.ts). Inputs are validated with
+ * ECR's exception names and constraints (API Reference); repositories are answered in ECR's
+ * Repository shape (common.ts).
  */
-import { forgetRepositorySettings } from '../../core/tag-immutability';
-import { DEFAULT_REPOSITORY_SETTINGS, type ImageTagMutability, type RepositorySettings, type RepositorySettingsRecord } from '../../storage/ports';
-import type { EcrActionContext, EcrActionDefinition, EcrEncryption } from '../ecr-api';
+import { MAX_RESOURCE_TAGS, tooManyTags } from '../../core/repositories';
+import type { ImageTagMutability, RepositorySettings } from '../../core/model';
+import type { EcrActionContext, EcrActionDefinition, EcrEncryption } from './types';
+import { ecrError } from '../ecr-errors';
 import {
   checkRegistryId,
   constraints,
   decodeToken,
-  EcrApiError,
   encodeToken,
   invalidParameter,
   maxResultsOf,
@@ -22,18 +21,17 @@ import {
   optionalObject,
   optionalString,
   repositoryNameOf,
-  repositoryNotFound,
   repositoryObject,
   requiredEnum,
   requiredString,
+  serializationError,
   validationError,
   validRepositoryName,
   type Input,
 } from './common';
 
 const MUTABILITIES: readonly ImageTagMutability[] = ['MUTABLE', 'IMMUTABLE', 'IMMUTABLE_WITH_EXCLUSION', 'MUTABLE_WITH_EXCLUSION'];
-/** ECR's quotas: tags per resource, exclusion filters per repository. */
-export const MAX_RESOURCE_TAGS = 50;
+/** ECR's quota of exclusion filters per repository (the tags quota is the core's, MAX_RESOURCE_TAGS). */
 export const MAX_EXCLUSION_FILTERS = 5;
 const TAG_TEXT = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 const EXCLUSION_FILTER = /^[0-9a-zA-Z._*-]{1,128}$/;
@@ -44,27 +42,24 @@ export function tagsOf(input: Input, member = 'tags'): Array<{ Key: string; Valu
   const list = optionalList(input, member, 0, 200) ?? [];
   const seen = new Set<string>();
   const tags = list.map((entry, i) => {
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new EcrApiError('SerializationException', `${member}.${i + 1} must be an object`);
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw serializationError(`${member}.${i + 1} must be an object`);
     const tag = entry as Input;
     const Key = requiredString(tag, 'Key');
     const Value = requiredString(tag, 'Value');
     if (Key.length < 1 || Key.length > 128 || !TAG_TEXT.test(Key)) {
-      throw new EcrApiError('InvalidTagParameterException', `Invalid tag key '${Key.slice(0, 140)}': 1 to 128 letters, digits, spaces and _ . : / = + - @`);
+      throw ecrError('InvalidTagParameterException', { detail: `Invalid tag key '${Key.slice(0, 140)}': 1 to 128 letters, digits, spaces and _ . : / = + - @` });
     }
-    if (Key.toLowerCase().startsWith('aws:')) throw new EcrApiError('InvalidTagParameterException', `Invalid tag key '${Key}': the aws: prefix is reserved for AWS use`);
+    if (Key.toLowerCase().startsWith('aws:')) throw ecrError('InvalidTagParameterException', { detail: `Invalid tag key '${Key}': the aws: prefix is reserved for AWS use` });
     if (Value.length > 256 || !TAG_TEXT.test(Value)) {
-      throw new EcrApiError('InvalidTagParameterException', `Invalid value for tag '${Key}': at most 256 letters, digits, spaces and _ . : / = + - @`);
+      throw ecrError('InvalidTagParameterException', { detail: `Invalid value for tag '${Key}': at most 256 letters, digits, spaces and _ . : / = + - @` });
     }
-    if (seen.has(Key)) throw new EcrApiError('InvalidTagParameterException', `Tag key '${Key}' appears more than once in the request`);
+    if (seen.has(Key)) throw ecrError('InvalidTagParameterException', { detail: `Tag key '${Key}' appears more than once in the request` });
     seen.add(Key);
     return { Key, Value };
   });
   if (tags.length > MAX_RESOURCE_TAGS) throw tooManyTags(tags.length);
   return tags;
 }
-
-const tooManyTags = (count: number) =>
-  new EcrApiError('TooManyTagsException', `A repository may have at most ${MAX_RESOURCE_TAGS} tags; this request would leave it with ${count}`);
 
 /** imageTagMutability with its exclusion filters, as CreateRepository and PutImageTagMutability take them. */
 export function mutabilityOf(input: Input, required: boolean): Pick<RepositorySettings, 'imageTagMutability' | 'imageTagMutabilityExclusionFilters'> | undefined {
@@ -84,7 +79,7 @@ export function mutabilityOf(input: Input, required: boolean): Pick<RepositorySe
     throw invalidParameter('imageTagMutabilityExclusionFilters', `exclusion filters are only taken with IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION, not ${imageTagMutability}`);
   }
   const filters = (list ?? []).map((entry, i) => {
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new EcrApiError('SerializationException', `imageTagMutabilityExclusionFilters.${i + 1} must be an object`);
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw serializationError(`imageTagMutabilityExclusionFilters.${i + 1} must be an object`);
     const filterType = requiredEnum(entry as Input, 'filterType', ['WILDCARD'] as const);
     const filter = requiredString(entry as Input, 'filter');
     if (!EXCLUSION_FILTER.test(filter)) {
@@ -139,20 +134,6 @@ export function encryptionOf(input: Input, deployment: EcrEncryption): Repositor
 
 // ---- helpers -----------------------------------------------------------------------------------
 
-async function settingsOrNotFound(context: EcrActionContext, name: string): Promise<RepositorySettingsRecord> {
-  const settings = await context.options.store.getRepositorySettings(name);
-  if (!settings) throw repositoryNotFound(name, context.options.registryAccount);
-  return settings;
-}
-
-async function updateOrNotFound(context: EcrActionContext, name: string, update: (current: RepositorySettings) => RepositorySettings): Promise<RepositorySettingsRecord> {
-  const { store, registryAccount } = context.options;
-  const updated = await store.updateRepositorySettings(name, update);
-  forgetRepositorySettings(store, name);
-  if (!updated) throw repositoryNotFound(name, registryAccount);
-  return updated;
-}
-
 const ARN = /^arn:aws[a-z-]*:ecr:([a-z0-9-]+):(\d{12}):repository\/(.+)$/;
 
 /** The repository a resource ARN names (validated); the account and region are checked in `run`. */
@@ -184,17 +165,12 @@ export const REPOSITORY_ACTIONS: Record<string, EcrActionDefinition> = {
       const { input, options } = context;
       checkRegistryId(input, options.registryAccount);
       const name = repositoryNameOf(input);
-      const settings: RepositorySettings = {
-        ...(mutabilityOf(input, false) ?? { imageTagMutability: 'MUTABLE', imageTagMutabilityExclusionFilters: [] }),
-        imageScanningConfiguration: scanningOf(input, false) ?? DEFAULT_REPOSITORY_SETTINGS.imageScanningConfiguration,
+      const created = await options.operations.repositories.create(name, {
+        ...mutabilityOf(input, false),
+        imageScanningConfiguration: scanningOf(input, false),
         encryptionConfiguration: encryptionOf(input, options.encryption ?? { encryptionType: 'AES256' }),
         tags: tagsOf(input),
-      };
-      const created = await options.store.createRepository(name, settings);
-      forgetRepositorySettings(options.store, name);
-      if (!created) {
-        throw new EcrApiError('RepositoryAlreadyExistsException', `The repository with name '${name}' already exists in the registry with id '${options.registryAccount}'`);
-      }
+      });
       return { repository: repositoryObject(context, name, created) };
     },
   },
@@ -207,16 +183,7 @@ export const REPOSITORY_ACTIONS: Record<string, EcrActionDefinition> = {
       checkRegistryId(input, options.registryAccount);
       const name = repositoryNameOf(input);
       const force = optionalBoolean(input, 'force') ?? false;
-      const settings = await settingsOrNotFound(context, name);
-      const result = await options.store.deleteRepository(name, force);
-      forgetRepositorySettings(options.store, name);
-      if (!result.ok && result.reason === 'unknown') throw repositoryNotFound(name, options.registryAccount);
-      if (!result.ok) {
-        throw new EcrApiError(
-          'RepositoryNotEmptyException',
-          `The repository with name '${name}' in registry with id '${options.registryAccount}' cannot be deleted because it still contains images; delete them first or pass force`,
-        );
-      }
+      const settings = await options.operations.repositories.delete(name, force);
       return { repository: repositoryObject(context, name, settings) };
     },
   },
@@ -229,7 +196,7 @@ export const REPOSITORY_ACTIONS: Record<string, EcrActionDefinition> = {
       const names = optionalList(input, 'repositoryNames', 1, 100);
       if (!names) return undefined;
       return names.map((value, i) => {
-        if (typeof value !== 'string') throw new EcrApiError('SerializationException', `repositoryNames.${i + 1} must be a string`);
+        if (typeof value !== 'string') throw serializationError(`repositoryNames.${i + 1} must be a string`);
         return validRepositoryName(value, 'repositoryNames');
       });
     },
@@ -243,9 +210,9 @@ export const REPOSITORY_ACTIONS: Record<string, EcrActionDefinition> = {
         }
         const repositories = [];
         for (const [i, value] of names.entries()) {
-          if (typeof value !== 'string') throw new EcrApiError('SerializationException', `repositoryNames.${i + 1} must be a string`);
+          if (typeof value !== 'string') throw serializationError(`repositoryNames.${i + 1} must be a string`);
           const name = validRepositoryName(value, 'repositoryNames');
-          repositories.push(repositoryObject(context, name, await settingsOrNotFound(context, name)));
+          repositories.push(repositoryObject(context, name, await options.operations.repositories.settings(name)));
         }
         return { repositories };
       }
@@ -253,11 +220,11 @@ export const REPOSITORY_ACTIONS: Record<string, EcrActionDefinition> = {
       const token = decodeToken(input);
       const last = token === undefined ? undefined : typeof token.last === 'string' ? token.last : undefined;
       if (token !== undefined && last === undefined) throw invalidParameter('nextToken', 'the token is not one this registry issued');
-      const page = await options.store.listRepositories({ last, limit });
+      const page = await options.operations.repositories.list({ last, limit });
       const repositories = [];
       for (const name of page.items) {
         if (!(await context.mayAccess(name))) continue;
-        const settings = await options.store.getRepositorySettings(name);
+        const settings = await options.operations.repositories.find(name);
         // Deleted between the listing and this read: left out.
         if (settings) repositories.push(repositoryObject(context, name, settings));
       }
@@ -276,7 +243,7 @@ export const REPOSITORY_ACTIONS: Record<string, EcrActionDefinition> = {
       checkRegistryId(input, options.registryAccount);
       const name = repositoryNameOf(input);
       const mutability = mutabilityOf(input, true)!;
-      const updated = await updateOrNotFound(context, name, (current) => ({ ...current, ...mutability }));
+      const updated = await options.operations.repositories.setTagMutability(name, mutability);
       return {
         registryId: options.registryAccount,
         repositoryName: name,
@@ -294,7 +261,7 @@ export const REPOSITORY_ACTIONS: Record<string, EcrActionDefinition> = {
       checkRegistryId(input, options.registryAccount);
       const name = repositoryNameOf(input);
       const imageScanningConfiguration = scanningOf(input, true)!;
-      const updated = await updateOrNotFound(context, name, (current) => ({ ...current, imageScanningConfiguration }));
+      const updated = await options.operations.repositories.setScanningConfiguration(name, imageScanningConfiguration);
       return { registryId: options.registryAccount, repositoryName: name, imageScanningConfiguration: updated.imageScanningConfiguration };
     },
   },
@@ -306,13 +273,7 @@ export const REPOSITORY_ACTIONS: Record<string, EcrActionDefinition> = {
       const name = repositoryOfOwnArn(context);
       const tags = tagsOf(context.input);
       if (context.input.tags === undefined || context.input.tags === null) throw validationError('tags', null, 'Member must not be null');
-      await updateOrNotFound(context, name, (current) => {
-        const merged = new Map(current.tags.map((t) => [t.Key, t.Value]));
-        for (const t of tags) merged.set(t.Key, t.Value);
-        // Thrown inside the update, so nothing is written.
-        if (merged.size > MAX_RESOURCE_TAGS) throw tooManyTags(merged.size);
-        return { ...current, tags: [...merged].map(([Key, Value]) => ({ Key, Value })) };
-      });
+      await context.options.operations.repositories.tag(name, tags);
       return {};
     },
   },
@@ -324,9 +285,8 @@ export const REPOSITORY_ACTIONS: Record<string, EcrActionDefinition> = {
       const name = repositoryOfOwnArn(context);
       const keys = optionalList(context.input, 'tagKeys', 0, 200);
       if (!keys) throw validationError('tagKeys', null, 'Member must not be null');
-      if (keys.some((k) => typeof k !== 'string')) throw new EcrApiError('SerializationException', 'tagKeys must be a list of strings');
-      const drop = new Set(keys as string[]);
-      await updateOrNotFound(context, name, (current) => ({ ...current, tags: current.tags.filter((t) => !drop.has(t.Key)) }));
+      if (keys.some((k) => typeof k !== 'string')) throw serializationError('tagKeys must be a list of strings');
+      await context.options.operations.repositories.untag(name, keys as string[]);
       return {};
     },
   },
@@ -336,7 +296,7 @@ export const REPOSITORY_ACTIONS: Record<string, EcrActionDefinition> = {
     repository: repositoryOfArn,
     async run(context) {
       const name = repositoryOfOwnArn(context);
-      const settings = await settingsOrNotFound(context, name);
+      const settings = await context.options.operations.repositories.settings(name);
       return { tags: settings.tags };
     },
   },

@@ -15,7 +15,8 @@ import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync
 import { open, readFile, readdir, rename, rm, stat, mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { BlobStore, ByteRange, ByteStream } from '../ports';
+import type { ByteStream } from '../../core/model';
+import type { BlobStore, ByteRange } from '../ports';
 import { ContentNotFoundError, StorageLayoutError } from '../errors';
 import { FileRegion } from './file-region';
 

@@ -34,34 +34,10 @@
  */
 import { open, type RootDatabase } from 'lmdb';
 import { mkdirSync } from 'node:fs';
-import {
-  DEFAULT_REGISTRY_SETTINGS,
-  DEFAULT_REPOSITORY_SETTINGS,
-  sameTags,
-  type DeleteManifestOptions,
-  type RegistrySettings,
-  type RepositoryCreationTemplate,
-  type RepositoryCreationTemplateRecord,
-  type BlobLink,
-  type DeleteRepositoryResult,
-  type DeleteResult,
-  type ImagePage,
-  type ImageRecord,
-  type RepositorySettings,
-  type RepositorySettingsRecord,
-} from '../ports';
-import type {
-  MetadataStore,
-  Page,
-  PageRequest,
-  PutManifestOptions,
-  PutManifestResult,
-  ReferrerPage,
-  ReferrerRecord,
-  RepositoryRecord,
-  StoredManifest,
-  UploadState,
-} from '../ports';
+import { DEFAULT_REGISTRY_SETTINGS, DEFAULT_REPOSITORY_SETTINGS, type RegistrySettings, type RepositoryCreationTemplate, type RepositoryCreationTemplateRecord, type ImageRecord, type RepositorySettings, type RepositorySettingsRecord } from '../../core/model';
+import { sameTags, type DeleteManifestOptions, type BlobLink, type DeleteRepositoryResult, type DeleteResult, type ImagePage } from '../ports';
+import type { ReferrerRecord, RepositoryRecord, StoredManifest, UploadState } from '../../core/model';
+import type { MetadataStore, Page, PageRequest, PutManifestOptions, PutManifestResult, ReferrerPage } from '../ports';
 import { StorageLayoutError } from '../errors';
 
 export const LMDB_LAYOUT_VERSION = 1;

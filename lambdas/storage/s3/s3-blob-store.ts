@@ -93,7 +93,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { BlobStore, ByteRange, ByteStream } from '../ports';
+import type { ByteStream } from '../../core/model';
+import type { BlobStore, ByteRange } from '../ports';
 import { ContentNotFoundError } from '../errors';
 
 /** Multipart part size while streaming, and the size under which a trailing segment is carried forward. */

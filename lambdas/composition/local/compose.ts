@@ -1,0 +1,75 @@
+/**
+ * Local mode's composition root: the registry over LMDB and files in one data directory, and, once
+ * identities exist, the ECR control plane, login and access tokens, policies on every request and
+ * signed layer URLs. `berth serve` starts a node:http server on the router it answers.
+ */
+import type { Logger } from '../../core/log';
+import { RegistryTokens } from '../../core/registry-tokens';
+import { createRouter } from '../../http/router';
+import { createRegistryAccess, deferredCanPull } from '../../http/registry-access';
+import type { Handler } from '../../http/types';
+import type { Deployment } from '../deployment';
+import { loadOrCreateDownloadTokens, loadOrCreateTokenSigner, type LocalIdentities } from './identities';
+import { localControlPlane } from './local-control-plane';
+import { openLocalRegistry, type LocalRegistry } from './local-registry';
+
+export interface LocalDeploymentOptions {
+  dataDir: string;
+  identities: LocalIdentities;
+  /** Whether the server speaks HTTPS (URLs and challenges name the scheme). */
+  tls: boolean;
+  /** The `WWW-Authenticate` challenge with identities. @default 'bearer' */
+  challenge?: 'bearer' | 'basic';
+  log: Logger;
+}
+
+export interface LocalDeployment extends Deployment {
+  dataDir: string;
+  metadata: LocalRegistry['metadata'];
+}
+
+export async function composeLocal(options: LocalDeploymentOptions): Promise<LocalDeployment> {
+  const { identities, log } = options;
+  const withIdentities = identities.identities.length > 0;
+  // With identities, a cross-repository mount needs pull permission on the source (checked by the data plane's access control).
+  const mountCheck = deferredCanPull();
+  const local = await openLocalRegistry(options.dataDir, log, withIdentities ? { canPull: mountCheck.canPull } : {});
+  // The ECR JSON API answers once there is someone to authenticate; the token key lives in the data directory.
+  const tokens = new RegistryTokens(loadOrCreateTokenSigner(local.dataDir));
+  const downloadTokens = withIdentities ? loadOrCreateDownloadTokens(local.dataDir) : undefined;
+  const controlPlane = withIdentities ? localControlPlane({ identities, store: local.metadata, tokens, downloadTokens, tls: options.tls, log }) : undefined;
+  // The data plane: login tokens (Basic AWS:<token>), the token flow at /v2/token, and policies on every request.
+  // Without identities, everyone stays anonymous and allowed (loopback only).
+  const access = withIdentities
+    ? createRegistryAccess({
+        tokens,
+        metadata: local.metadata,
+        registryAccount: identities.account,
+        region: identities.regions[0],
+        identityPolicies: identities.policies,
+        scheme: options.tls ? 'https' : 'http',
+        challenge: { scheme: options.challenge ?? 'bearer' },
+        log,
+      })
+    : undefined;
+  if (access) mountCheck.bind(access.accessControl);
+  // One process: a policy changed through the ECR API applies to the next request.
+  const policyAwareControlPlane: Handler | undefined =
+    controlPlane && access
+      ? async (request) => {
+          const response = await controlPlane(request);
+          access.accessControl.invalidatePolicies();
+          return response;
+        }
+      : controlPlane;
+  const router = createRouter({
+    registry: local.registry,
+    log,
+    controlPlane: policyAwareControlPlane,
+    authenticator: access?.authenticator,
+    accessControl: access?.accessControl,
+    tokenService: access?.tokenService,
+    downloadTokens,
+  });
+  return { registry: local.registry, router, jobs: local.jobs, dataDir: local.dataDir, metadata: local.metadata, close: local.close };
+}

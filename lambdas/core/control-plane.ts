@@ -1,0 +1,47 @@
+/**
+ * The operations the ECR control plane calls, built over the metadata store's roles and the
+ * Registry the data plane uses, so that both ways in share each rule and the Registry's repository
+ * role (a CachedRepositorySettings in the composition roots: a change made here is seen by the next push).
+ */
+import type { BlobLinkStore, ManifestStore, PolicyStore, RegistrySettingsStore, RepositoryStore, TagStore, TemplateStore } from '../storage/ports';
+import { RegistrySettingsOperations } from './create-on-push';
+import { Images } from './images';
+import { Policies } from './policies';
+import { Pushes } from './pushes';
+import type { Registry } from './registry';
+import { Repositories } from './repositories';
+import { CreationTemplates } from './templates';
+
+/** The roles of the metadata store the control plane uses. */
+export type ControlPlaneStore = RepositoryStore & ManifestStore & TagStore & Pick<BlobLinkStore, 'statBlobLink'> & PolicyStore & TemplateStore & RegistrySettingsStore;
+
+export interface ControlPlaneOperations {
+  repositories: Repositories;
+  images: Images;
+  policies: Policies;
+  templates: CreationTemplates;
+  registrySettings: RegistrySettingsOperations;
+  /** Layer uploads and manifest puts; absent without a Registry to push through. */
+  pushes?: Pushes;
+}
+
+export function controlPlaneOperations(options: {
+  store: ControlPlaneStore;
+  /** The data plane's Registry: its repository role and its upload and manifest rules. */
+  registry?: Registry;
+  /** Reads manifest bodies kept in the blob store. @default the Registry's */
+  readManifestBody?: (digest: string) => Promise<Uint8Array>;
+}): ControlPlaneOperations {
+  const { store, registry } = options;
+  // Fresh reads (a change another container made shows at once); writes still clear the Registry's cache.
+  const repositories = registry?.repositories.uncached() ?? new Repositories(store);
+  const readManifestBody = options.readManifestBody ?? (registry ? (digest: string) => registry.readManifestBody(digest) : undefined);
+  return {
+    repositories,
+    images: new Images({ store, readManifestBody, referrersPageBytes: registry?.referrersPageBytes }),
+    policies: new Policies(store, repositories),
+    templates: new CreationTemplates(store),
+    registrySettings: new RegistrySettingsOperations(store),
+    ...(registry ? { pushes: new Pushes(registry, store) } : {}),
+  };
+}

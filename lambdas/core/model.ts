@@ -1,0 +1,154 @@
+/**
+ * The registry's domain types: repositories and their settings, manifests and images, referrers,
+ * uploads, repository creation templates and the registry's own settings. The core's operations and
+ * the storage ports (lambdas/storage/ports.ts) both speak these; nothing here knows how they are stored.
+ */
+
+/** Bytes as they arrive or leave: Node streams and web streams both satisfy this. */
+export type ByteStream = AsyncIterable<Uint8Array>;
+
+export interface RepositoryRecord {
+  name: string;
+  createdAt: string;
+}
+
+/** How tags may move in a repository (ECR's `imageTagMutability`). */
+export type ImageTagMutability = 'MUTABLE' | 'IMMUTABLE' | 'MUTABLE_WITH_EXCLUSION' | 'IMMUTABLE_WITH_EXCLUSION';
+
+/** A wildcard filter (`*` matches any run of characters) naming tags that are the exception to a repository's mode. */
+export interface TagMutabilityExclusionFilter {
+  filterType: 'WILDCARD';
+  filter: string;
+}
+
+/** A resource tag (TagResource), as AWS spells its members. */
+export interface ResourceTag {
+  Key: string;
+  Value: string;
+}
+
+/** What a repository reports about encryption; the blob store encrypts every blob with the deployment's own setting. */
+export interface EncryptionConfiguration {
+  encryptionType: 'AES256' | 'KMS';
+  kmsKey?: string;
+}
+
+/**
+ * A repository's settings, as ECR's CreateRepository takes them. Stored beside the repository
+ * record (never inside it: pulls read the repository record and must not carry 50 tags with it).
+ * A repository created by a push has no stored settings: the store answers DEFAULT_REPOSITORY_SETTINGS.
+ */
+export interface RepositorySettings {
+  imageTagMutability: ImageTagMutability;
+  /**
+   * Wildcard filters (`*` matches any run of characters) naming the tags that are the exception to
+   * the mode: mutable tags in an IMMUTABLE_WITH_EXCLUSION repository, immutable ones in a
+   * MUTABLE_WITH_EXCLUSION one. Empty for the other modes.
+   */
+  imageTagMutabilityExclusionFilters: TagMutabilityExclusionFilter[];
+  /** Stored and reported; scanning itself does not exist yet. */
+  imageScanningConfiguration: { scanOnPush: boolean };
+  /** What the repository reports; the blob store encrypts every blob with the deployment's own setting. */
+  encryptionConfiguration: EncryptionConfiguration;
+  /** Resource tags (TagResource), at most 50, in the order they were first set. */
+  tags: ResourceTag[];
+}
+
+/** Settings with the repository's creation time, as getRepositorySettings answers. */
+export interface RepositorySettingsRecord extends RepositorySettings {
+  createdAt: string;
+}
+
+export const DEFAULT_REPOSITORY_SETTINGS: RepositorySettings = Object.freeze({
+  imageTagMutability: 'MUTABLE',
+  imageTagMutabilityExclusionFilters: [],
+  imageScanningConfiguration: { scanOnPush: false },
+  encryptionConfiguration: { encryptionType: 'AES256' },
+  tags: [],
+}) as RepositorySettings;
+
+/** A stored manifest, minus its body. */
+export interface ManifestRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  /** Blobs (config, layers) the manifest needs in its repository. */
+  blobs: string[];
+  /** Manifests (index children) the manifest needs in its repository. */
+  children: string[];
+  subject?: string;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  pushedAt: string;
+  /**
+   * When the image was last pulled, as recorded by recordImagePull (ECR's `lastRecordedPullTime`):
+   * at most once an hour, so it may lag by up to an hour. Kept beside the record (never copied onto
+   * tags); a re-push of the same manifest keeps it.
+   */
+  lastPulledAt?: string;
+}
+
+export interface StoredManifest extends ManifestRecord {
+  /**
+   * The body, when the metadata store keeps it inline; otherwise it is in the blob store under `digest`
+   * (or, until the push that committed it has promoted it, staged: BlobStore.readStagedContent).
+   */
+  body?: Uint8Array;
+}
+
+/** A manifest's record (no body) with the tags that name it now: one image, as ListImages and DescribeImages show it. */
+export interface ImageRecord extends ManifestRecord {
+  tags: string[];
+}
+
+export interface ReferrerRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface UploadState {
+  id: string;
+  repository: string;
+  /** Bytes received and durable so far. */
+  offset: number;
+  startedAt: string;
+  /** Opaque, exportable hash state, for adapters whose requests land on different processes. */
+  hashState?: string;
+}
+
+/** Who may be given a repository that does not exist yet: ECR's repository creation templates. */
+export type RepositoryCreationTemplateUse = 'CREATE_ON_PUSH' | 'PULL_THROUGH_CACHE' | 'REPLICATION';
+
+/**
+ * A repository creation template (ECR's CreateRepositoryCreationTemplate): the settings a repository
+ * created through it gets. `prefix` is `ROOT` (every repository) or a name prefix ending in `/`-free
+ * text such as `team-a/`; the longest matching prefix wins.
+ */
+export interface RepositoryCreationTemplate {
+  prefix: string;
+  description?: string;
+  appliedFor: RepositoryCreationTemplateUse[];
+  imageTagMutability: ImageTagMutability;
+  imageTagMutabilityExclusionFilters: TagMutabilityExclusionFilter[];
+  encryptionConfiguration: EncryptionConfiguration;
+  resourceTags: ResourceTag[];
+  repositoryPolicy?: string;
+  lifecyclePolicy?: string;
+  customRoleArn?: string;
+}
+
+export interface RepositoryCreationTemplateRecord extends RepositoryCreationTemplate {
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Registry-wide settings. */
+export interface RegistrySettings {
+  /** Whether a push may create a repository that no CREATE_ON_PUSH template matches. */
+  createOnPush: boolean;
+}
+
+export const DEFAULT_REGISTRY_SETTINGS: RegistrySettings = Object.freeze({ createOnPush: true });

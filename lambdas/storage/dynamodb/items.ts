@@ -1,0 +1,89 @@
+/**
+ * The port's records as DynamoDB items and back. A tag item carries a copy of its manifest's
+ * record (docs/storage.md, "A manifest by tag in one read").
+ */
+import type { ReferrerRecord, StoredManifest, UploadState } from '../../core/model';
+import { itemSize, MAX_ITEM_BYTES, type Item, type Key } from './table';
+
+export function manifestItem(key: Key, m: StoredManifest, pinId: string): Item {
+  return { ...key, ...recordFields(m), rev: 0, parents: 0, pinId };
+}
+
+/** The tag's item: the digest it names and a copy of that manifest's record (body included), when it fits in an item. */
+export function tagItem(key: Key, m: StoredManifest): Item {
+  const item = { ...key, ...recordFields(m) };
+  return itemSize(item) <= MAX_ITEM_BYTES ? item : { ...key, digest: m.digest };
+}
+
+/** A StoredManifest as item attributes (the inverse of manifestFromItem). */
+function recordFields(m: StoredManifest): Item {
+  return {
+    digest: m.digest,
+    mediaType: m.mediaType,
+    size: m.size,
+    blobs: m.blobs,
+    children: m.children,
+    pushedAt: m.pushedAt,
+    ...(m.subject !== undefined ? { subject: m.subject } : {}),
+    ...(m.artifactType !== undefined ? { artifactType: m.artifactType } : {}),
+    ...(m.annotations !== undefined ? { annotations: m.annotations } : {}),
+    ...(m.body !== undefined ? { body: m.body } : {}),
+  };
+}
+
+export function manifestFromItem(item: Item): StoredManifest {
+  return {
+    digest: item.digest as string,
+    mediaType: item.mediaType as string,
+    size: item.size as number,
+    blobs: item.blobs as string[],
+    children: item.children as string[],
+    pushedAt: item.pushedAt as string,
+    ...(item.subject !== undefined ? { subject: item.subject as string } : {}),
+    ...(item.artifactType !== undefined ? { artifactType: item.artifactType as string } : {}),
+    ...(item.annotations !== undefined ? { annotations: item.annotations as Record<string, string> } : {}),
+    ...(item.body !== undefined ? { body: item.body as Uint8Array } : {}),
+    ...(item.lastPulledAt !== undefined ? { lastPulledAt: item.lastPulledAt as string } : {}),
+  };
+}
+
+export function referrerFromItem(item: Item): ReferrerRecord {
+  return {
+    digest: item.digest as string,
+    mediaType: item.mediaType as string,
+    size: item.size as number,
+    ...(item.artifactType !== undefined ? { artifactType: item.artifactType as string } : {}),
+    ...(item.annotations !== undefined ? { annotations: item.annotations as Record<string, string> } : {}),
+  };
+}
+
+export function referrerItem(key: Key, m: StoredManifest): Item {
+  return {
+    ...key,
+    digest: m.digest,
+    mediaType: m.mediaType,
+    size: m.size,
+    ...(m.artifactType !== undefined ? { artifactType: m.artifactType } : {}),
+    ...(m.annotations !== undefined ? { annotations: m.annotations } : {}),
+  };
+}
+
+export function uploadFields(s: UploadState): Item {
+  return {
+    id: s.id,
+    repository: s.repository,
+    offset: s.offset,
+    startedAt: s.startedAt,
+    ...(s.hashState !== undefined ? { hashState: s.hashState } : {}),
+  };
+}
+
+export function uploadFromItem(item: Item): UploadState {
+  return {
+    id: item.id as string,
+    repository: item.repository as string,
+    offset: item.offset as number,
+    startedAt: item.startedAt as string,
+    ...(item.hashState !== undefined ? { hashState: item.hashState as string } : {}),
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * putManifest: the manifest, its pins, its referrer entry and its tag move in one transaction, or
+ * in two phases when its references do not fit in one (docs/storage.md, "Transaction size" and
+ * "Two-phase puts").
+ */
+import { randomUUID } from 'node:crypto';
+import { linkSk, manifestSk, parentSk, referrerSk, repoPk, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
+import type { StoredManifest } from '../../core/model';
+import type { PutManifestOptions, PutManifestResult } from '../ports';
+import { manifestFromItem, manifestItem, referrerItem, tagItem } from './items';
+import { pin, pinRecord, referencePins, unpin, type Pin } from './pins';
+import { batchGet, get } from './reads';
+import { ensureRepository } from './repositories';
+import { checkItemSize, keyString, MAX_ACTIONS, writableKey, type Action, type TableContext } from './table';
+import { increment, retrying, transactOrRetry, transactOrRetryConflicts } from './transactions';
+
+export async function putManifest(
+  t: TableContext,
+  repository: string,
+  manifest: StoredManifest,
+  tag?: string,
+  options: PutManifestOptions = {},
+): Promise<PutManifestResult> {
+  const pk = repoPk(repository);
+  const blobs = [...new Set(manifest.blobs)];
+  const children = [...new Set(manifest.children)];
+  const references = blobs.length + children.length;
+  const fixed = 1 + (manifest.subject !== undefined ? 1 : 0) + (tag !== undefined ? 3 : 0) + (references === 0 ? 1 : 0);
+  // Too many references for one transaction: pin them first, in chunks, then commit the manifest.
+  const twoPhase = fixed + 2 * references > MAX_ACTIONS;
+  const manifestKey = writableKey({ pk, sk: manifestSk(manifest.digest) });
+  const tagKey = tag !== undefined ? writableKey({ pk, sk: tagSk(tag) }) : undefined;
+  // Sized with a stand-in pinId: each attempt below draws its own, of the same length.
+  const item = manifestItem(manifestKey, manifest, randomUUID());
+  const referrer = manifest.subject !== undefined ? referrerItem(writableKey({ pk, sk: referrerSk(manifest.subject, manifest.digest) }), manifest) : undefined;
+  checkItemSize(`the record of manifest ${manifest.digest}`, item);
+  if (referrer) checkItemSize(`the referrer entry of manifest ${manifest.digest}`, referrer);
+
+  return retrying<PutManifestResult>(t, async () => {
+    // Names this attempt's pins: the manifest item owns the records that carry its pinId (see "Orphan pins").
+    // A fresh one per attempt, so that a chunk an earlier attempt wrote without knowing it stays an orphan.
+    const pinId = randomUUID();
+    item.pinId = pinId;
+    const linkKeys = blobs.map((b) => ({ pk, sk: linkSk(b) }));
+    const childKeys = children.map((c) => ({ pk, sk: manifestSk(c) }));
+    const found = await batchGet(t, [...linkKeys, ...childKeys, manifestKey, ...(tagKey ? [tagKey] : [])], 'pk, sk, #rev, #digest', {
+      '#rev': 'rev',
+      '#digest': 'digest',
+    });
+    const missingBlobs = blobs.filter((_, i) => !found.has(keyString(linkKeys[i])));
+    const missingManifests = children.filter((_, i) => !found.has(keyString(childKeys[i])));
+    if (missingBlobs.length > 0 || missingManifests.length > 0) return { done: { ok: false, missingBlobs, missingManifests } };
+
+    const exists = found.has(keyString(manifestKey));
+    const previous = tagKey ? (found.get(keyString(tagKey))?.digest as string | undefined) : undefined;
+    // The tag write below is conditional on `previous`, so a racing push that set the tag
+    // after this read makes the transaction fail, and the retry sees the new holder here.
+    if (options.immutableTag && previous !== undefined && previous !== manifest.digest) return { done: { ok: false, tagHeldBy: previous } };
+    const actions: Action[] = [];
+    let pins: Pin[] = [];
+    if (!exists && twoPhase) {
+      actions.push({ Put: { TableName: t.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } });
+      pins = referencePins(pk, manifest.digest, pinId, blobs, children);
+      if (referrer) actions.push({ Put: { TableName: t.table, Item: referrer } });
+    } else if (!exists) {
+      actions.push({ Put: { TableName: t.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } });
+      for (const b of blobs) {
+        actions.push({ Update: increment(t, { pk, sk: linkSk(b) }, 'users', 1) });
+        actions.push({ Put: { TableName: t.table, Item: pinRecord(t, { pk, sk: usageSk(b, manifest.digest, pinId) }) } });
+      }
+      for (const c of children) {
+        actions.push({ Update: increment(t, { pk, sk: manifestSk(c) }, 'parents', 1) });
+        actions.push({ Put: { TableName: t.table, Item: pinRecord(t, { pk, sk: parentSk(c, manifest.digest, pinId) }) } });
+      }
+      if (referrer) actions.push({ Put: { TableName: t.table, Item: referrer } });
+      // Links and children exist only in existing repositories (deleteRepository removes its
+      // links, conditionally on `users` = 0, before the repository item).
+      if (references === 0) actions.push({ Update: ensureRepository(t, repository) });
+    }
+    if (tag !== undefined && tagKey && previous !== manifest.digest) {
+      // The tag item carries a copy of the record it names: of the stored item when there is one.
+      let named: StoredManifest = manifest;
+      if (exists) {
+        const stored = await get(t, manifestKey);
+        if (!stored) return { again: true, immediately: true };
+        named = manifestFromItem(stored);
+        // A moved tag bumps the manifest's rev, so a delete that listed its tags before this move
+        // fails and looks again; `pushedAt` pins the item the copy was taken from.
+        actions.push({
+          Update: {
+            TableName: t.table,
+            Key: manifestKey,
+            UpdateExpression: 'ADD #rev :one',
+            ConditionExpression: 'attribute_exists(pk) AND #pushedAt = :pushedAt',
+            ExpressionAttributeNames: { '#rev': 'rev', '#pushedAt': 'pushedAt' },
+            ExpressionAttributeValues: { ':one': 1, ':pushedAt': named.pushedAt },
+          },
+        });
+      }
+      actions.push({
+        Put: {
+          TableName: t.table,
+          Item: tagItem(tagKey, named),
+          ...(previous === undefined
+            ? { ConditionExpression: 'attribute_not_exists(pk)' }
+            : { ConditionExpression: '#digest = :previous', ExpressionAttributeNames: { '#digest': 'digest' }, ExpressionAttributeValues: { ':previous': previous } }),
+        },
+      });
+      actions.push({ Put: { TableName: t.table, Item: { pk, sk: taggedSk(manifest.digest, tag) } } });
+      if (previous !== undefined) actions.push({ Delete: { TableName: t.table, Key: { pk, sk: taggedSk(previous, tag) } } });
+    }
+    if (actions.length === 0) return { done: { ok: true } };
+    if (pins.length === 0) return (await transactOrRetry(t, actions)) ? { done: { ok: true } } : { again: true };
+    // Phase 1: pin every reference (a failed condition means one went missing: the pins are given back, and
+    // the next round's read answers the missing list).
+    if (!(await pin(t, pins))) return { again: true };
+    // Phase 2: the manifest appears. If this throws, its outcome is unknown and the pins stay (safe: see "Two-phase puts").
+    if (await transactOrRetryConflicts(t, actions)) return { done: { ok: true } };
+    // A failed condition may be this very commit, retried after it landed unseen (TransactionInProgress):
+    // then the manifest is this attempt's, pins and all.
+    const stored = await get(t, manifestKey, true, '#pinId', { '#pinId': 'pinId' });
+    if (stored?.pinId === pinId) return { done: { ok: true } };
+    // Nothing of phase 2 was written (a tag moved, or a concurrent push of this digest won): give the pins back.
+    await unpin(t, pins);
+    return { again: true };
+  });
+}
