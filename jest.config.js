@@ -3,7 +3,7 @@
  * Each suite has its own time budget per test (test/support/time-budget.js).
  */
 // @middy/core 6 is ESM-only: jest (CommonJS) gets it rewritten by esbuild (test/support/esm-to-cjs.js).
-const transform = { '^.+\\.ts$': 'ts-jest', '/node_modules/@middy/.+\\.js$': '<rootDir>/test/support/esm-to-cjs.js' };
+const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/test/tsconfig.json' }], '/node_modules/@middy/.+\\.js$': '<rootDir>/test/support/esm-to-cjs.js' };
 const project = (name) => ({
   displayName: name,
   testEnvironment: 'node',

@@ -70,7 +70,7 @@ export async function loadBasicCredentials(secrets: SecretSource, secretId: stri
   try {
     parsed = JSON.parse(await secrets.getSecret(secretId)) as Partial<BasicCredentials>;
   } catch (err) {
-    if (err instanceof SyntaxError) throw new Error('the credentials secret is not JSON');
+    if (err instanceof SyntaxError) throw new Error('the credentials secret is not JSON', { cause: err });
     throw err;
   }
   if (typeof parsed.username !== 'string' || typeof parsed.password !== 'string' || parsed.password === '') {

@@ -4,7 +4,7 @@
  * on AWS they are attached in IAM, and IAM's policy simulator (SimulatePrincipalPolicy)
  * evaluates them, cached for minutes so that pulls cost no IAM call.
  */
-import { evaluate, type EvaluationInput, type IdentityDecision, type NamedPolicy, type Principal } from './policy/evaluate';
+import { type EvaluationInput, type IdentityDecision, type NamedPolicy, type Principal } from './policy/evaluate';
 
 /** What evaluate() needs about the caller's identity policies for one action on one resource. */
 export type IdentityInput = Pick<EvaluationInput, 'identityPolicies' | 'identityDecision'>;

@@ -115,7 +115,7 @@ async function waitUntilAnswering(client: DynamoDBClient, child: ChildProcess, o
       await client.send(new ListTablesCommand({ Limit: 1 }));
       return;
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer within 20 s: ${String(err)}\n${output()}`);
+      if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer within 20 s: ${String(err)}\n${output()}`, { cause: err });
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -50,7 +50,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   const connection = () =>
     new Promise<void>((resolve) => {
-      let socket: Socket;
       let buffered: Buffer = Buffer.alloc(0);
       let bodyRemaining = -1; // -1: reading headers
       let sentAt = 0;
@@ -92,7 +91,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
           finishResponse();
         }
       };
-      socket = connect({ host: options.host, port: options.port, noDelay: true }, sendNext);
+      const socket: Socket = connect({ host: options.host, port: options.port, noDelay: true }, sendNext);
       socket.on('data', onData);
       socket.on('error', () => {
         errors++;

@@ -48,7 +48,7 @@ async function skopeo(args: string[]): Promise<number> {
     await run('skopeo', args, { maxBuffer: 16 * MiB });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`skopeo ${args.join(' ')} failed: ${e.message}\n${e.stderr ?? ''}`);
+    throw new Error(`skopeo ${args.join(' ')} failed: ${e.message}\n${e.stderr ?? ''}`, { cause: err });
   }
   return (performance.now() - started) / 1000;
 }

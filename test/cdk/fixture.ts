@@ -6,7 +6,7 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { RegistryStack, RegistryStackProps } from '../../lib';
+import { RegistryStack, type RegistryStackProps } from '../../lib';
 
 export const ENV = { account: '123456789012', region: 'eu-west-1' };
 export const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';

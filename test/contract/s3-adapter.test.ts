@@ -54,12 +54,12 @@ describeBlobStoreContract('S3BlobStore', async () => {
 const bytesOf = (size: number, seed: string): Buffer => pseudoRandomBytes(size, seed);
 
 /** A client that records each command it sends (name, input) and the HTTP headers of each request. */
-function recordingClient(): { client: S3Client; calls: { name: string; input: any; headers?: Record<string, string> }[] } {
+function recordingClient(): { client: S3Client; calls: { name: string; input: Record<string, unknown>; headers?: Record<string, string> }[] } {
   const client = s3.client();
-  const calls: { name: string; input: any; headers?: Record<string, string> }[] = [];
+  const calls: { name: string; input: Record<string, unknown>; headers?: Record<string, string> }[] = [];
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      const call: { name: string; input: any; headers?: Record<string, string> } = { name: String(context.commandName), input: args.input };
+      const call: { name: string; input: Record<string, unknown>; headers?: Record<string, string> } = { name: String(context.commandName), input: args.input as Record<string, unknown> };
       calls.push(call);
       return next(args);
     },

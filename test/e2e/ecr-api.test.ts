@@ -26,7 +26,7 @@ import {
   SetRepositoryPolicyCommand,
 } from '@aws-sdk/client-ecr';
 import { PROJECT_ROOT, scratchDir, startRegistryProcess, type RegistryProcess } from '../support/registry-harness';
-import { describeWithBinaries, run, underCI } from '../support/clients';
+import { run, underCI } from '../support/clients';
 import { verifySigV4 } from '../../lambdas/http/sigv4';
 
 const ACCOUNT = '111122223333';

@@ -5,7 +5,7 @@
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { authorizerContextExpired, describeRequest, toHttpRequest, toProxyResult, ResponseTooLargeError } from '../../lambdas/handlers/proxy-event';
 import { authorizerInvocation, createAuthorizerHandler, registryResources } from '../../lambdas/handlers/authorizer';
 import { SecretsManagerSecretSource, loadBasicCredentials } from '../../lambdas/aws/secret-source';
@@ -156,7 +156,6 @@ describe('secret sources', () => {
 
 describe('API Gateway simulator', () => {
   let simulator: RunningSimulator;
-  let handlerCalls = 0;
   beforeAll(async () => {
     simulator = await startApiGatewaySimulator({
       host: '127.0.0.1',
@@ -165,7 +164,6 @@ describe('API Gateway simulator', () => {
       log: silentLogger,
       authorizer: createAuthorizerHandler({ mode: 'basic', credentials: async () => ({ username: 'ci', password: 'pw' }) }, logger),
       handler: async (event): Promise<APIGatewayProxyResult> => {
-        handlerCalls++;
         if (event.path === '/v2/challenge') return { statusCode: 401, headers: { 'WWW-Authenticate': 'Bearer realm="x"', 'Content-Type': 'application/json' }, body: '{}' };
         if (event.path === '/v2/huge') return { statusCode: 200, headers: {}, body: Buffer.alloc(5 * 1024 * 1024).toString('base64'), isBase64Encoded: true };
         if (event.path === '/v2/throws') throw new Error('boom');

@@ -18,7 +18,7 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import { SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import { AnonymousPullPolicy, authorizerInvocation, identityContext, ociRoute, requestPath, type AuthorizerDependencies } from '../../lambdas/handlers/authorizer';
 import { KmsClientSigner, KmsTokenSigner, type KmsSigningApi } from '../../lambdas/aws/kms-token-signer';
-import { IamPolicySimulator, simulationInput, type IamSimulateApi } from '../../lambdas/aws/iam-policy-simulator';
+import { IamPolicySimulator, type simulationInput, type IamSimulateApi } from '../../lambdas/aws/iam-policy-simulator';
 import { identityFromAuthorizer, toHttpRequest } from '../../lambdas/handlers/proxy-event';
 import { registryApiInvocation } from '../../lambdas/handlers/registry-api';
 import { DATA_PLANE_ACTIONS } from '../../lambdas/composition/aws/registry-function';

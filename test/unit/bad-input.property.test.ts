@@ -240,7 +240,7 @@ async function check(c: Case): Promise<void> {
   try {
     expect(after).toEqual(before);
   } catch (e) {
-    throw new Error(`storage changed\n${context()}\n${(e as Error).message}`);
+    throw new Error(`storage changed\n${context()}\n${(e as Error).message}`, { cause: e });
   }
 }
 

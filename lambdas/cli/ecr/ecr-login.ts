@@ -24,10 +24,10 @@ export interface LoginOptions {
 
 export function ecrClient(options: LoginOptions): ECRClient {
   if (!options.executeApi) return new ECRClient({ region: options.region, endpoint: options.endpointUrl });
-  let client: ECRClient;
+  // The signer reads the client's own credential chain, so it is built lazily, after the client.
   const inner = () =>
     new SignatureV4({ service: 'execute-api', region: options.region, sha256: Sha256, credentials: () => client.config.credentials() });
-  client = new ECRClient({
+  const client: ECRClient = new ECRClient({
     region: options.region,
     endpoint: options.endpointUrl,
     signer: async () => ({

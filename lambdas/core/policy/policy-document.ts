@@ -299,7 +299,7 @@ function listAt(at: string, index: number, raw: unknown): string {
   return Array.isArray(raw) ? `${at}[${index}]` : at;
 }
 
-function isObject(value: unknown): value is Record<string, any> {
+function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
