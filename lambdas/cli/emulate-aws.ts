@@ -5,7 +5,7 @@
  */
 import { jsonLogger } from '../core/log';
 import { startEmulatedAws } from '../emulators/emulated-aws';
-import { IdentityConfigError, loadIdentities, readIdentityConfig, type LocalIdentities } from '../composition/local/identities';
+import { identitiesOption } from './identities-option';
 import { closeOnSignals, count, fail, isLoopback, parsePort } from './options';
 
 export async function emulateAws(
@@ -24,13 +24,7 @@ export async function emulateAws(
 ): Promise<void> {
   if (values['tls-cert'] || values['tls-key']) fail('--emulate-aws serves plain HTTP (API Gateway terminates TLS on AWS); drop --tls-cert/--tls-key');
   // Identities as for `berth serve`: the emulated IAM (SigV4 on POST /) and the callers' identity policies.
-  let identities: LocalIdentities;
-  try {
-    identities = loadIdentities(values.config !== undefined ? readIdentityConfig(values.config) : undefined);
-  } catch (err) {
-    if (err instanceof IdentityConfigError) fail(values.config !== undefined ? `${values.config}: ${err.message}` : err.message);
-    throw err;
-  }
+  const identities = identitiesOption(values.config);
   const withIdentities = identities.identities.length > 0;
   if (withIdentities && values['basic-auth'] !== undefined) fail('--basic-auth does not go with identities (--config, BERTH_ACCESS_KEY_ID): the authorizer then verifies login tokens');
   if (values['public-repositories'] && !withIdentities) fail('--public-repositories needs identities (--config FILE or BERTH_ACCESS_KEY_ID/BERTH_SECRET_ACCESS_KEY)');

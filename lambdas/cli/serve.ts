@@ -8,7 +8,7 @@ import { startNodeServer } from '../server/node-server';
 import { composeLocal } from '../composition/local/compose';
 import { StorageLayoutError } from '../storage/errors';
 import { DataDirInUseError } from '../storage/local/data-dir-lock';
-import { IdentityConfigError, loadIdentities, readIdentityConfig, type LocalIdentities } from '../composition/local/identities';
+import { identitiesOption } from './identities-option';
 import { closeOnSignals, fail, isLoopback, parseBodyIdleTimeout, parseOptions, parsePort } from './options';
 
 export async function serve(argv: string[]): Promise<void> {
@@ -35,13 +35,7 @@ export async function serve(argv: string[]): Promise<void> {
   if (values['ingest-port'] !== undefined || values['basic-auth'] !== undefined || values['public-repositories']) {
     fail('--ingest-port, --basic-auth and --public-repositories go with --emulate-aws (in local mode a repository is public when its policy allows Principal "*")');
   }
-  let identities: LocalIdentities;
-  try {
-    identities = loadIdentities(values.config !== undefined ? readIdentityConfig(values.config) : undefined);
-  } catch (err) {
-    if (err instanceof IdentityConfigError) fail(values.config !== undefined ? `${values.config}: ${err.message}` : err.message);
-    throw err;
-  }
+  const identities = identitiesOption(values.config);
   if (!isLoopback(values.host) && identities.identities.length === 0) {
     fail(
       `refusing to listen on ${values.host}: no authentication is configured, so anyone who can reach the address could push and delete images. ` +
