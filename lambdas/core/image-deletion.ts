@@ -23,6 +23,12 @@ export type ImageDeletion =
 
 /** Referrers of referrers (a signature of an SBOM) go too, this many levels down. */
 const MAX_REFERRER_DEPTH = 8;
+/**
+ * Most referrers one request deletes: anyone who may push can give a subject thousands, and the
+ * request must end within API Gateway's 29 s. The rest keep a dangling subject (the referrers API
+ * allows it) until garbage collection sweeps referrers whose subject is gone.
+ */
+export const MAX_REFERRERS_DELETED_PER_REQUEST = 100;
 
 /** Removes `tag`, which named `digest` when the caller resolved it; the image goes with its last tag. */
 export async function deleteImageTag(store: ImageDeletionStore, repository: string, tag: string, digest: string): Promise<ImageDeletion> {
@@ -32,9 +38,9 @@ export async function deleteImageTag(store: ImageDeletionStore, repository: stri
     return { ok: true, imageDeleted: true };
   }
   if (whole.reason === 'in-use') return { ok: false, reason: 'in-use', by: whole.by };
-  if (whole.reason === 'unknown' || !whole.by.includes(tag)) return { ok: false, reason: 'unknown' };
-  // Other tags name the image too: this tag only.
-  if (!(await store.deleteTag(repository, tag))) return { ok: false, reason: 'unknown' };
+  if (whole.reason === 'unknown') return { ok: false, reason: 'unknown' };
+  // Other tags name the image too: this tag only, and only while it still names this image (a push may have moved it).
+  if (!(await store.deleteTag(repository, tag, { ifDigest: digest }))) return { ok: false, reason: 'unknown' };
   // Those other tags may have gone meanwhile; then this was the last one after all.
   const rest = await store.deleteManifest(repository, digest, { onlyIfTags: [] });
   if (rest.ok) await deleteReferrersOf(store, repository, digest);
@@ -55,13 +61,16 @@ export async function deleteImage(store: ImageDeletionStore, repository: string,
 /**
  * Deletes the untagged referrers of a deleted image. A referrer that carries a tag of its own, or
  * that an index still references, was named by someone and stays. A crash part-way leaves
- * referrers whose subject is gone, which the referrers API allows (a dangling subject); they
- * harm nothing and a later delete of the same digest finds nothing to cascade from.
+ * referrers whose subject is gone, which the referrers API allows (a dangling subject); so does
+ * the per-request bound. They harm nothing; garbage collection is where they go.
  */
-async function deleteReferrersOf(store: ImageDeletionStore, repository: string, subject: string, depth = 0): Promise<void> {
+async function deleteReferrersOf(store: ImageDeletionStore, repository: string, subject: string, budget = { left: MAX_REFERRERS_DELETED_PER_REQUEST }, depth = 0): Promise<void> {
   if (depth >= MAX_REFERRER_DEPTH) return;
   for await (const referrer of eachReferrer(store, repository, subject)) {
+    if (budget.left <= 0) return;
     const result = await store.deleteManifest(repository, referrer.digest, { onlyIfTags: [] });
-    if (result.ok) await deleteReferrersOf(store, repository, referrer.digest, depth + 1);
+    if (!result.ok) continue;
+    budget.left--;
+    await deleteReferrersOf(store, repository, referrer.digest, budget, depth + 1);
   }
 }

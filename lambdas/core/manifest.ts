@@ -94,11 +94,21 @@ function guessFromShape(body: Record<string, unknown>): string {
   throw invalid('cannot tell the manifest type: send a Content-Type or a mediaType field');
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** Parses and validates a manifest body; refuses anything the registry could not serve back faithfully. */
 export function parseManifest(bytes: Uint8Array, contentType: string | undefined): ParsedManifest {
+  let text: string;
+  try {
+    // JSON is UTF-8 (RFC 8259 8.1); a lenient decode would turn each invalid byte into a
+    // three-byte U+FFFD, and a listing of such descriptors would outgrow every size bound.
+    text = UTF8.decode(bytes);
+  } catch {
+    throw invalid('manifest is not valid UTF-8');
+  }
   let body: unknown;
   try {
-    body = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    body = JSON.parse(text);
   } catch {
     throw invalid('manifest is not well-formed JSON');
   }

@@ -97,8 +97,10 @@ async function serve(handler: Handler, req: IncomingMessage, res: ServerResponse
   };
   const response = await handler(request);
   // A body the handler stopped reading part way (cut, or given up for a request that took over
-  // its upload) cannot be told from the next request on this connection: answer, then close it.
-  if (body?.abandoned()) res.setHeader('Connection', 'close');
+  // its upload) cannot be told from the next request on this connection, and one it never read
+  // (answered before its body: an unknown upload, a refusal) would keep the socket for as long as
+  // a silent client likes while Node drains it: answer, then close the connection.
+  if (body && (body.abandoned() || !req.complete)) res.setHeader('Connection', 'close');
   res.writeHead(response.status, response.headers);
   const content = response.body;
   if (content === undefined || request.method === 'HEAD') {

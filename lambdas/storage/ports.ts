@@ -125,6 +125,11 @@ export interface PutManifestOptions {
 
 export type DeleteResult<T extends string> = { ok: true } | { ok: false; reason: T; by: string[] };
 
+export interface DeleteTagOptions {
+  /** The manifest the tag must still name. @default whichever it names */
+  ifDigest?: string;
+}
+
 export interface DeleteManifestOptions {
   /** The tags (any order) that must be exactly the ones naming the manifest for the delete to happen. @default any tags */
   onlyIfTags?: string[];
@@ -221,7 +226,8 @@ export interface ManifestStore {
 /** The tags naming manifests. */
 export interface TagStore {
   resolveTag(repository: string, tag: string): Promise<string | null>;
-  deleteTag(repository: string, tag: string): Promise<boolean>;
+  /** Removes a tag; with `ifDigest`, only while it names that manifest (atomically). False when there was nothing to remove. */
+  deleteTag(repository: string, tag: string, options?: DeleteTagOptions): Promise<boolean>;
   listTags(repository: string, page: PageRequest): Promise<Page>;
   /** The tags naming a manifest now, in byte order. */
   getManifestTags(repository: string, digest: string): Promise<string[]>;

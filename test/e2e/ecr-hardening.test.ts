@@ -228,6 +228,28 @@ describe('BatchDeleteImage by an image last tag deletes the image (point 8)', ()
     expect(await manifestStatus(repo, 'child-tag')).toBe(200);
   });
 
+  test('GIVEN an image an index references, with two tags WHEN BatchDeleteImage by one THEN that tag goes and the image stays (only a last tag deletes)', async () => {
+    const child = makeImage({ layers: [300], seed: 'harden-child-two-tags' });
+    await pushImage(repo, child, 'arch', 'arch-1.0');
+    await putManifest(repo, 'multi-two', makeIndex([child]));
+    const out = await admin().send(new BatchDeleteImageCommand({ repositoryName: repo, imageIds: [{ imageTag: 'arch' }] }));
+    expect(out.imageIds).toEqual([{ imageDigest: child.manifest.digest, imageTag: 'arch' }]);
+    expect(out.failures).toEqual([]);
+    expect(await manifestStatus(repo, 'arch')).toBe(404);
+    expect(await manifestStatus(repo, 'arch-1.0')).toBe(200);
+  });
+
+  test('GIVEN an image with 25 tags WHEN BatchDeleteImage removes one that sorts late THEN that tag only goes', async () => {
+    const image = makeImage({ layers: [300], seed: 'harden-many-tags' });
+    const tags = Array.from({ length: 25 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+    await pushImage(repo, image, ...tags);
+    const out = await admin().send(new BatchDeleteImageCommand({ repositoryName: repo, imageIds: [{ imageTag: 't23' }] }));
+    expect(out.imageIds).toEqual([{ imageDigest: image.manifest.digest, imageTag: 't23' }]);
+    expect(out.failures).toEqual([]);
+    expect(await manifestStatus(repo, 't23')).toBe(404);
+    expect(await manifestStatus(repo, image.manifest.digest)).toBe(200);
+  });
+
   test('GIVEN an image with one tag WHEN the OCI DELETE removes that tag THEN the image stays, untagged (the spec: a tag delete is tag-only)', async () => {
     const image = makeImage({ layers: [300], seed: 'harden-oci-tag' });
     await pushImage(repo, image, 'oci-only');

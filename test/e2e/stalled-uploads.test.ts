@@ -117,6 +117,18 @@ describe('a stalled upload body', () => {
       await registry?.stop();
     });
 
+    test('GIVEN a request answered before its body (an unknown upload) WHEN the client then goes silent THEN the answer comes with Connection: close and the server closes the socket at once', async () => {
+      const { hostname, port } = new URL(registry.url);
+      const head =
+        `PATCH /v2/stall/unread/blobs/uploads/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: ${registry.host}\r\n` +
+        `Content-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n`;
+      const { value } = await timed('unread body', rawExchange(hostname, Number(port), Buffer.concat([Buffer.from(head), Buffer.alloc(10, 'X')]), 8_000));
+      expect(statusLine(value.data)).toMatch(/^HTTP\/1\.1 404/);
+      expect(value.data.toString('latin1').toLowerCase()).toContain('connection: close');
+      expect(value.closed).toBe(true);
+      expect(value.elapsedMs).toBeLessThan(3_000);
+    });
+
     /**
      * Starts a stalled PATCH on a fresh upload, gives the server time to take the upload's
      * lock and read what was sent, runs `next` on the same upload, and answers both outcomes.

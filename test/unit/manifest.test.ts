@@ -241,6 +241,14 @@ describe('parseManifest: malformed bodies', () => {
     expect(err.message.length).toBeGreaterThan(0);
   });
 
+  test('GIVEN annotations holding bytes that are not UTF-8 THEN MANIFEST_INVALID (a lenient decode would triple their size)', () => {
+    const text = JSON.stringify(image({ annotations: { note: 'XXXX' } }));
+    const bytes = Buffer.from(text);
+    bytes.fill(0xff, text.indexOf('XXXX'), text.indexOf('XXXX') + 4);
+    expect(() => parseManifest(bytes, MediaTypes.ociManifest)).toThrow(expect.objectContaining({ kind: 'MANIFEST_INVALID', message: expect.stringContaining('UTF-8') }));
+    expect(parseManifest(Buffer.from(text), MediaTypes.ociManifest).mediaType).toBe(MediaTypes.ociManifest);
+  });
+
   test('GIVEN a descriptor error THEN the message says where it is', () => {
     expect(refusal(image({ layers: [desc('l1'), { mediaType: OCI_LAYER, size: 1 }] })).message).toContain('layers[1]');
     expect(refusal(index({ manifests: [{}] })).message).toContain('manifests[0]');

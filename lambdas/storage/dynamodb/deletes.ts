@@ -5,7 +5,7 @@
  */
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { linkSk, manifestSk, parentSk, POLICY_SK, REPO_SK, referrerSk, repoPk, SETTINGS_SK, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
-import { sameTags, type DeleteManifestOptions, type DeleteRepositoryResult } from '../ports';
+import { sameTags, type DeleteManifestOptions, type DeleteTagOptions, type DeleteRepositoryResult } from '../ports';
 import type { DeleteResult } from '../ports';
 import { referencePins, releaseOrphanPins, unpin } from './pins';
 import { get, queryPartition, queryPrefix, suffixes } from './reads';
@@ -60,6 +60,10 @@ export async function deleteManifest(
       '#pinId': 'pinId',
     });
     if (!item) return { done: { ok: false, reason: 'unknown', by: [] } };
+    // Read after the item: a tag moved on since bumps `rev`, which the delete below is conditional on.
+    // Tags first: a delete meant for an image's last tag leaves an image with other tags alone, index or not.
+    const tags = await suffixes(t, pk, `tagged#${digest}#`, Infinity);
+    if (options.onlyIfTags && !sameTags(tags, options.onlyIfTags)) return { done: { ok: false, reason: 'tagged', by: tags.slice(0, 20) } };
     if (((item.parents as number | undefined) ?? 0) > 0) {
       const { holders, released } = await releaseOrphanPins(t, key, 'parents', `parent#${digest}#`);
       if (released > 0) return { again: true, immediately: true };
@@ -68,9 +72,6 @@ export async function deleteManifest(
     const pinId = item.pinId as string;
     const blobs = [...new Set(item.blobs as string[])];
     const children = [...new Set(item.children as string[])];
-    const tags = await suffixes(t, pk, `tagged#${digest}#`, Infinity);
-    // Read after the item: a tag moved on since bumps `rev`, which the delete below is conditional on.
-    if (options.onlyIfTags && !sameTags(tags, options.onlyIfTags)) return { done: { ok: false, reason: 'tagged', by: tags.slice(0, 20) } };
     // Too many references to unpin in the delete's transaction: the manifest goes first, the pins after it.
     const unpinAfter = 1 + (item.subject !== undefined ? 1 : 0) + 2 * (blobs.length + children.length) > MAX_ACTIONS;
     const budget = MAX_ACTIONS - 1 - (item.subject !== undefined ? 1 : 0) - (unpinAfter ? 0 : 2 * (blobs.length + children.length));
@@ -116,12 +117,13 @@ export async function deleteManifest(
   });
 }
 
-export async function deleteTag(t: TableContext, repository: string, tag: string): Promise<boolean> {
+export async function deleteTag(t: TableContext, repository: string, tag: string, options: DeleteTagOptions = {}): Promise<boolean> {
   const key = { pk: repoPk(repository), sk: tagSk(tag) };
   if (!storable(key)) return false;
   return retrying<boolean>(t, async () => {
     const item = await get(t, key, true, '#digest', { '#digest': 'digest' });
-    if (!item) return { done: false };
+    // untag() is conditional on this digest: a tag moved meanwhile is read again, then refused here.
+    if (!item || (options.ifDigest !== undefined && item.digest !== options.ifDigest)) return { done: false };
     return (await untag(t, repository, tag, item.digest as string)) ? { done: true } : { again: true };
   });
 }

@@ -19,6 +19,7 @@ import type {
 import type {
   BlobLink,
   DeleteManifestOptions,
+  DeleteTagOptions,
   DeleteRepositoryResult,
   DeleteResult,
   ImagePage,
@@ -162,8 +163,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
     return deletes.deleteManifest(this.t, repository, digest, options);
   }
 
-  deleteTag(repository: string, tag: string): Promise<boolean> {
-    return deletes.deleteTag(this.t, repository, tag);
+  deleteTag(repository: string, tag: string, options: DeleteTagOptions = {}): Promise<boolean> {
+    return deletes.deleteTag(this.t, repository, tag, options);
   }
 
   listTags(repository: string, page: PageRequest): Promise<Page> {

@@ -18,6 +18,7 @@ import type {
 import type {
   BlobLink,
   DeleteManifestOptions,
+  DeleteTagOptions,
   DeleteRepositoryResult,
   DeleteResult,
   ImagePage,
@@ -153,8 +154,8 @@ export class LmdbMetadataStore implements MetadataStore {
     return manifests.deleteManifest(this.db, repository, digest, options);
   }
 
-  async deleteTag(repository: string, tag: string): Promise<boolean> {
-    return manifests.deleteTag(this.db, repository, tag);
+  async deleteTag(repository: string, tag: string, options: DeleteTagOptions = {}): Promise<boolean> {
+    return manifests.deleteTag(this.db, repository, tag, options);
   }
 
   async listTags(repository: string, page: PageRequest): Promise<Page> {

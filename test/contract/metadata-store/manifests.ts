@@ -220,12 +220,25 @@ export function describeManifests(current: () => OpenedMetadataStore): void {
       expect(await store.deleteManifest('team/app', untagged.digest, { onlyIfTags: [] })).toEqual({ ok: true });
     });
 
-    test('GIVEN onlyIfTags and an index using the manifest WHEN deleted THEN in-use comes first and nothing changes', async () => {
+    test('GIVEN an index using the manifest WHEN deleted with onlyIfTags THEN other tags answer tagged (tags come first), the exact tags answer in-use, and nothing changes', async () => {
       const child = manifest('only-if-child', { blobs: [blob('c')] });
       await push('team/app', child, 'c1');
+      await push('team/app', child, 'c2');
       await push('team/app', manifest('only-if-index', { children: [child.digest] }), 'idx');
-      expect(await store.deleteManifest('team/app', child.digest, { onlyIfTags: ['c1'] })).toMatchObject({ ok: false, reason: 'in-use' });
-      expect(await store.resolveTag('team/app', 'c1')).toBe(child.digest);
+      expect(await store.deleteManifest('team/app', child.digest, { onlyIfTags: ['c1'] })).toEqual({ ok: false, reason: 'tagged', by: ['c1', 'c2'] });
+      expect(await store.deleteManifest('team/app', child.digest, { onlyIfTags: ['c1', 'c2'] })).toMatchObject({ ok: false, reason: 'in-use' });
+      expect(await store.getManifestTags('team/app', child.digest)).toEqual(['c1', 'c2']);
+    });
+
+    test('GIVEN deleteTag with ifDigest WHEN the tag names another manifest THEN nothing is removed; when it names that one THEN the tag goes', async () => {
+      const first = manifest('if-digest-1', { blobs: [blob('c')] });
+      const second = manifest('if-digest-2', { blobs: [blob('c')] });
+      await push('team/app', first, 'moving');
+      await push('team/app', second, 'moving');
+      expect(await store.deleteTag('team/app', 'moving', { ifDigest: first.digest })).toBe(false);
+      expect(await store.resolveTag('team/app', 'moving')).toBe(second.digest);
+      expect(await store.deleteTag('team/app', 'moving', { ifDigest: second.digest })).toBe(true);
+      expect(await store.resolveTag('team/app', 'moving')).toBeNull();
     });
 
     test('GIVEN an unknown digest or repository WHEN a manifest is deleted THEN the answer is unknown', async () => {

@@ -1,7 +1,7 @@
 /** LmdbMetadataStore's manifests and tags: puts and deletes in one transaction with their usage, parent, referrer and tag entries. */
 import type { RootDatabase } from 'lmdb';
 import type { ImageRecord, ReferrerRecord, StoredManifest } from '../../../core/model';
-import { sameTags, type DeleteManifestOptions, type DeleteResult, type ImagePage, type Page, type PageRequest, type PutManifestOptions, type PutManifestResult, type ReferrerPage } from '../../ports';
+import { sameTags, type DeleteManifestOptions, type DeleteTagOptions, type DeleteResult, type ImagePage, type Page, type PageRequest, type PutManifestOptions, type PutManifestResult, type ReferrerPage } from '../../ports';
 import { HIGH, key, page, prefix, storable, storablePrefix, suffixes, type ReadTransaction } from './keys';
 import { ensureRepository } from './repositories';
 
@@ -123,10 +123,11 @@ export async function deleteManifest(db: RootDatabase, repository: string, diges
   return db.transaction((): DeleteResult<'in-use' | 'unknown' | 'tagged'> => {
     const manifest: StoredManifest | undefined = db.get(key('manifest', repository, digest));
     if (manifest === undefined) return { ok: false, reason: 'unknown', by: [] };
-    const parents = suffixes(db, prefix('parent', repository, digest), 20);
-    if (parents.length > 0) return { ok: false, reason: 'in-use', by: parents };
+    // Tags first: a delete meant for an image's last tag leaves an image with other tags alone, index or not.
     const tags = suffixes(db, prefix('tagsof', repository, digest), Infinity);
     if (options.onlyIfTags && !sameTags(tags, options.onlyIfTags)) return { ok: false, reason: 'tagged', by: tags.slice(0, 20) };
+    const parents = suffixes(db, prefix('parent', repository, digest), 20);
+    if (parents.length > 0) return { ok: false, reason: 'in-use', by: parents };
 
     for (const tag of tags) {
       db.remove(key('tag', repository, tag));
@@ -141,10 +142,10 @@ export async function deleteManifest(db: RootDatabase, repository: string, diges
   });
 }
 
-export async function deleteTag(db: RootDatabase, repository: string, tag: string): Promise<boolean> {
+export async function deleteTag(db: RootDatabase, repository: string, tag: string, options: DeleteTagOptions = {}): Promise<boolean> {
   return db.transaction(() => {
     const digest: string | undefined = db.get(key('tag', repository, tag));
-    if (digest === undefined) return false;
+    if (digest === undefined || (options.ifDigest !== undefined && digest !== options.ifDigest)) return false;
     db.remove(key('tag', repository, tag));
     db.remove(key('tagsof', repository, digest, tag));
     return true;
