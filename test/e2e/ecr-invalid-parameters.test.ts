@@ -201,6 +201,12 @@ describe('the 21 classic actions answer an invalid member with InvalidParameterE
     expect(long.message).toBe(invalidParameter('repositoryName', 'must have length less than or equal to 256'));
   });
 
+  test.each(['team/a__b', 'team/a--b'])('GIVEN CreateRepository with %s (the OCI grammar takes it, ECR pattern does not) WHEN sent THEN the pattern ECR names', async (repositoryName) => {
+    const refused = await refusal(new CreateRepositoryCommand({ repositoryName }));
+    expect(refused).toBeInstanceOf(InvalidParameterException);
+    expect(refused.message).toBe(invalidParameter('repositoryName', `must satisfy regular expression '${NAME_PATTERN}'`));
+  });
+
   test('GIVEN a classic action WHEN a required member is missing or has the wrong JSON type THEN ValidationException "must not be null" and SerializationException stay', async () => {
     const missing = await refusal(new BatchGetImageCommand({ repositoryName: REPO } as never));
     expect(missing).toBeInstanceOf(ValidationException);

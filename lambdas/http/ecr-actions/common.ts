@@ -146,15 +146,16 @@ export function maxResultsOf(input: Input, max: number, fallback: number): numbe
 }
 
 export const REPOSITORY_NAME_PATTERN = '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*';
+const ECR_REPOSITORY_NAME = new RegExp(`^${REPOSITORY_NAME_PATTERN}$`);
 
 /**
- * ECR's constraints (2..256 characters) and the OCI grammar, which is a little stricter (`__` only as a pair, `--` runs).
+ * ECR's constraints (2..256 characters, ECR's pattern: no `__`, no runs of `-`) and the OCI grammar.
  * The first one broken is reported, lengths before the pattern.
  */
 export function validRepositoryName(name: string, member = 'repositoryName'): string {
   if (name.length < 2) throw validationError(member, name, constraints.minLength(2));
   if (name.length > 256) throw validationError(member, name, constraints.maxLength(256));
-  if (!isValidRepositoryName(name)) throw validationError(member, name, constraints.pattern(REPOSITORY_NAME_PATTERN));
+  if (!ECR_REPOSITORY_NAME.test(name) || !isValidRepositoryName(name)) throw validationError(member, name, constraints.pattern(REPOSITORY_NAME_PATTERN));
   return name;
 }
 
