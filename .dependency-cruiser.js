@@ -3,7 +3,9 @@
  * import which, no import cycles, and no emulator or stand-in reachable from production code.
  * @type {import('dependency-cruiser').IConfiguration}
  */
-const PRODUCTION_ADAPTERS = '^lambdas/(storage/(local|dynamodb|s3)/|aws/)';
+// The adapter rooms: storage (files + LMDB, DynamoDB, S3), the other AWS services, and the event
+// sinks (lambdas/events: the events file, webhooks). The core and http reach them only through ports.
+const PRODUCTION_ADAPTERS = '^lambdas/(storage/(local|dynamodb|s3)/|aws/|events/)';
 module.exports = {
   forbidden: [
     {
@@ -22,7 +24,7 @@ module.exports = {
     },
     {
       name: 'core-imports-no-outer-room',
-      comment: 'The core depends on its ports (lambdas/storage/ports.ts) and contracts, never on adapters, transport or entry points.',
+      comment: 'The core depends on its ports (lambdas/storage/ports.ts, core/events.ts) and contracts, never on adapters, transport or entry points.',
       severity: 'error',
       from: { path: '^lambdas/core/' },
       to: { path: `${PRODUCTION_ADAPTERS}|^lambdas/(http|server|handlers|composition|cli|emulators)/` },
@@ -38,7 +40,7 @@ module.exports = {
       name: 'adapters-import-no-transport',
       comment: 'Adapters implement ports; they know nothing of requests, entry points or composition.',
       severity: 'error',
-      from: { path: '^lambdas/storage/' },
+      from: { path: '^lambdas/(storage|events)/' },
       to: { path: '^lambdas/(http|server|handlers|composition|cli|emulators)/' },
     },
     {

@@ -21,6 +21,8 @@ const PROBES: Array<[string, string, string]> = [
   ['lambdas/core/zz-layer-probe.ts', "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';\nexport const probe = DynamoDBClient;\n", 'core-imports-no-aws-sdk'],
   ['lambdas/core/zz-layer-probe.ts', "import { S3BlobStore } from '../storage/s3/s3-blob-store';\nexport const probe = S3BlobStore;\n", 'core-imports-no-outer-room'],
   ['lambdas/http/zz-layer-probe.ts', "import { LmdbMetadataStore } from '../storage/local/lmdb-metadata-store';\nexport const probe = LmdbMetadataStore;\n", 'http-imports-no-adapter'],
+  ['lambdas/core/zz-layer-probe.ts', "import { signWebhookBody } from '../events/webhook-sink';\nexport const probe = signWebhookBody;\n", 'core-imports-no-outer-room'],
+  ['lambdas/events/zz-layer-probe.ts', "import { createRouter } from '../http/router';\nexport const probe = createRouter;\n", 'adapters-import-no-transport'],
   ['lambdas/handlers/zz-layer-probe.ts', "import { LocalKmsStandIn } from '../emulators/kms-stand-in';\nexport const probe = LocalKmsStandIn;\n", 'production-imports-no-emulator'],
   ['lib/zz-layer-probe.ts', "import { Registry } from '../lambdas/core/registry';\n/** A probe of the layer rules. */\nexport const probe = Registry;\n", 'lib-imports-only-contracts'],
   ['lambdas/core/zz-layer-probe.ts', "import { probe as other } from './zz-layer-probe-2';\nexport const probe = () => other;\n", 'no-cycles'],

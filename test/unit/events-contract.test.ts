@@ -1,0 +1,139 @@
+/**
+ * The image events' contract (lambdas/contracts/events.ts): ECR's `ECR Image Action` shape key for
+ * key, as its user guide's examples show them, plus `berth-event-id`; the PutEvents entry that makes
+ * EventBridge deliver that shape; and which sources a deployment may use.
+ */
+import {
+  DEFAULT_EVENT_SOURCE,
+  imageActionEvent,
+  isImageActionEvent,
+  putEventsEntry,
+  putEventsEntryOf,
+  validateEventSource,
+  type EventOrigin,
+  type ImageChange,
+} from '../../lambdas/contracts/events';
+import { eventsOf, fanOut, newEventId, type EventSink } from '../../lambdas/core/events';
+
+const DIGEST = 'sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234';
+const ORIGIN: EventOrigin = { account: '123456789012', region: 'us-west-2', source: DEFAULT_EVENT_SOURCE };
+const change = (overrides: Partial<ImageChange> = {}): ImageChange => ({
+  action: 'PUSH',
+  repository: 'my-repository-name',
+  digest: DIGEST,
+  tag: 'latest',
+  eventId: '0b8e4c0e-4d8a-4c4c-9f57-6d1b7f1a2b3c',
+  time: '2019-11-16T01:54:34.123Z',
+  ...overrides,
+});
+
+describe('the ECR Image Action shape', () => {
+  test('GIVEN a push that named a tag WHEN its event is built THEN envelope and detail have exactly the keys and values of ECR’s documented example, plus berth-event-id', () => {
+    const event = imageActionEvent(change(), ORIGIN, 'envelope-1');
+    expect(Object.keys(event)).toEqual(['version', 'id', 'detail-type', 'source', 'account', 'time', 'region', 'resources', 'detail']);
+    expect(event).toEqual({
+      version: '0',
+      id: 'envelope-1',
+      'detail-type': 'ECR Image Action',
+      source: 'berth.ecr',
+      account: '123456789012',
+      time: '2019-11-16T01:54:34Z',
+      region: 'us-west-2',
+      resources: [],
+      detail: {
+        result: 'SUCCESS',
+        'repository-name': 'my-repository-name',
+        'image-digest': DIGEST,
+        'action-type': 'PUSH',
+        'image-tag': 'latest',
+        'berth-event-id': '0b8e4c0e-4d8a-4c4c-9f57-6d1b7f1a2b3c',
+      },
+    });
+    expect(Object.keys(event.detail)).toEqual(['result', 'repository-name', 'image-digest', 'action-type', 'image-tag', 'berth-event-id']);
+  });
+
+  test('GIVEN a push by digest (a multi-arch child) WHEN its event is built THEN detail has no image-tag and nothing else is added', () => {
+    const event = imageActionEvent(change({ tag: undefined }), ORIGIN, 'envelope-2');
+    expect(Object.keys(event.detail)).toEqual(['result', 'repository-name', 'image-digest', 'action-type', 'berth-event-id']);
+    expect(JSON.parse(JSON.stringify(event)).detail).not.toHaveProperty('image-tag');
+  });
+
+  test('GIVEN a deletion of a tagged image WHEN its event is built THEN detail is ECR’s DELETE shape, with no media-type keys', () => {
+    const event = imageActionEvent(change({ action: 'DELETE' }), ORIGIN, 'envelope-3');
+    expect(event.detail).toEqual({
+      result: 'SUCCESS',
+      'repository-name': 'my-repository-name',
+      'image-digest': DIGEST,
+      'action-type': 'DELETE',
+      'image-tag': 'latest',
+      'berth-event-id': '0b8e4c0e-4d8a-4c4c-9f57-6d1b7f1a2b3c',
+    });
+    expect(event.detail).not.toHaveProperty('manifest-media-type');
+    expect(event.detail).not.toHaveProperty('artifact-media-type');
+    expect(event.resources).toEqual([]);
+  });
+
+  test('GIVEN one change sent twice WHEN its events are built THEN the envelope ids differ and berth-event-id is the same', () => {
+    const recorded = change({ eventId: newEventId() });
+    const [first] = eventsOf([recorded], ORIGIN);
+    const [second] = eventsOf([recorded], ORIGIN);
+    expect(first.id).not.toBe(second.id);
+    expect(first.detail['berth-event-id']).toBe(second.detail['berth-event-id']);
+    expect(isImageActionEvent(JSON.parse(JSON.stringify(first)))).toBe(true);
+    expect(isImageActionEvent({ ...first, detail: { ...first.detail, 'berth-event-id': undefined } })).toBe(false);
+  });
+
+  test('GIVEN a change and a named bus WHEN its PutEvents entry is built THEN EventBridge gets the source, detail-type, detail JSON, empty resources, the time and the bus', () => {
+    const entry = putEventsEntry(change(), { ...ORIGIN, eventBusName: 'registry-events' });
+    expect(Object.keys(entry).sort()).toEqual(['Detail', 'DetailType', 'EventBusName', 'Resources', 'Source', 'Time']);
+    expect(entry).toMatchObject({ Source: 'berth.ecr', DetailType: 'ECR Image Action', Resources: [], EventBusName: 'registry-events' });
+    expect(entry.Time.toISOString()).toBe('2019-11-16T01:54:34.000Z');
+    expect(JSON.parse(entry.Detail)).toEqual(imageActionEvent(change(), ORIGIN, 'x').detail);
+    expect(putEventsEntry(change(), ORIGIN).EventBusName).toBe('default');
+    expect(putEventsEntryOf(imageActionEvent(change(), ORIGIN, 'x'))).toEqual(putEventsEntry(change(), ORIGIN));
+  });
+
+  test('GIVEN a change whose time is not a time WHEN its event is built THEN it is refused', () => {
+    expect(() => imageActionEvent(change({ time: 'yesterday' }), ORIGIN, 'x')).toThrow(/Not a time/);
+  });
+});
+
+describe('the event source', () => {
+  test('GIVEN no configured source WHEN validated for AWS or locally THEN it is berth.ecr', () => {
+    expect(validateEventSource(undefined, 'aws')).toBe('berth.ecr');
+    expect(validateEventSource(undefined, 'local')).toBe('berth.ecr');
+  });
+
+  test.each(['aws.ecr', 'aws.anything'])('GIVEN source %s WHEN validated for AWS THEN it is refused with a message naming EventBridge’s refusal and what to do', (source) => {
+    expect(() => validateEventSource(source, 'aws')).toThrow(/reserves for AWS services.*NotAuthorizedForSourceException.*berth\.ecr.*"source" filter/s);
+  });
+
+  test('GIVEN source aws.ecr WHEN validated locally THEN it is taken as is', () => {
+    expect(validateEventSource('aws.ecr', 'local')).toBe('aws.ecr');
+  });
+
+  test('GIVEN an empty source or one over 256 characters WHEN validated THEN it is refused where EventBridge would refuse it', () => {
+    expect(() => validateEventSource('', 'local')).toThrow(/non-empty/);
+    expect(() => validateEventSource('', 'aws')).toThrow(/non-empty/);
+    expect(() => validateEventSource('a'.repeat(257), 'aws')).toThrow(/at most 256/);
+    expect(validateEventSource('a'.repeat(256), 'aws')).toHaveLength(256);
+    expect(validateEventSource('com.example.registry', 'aws')).toBe('com.example.registry');
+  });
+});
+
+describe('fanning out to several sinks', () => {
+  test('GIVEN two sinks of which one fails WHEN events are delivered THEN both received them and the delivery rejects so the caller retries', async () => {
+    const seen: string[][] = [[], []];
+    const ok: EventSink = { deliver: async (events) => void seen[0].push(...events.map((e) => e.id)) };
+    const failing: EventSink = {
+      deliver: async (events) => {
+        seen[1].push(...events.map((e) => e.id));
+        throw new Error('receiver down');
+      },
+    };
+    const events = eventsOf([change(), change({ action: 'DELETE' })], ORIGIN);
+    await expect(fanOut([ok, failing]).deliver(events)).rejects.toThrow('receiver down');
+    expect(seen).toEqual([events.map((e) => e.id), events.map((e) => e.id)]);
+    await expect(fanOut([ok, ok]).deliver(events)).resolves.toBeUndefined();
+  });
+});
