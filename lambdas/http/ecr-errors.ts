@@ -156,8 +156,8 @@ export function ecrError<N extends EcrExceptionName>(name: N, args: ArgsOf<N>, f
 export function authenticationError(failure: { code: string; message: string; status: number }): EcrApiError {
   if (Object.hasOwn(ECR_EXCEPTIONS, failure.code)) {
     const name = failure.code as EcrExceptionName;
-    const { message } = ECR_EXCEPTIONS[name] as Entry<Detail, string>;
-    return new EcrApiError(name, message({ detail: failure.message }), failure.status);
+    // The authenticator's own message (SigV4's wording), under the catalogue's name.
+    return new EcrApiError(name, failure.message, failure.status);
   }
   return new EcrApiError(failure.code, failure.message, failure.status);
 }
@@ -222,8 +222,9 @@ export function ecrExceptionOf(err: unknown, context: EcrErrorContext): unknown 
       return ecrError('RepositoryNotFoundException', {
         name: stringOf(detail.name) ?? repository,
         account,
-        // A refusal that says more than "unknown" (create-on-push is off) keeps its reason.
-        ...(defaultMessage(err) ? {} : { why: err.message }),
+        // InitiateLayerUpload's refusal says why (create-on-push is off), as it did before the
+        // catalogue; other actions keep ECR's plain message whatever the core said.
+        ...(action === 'InitiateLayerUpload' && !defaultMessage(err) ? { why: err.message } : {}),
       });
     case 'NAME_INVALID':
       return ecrError('InvalidParameterException', { member: 'repositoryName', constraint: err.message });
