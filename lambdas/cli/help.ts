@@ -3,6 +3,7 @@ export const HELP = `Usage: berth serve [options]      (npm start -- [options])
        berth ingest [--port N] [--host ADDR] [--body-idle-timeout 60s]
        berth ecr get-login-password --endpoint-url URL [--region R] [--execute-api]
        berth gc [--data-dir DIR] [--dry-run] [--min-age 1h]
+       berth events replay --webhook URL [--data-dir DIR] [--webhook-secret S]
 
 Runs the Berth registry on this machine, with its data in a local directory.
 
@@ -27,6 +28,14 @@ Options:
                      request fails, its connection is closed, and the upload keeps
                      what it acknowledged, so the client resumes (default 60s; 30s,
                      2m, a number of seconds, or 0 for never; berth ingest too)
+  --events-file FILE append each image event (ECR's "ECR Image Action" shape) to FILE
+                     as one JSON line (docs/events.md)
+  --webhook URL      POST each image event to URL as JSON, retried with backoff;
+                     repeatable. Undelivered events go to a dead-letter file in the
+                     data directory: berth events replay --webhook URL sends them again
+  --webhook-secret S sign webhook bodies: X-Berth-Signature-256: sha256=<HMAC-SHA256>
+                     (or webhookSecret in the --config file)
+  --event-source S   the events' source (default berth.ecr; or eventSource in --config)
   --emulate-aws      run the AWS path instead: DynamoDB Local (needs java), an S3
                      stand-in, the Lambda handlers behind a local API Gateway, and
                      the ingest server; everything in memory (see the README)
@@ -52,6 +61,10 @@ berth ecr get-login-password: the password of an ECR login token (GetAuthorizati
 the default AWS credential chain), for docker login -u AWS --password-stdin. --region defaults
 to AWS_REGION, AWS_DEFAULT_REGION, then us-east-1; --execute-api signs for API Gateway's IAM
 authorization (the deployed stack), which the AWS CLI cannot do.
+
+berth events replay: sends the events a webhook could not take (its dead-letter file in
+--data-dir, or --dead-letters FILE) to it again, signed with --webhook-secret or the
+webhookSecret of --config; receivers drop those they had by detail.berth-event-id.
 
 berth gc: reclaims disk space in a local data directory (default ./data) while no server
 uses it (stop the server first). As distribution's garbage-collect, a blob stays only while

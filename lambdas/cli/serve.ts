@@ -9,6 +9,7 @@ import { composeLocal } from '../composition/local/compose';
 import { StorageLayoutError } from '../storage/errors';
 import { DataDirInUseError } from '../storage/local/data-dir-lock';
 import { identitiesOption } from './identities-option';
+import { eventOptions } from './event-options';
 import { closeOnSignals, fail, isLoopback, parseBodyIdleTimeout, parseOptions, parsePort } from './options';
 
 export async function serve(argv: string[]): Promise<void> {
@@ -25,6 +26,10 @@ export async function serve(argv: string[]): Promise<void> {
     challenge: { type: 'string', default: 'bearer' },
     config: { type: 'string' },
     'body-idle-timeout': { type: 'string', default: '60s' },
+    'events-file': { type: 'string' },
+    webhook: { type: 'string', multiple: true },
+    'webhook-secret': { type: 'string' },
+    'event-source': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (!values) return;
@@ -36,6 +41,7 @@ export async function serve(argv: string[]): Promise<void> {
     fail('--ingest-port, --basic-auth and --public-repositories go with --emulate-aws (in local mode a repository is public when its policy allows Principal "*")');
   }
   const identities = identitiesOption(values.config);
+  const events = eventOptions(values);
   if (!isLoopback(values.host) && identities.identities.length === 0) {
     fail(
       `refusing to listen on ${values.host}: no authentication is configured, so anyone who can reach the address could push and delete images. ` +
@@ -57,7 +63,7 @@ export async function serve(argv: string[]): Promise<void> {
   const log = jsonLogger();
   let local;
   try {
-    local = await composeLocal({ dataDir: values['data-dir'], identities, tls: tls !== undefined, challenge: values.challenge as 'bearer' | 'basic', log });
+    local = await composeLocal({ dataDir: values['data-dir'], identities, tls: tls !== undefined, challenge: values.challenge as 'bearer' | 'basic', events, log });
   } catch (err) {
     if (err instanceof StorageLayoutError || err instanceof DataDirInUseError) fail(err.message);
     throw err;

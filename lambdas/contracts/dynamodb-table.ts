@@ -23,6 +23,11 @@ export const DYNAMODB_TABLE_SCHEMA = {
   ],
   /** Epoch seconds; only upload sessions carry it. */
   timeToLiveAttribute: 'expiresAt',
+  /**
+   * The table's stream: the event publisher reads the outbox items it carries (OUTBOX_PK). New images
+   * only: the publisher needs what was written, never what was there before.
+   */
+  streamViewType: 'NEW_IMAGE',
   billingMode: 'PAY_PER_REQUEST',
 } as const;
 
@@ -54,6 +59,17 @@ export const taggedSk = (digest: string, tag: string) => `tagged#${digest}#${tag
 export const usageSk = (blob: string, manifest: string, pinId: string) => `usage#${blob}#${manifest}#${pinId}`;
 export const parentSk = (child: string, index: string, pinId: string) => `parent#${child}#${index}#${pinId}`;
 export const referrerSk = (subject: string, digest: string) => `referrer#${subject}#${digest}`;
+
+/**
+ * The outbox of image changes (ChangeOutbox, docs/events.md): one item per committed write that
+ * changed images, written in that write's transaction, `changes` holding its ImageChange[] as JSON.
+ * Its sort key orders items by commit time. The stream delivers each new item to the event publisher,
+ * which deletes it once its events are on the bus; items left behind are swept by the same function.
+ */
+export const OUTBOX_PK = 'outbox';
+export const outboxSk = (time: string, id: string) => `${time}#${id}`;
+/** The attribute of an outbox item that holds its changes (a JSON string of ImageChange[]). */
+export const OUTBOX_CHANGES_ATTRIBUTE = 'changes';
 
 export const uploadPk = (id: string) => `upload#${id}`;
 export const UPLOAD_SK = 'upload';

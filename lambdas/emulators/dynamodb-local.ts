@@ -72,6 +72,7 @@ export function tableInput(tableName: string): CreateTableCommandInput {
       ],
       Projection: { ProjectionType: g.projection },
     })),
+    StreamSpecification: { StreamEnabled: true, StreamViewType: s.streamViewType },
   };
 }
 

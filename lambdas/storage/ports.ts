@@ -24,6 +24,7 @@ import type {
   StoredManifest,
   UploadState,
 } from '../core/model';
+import type { ImageChange } from '../contracts/events';
 
 export interface ByteRange {
   /** First byte, inclusive. */
@@ -287,6 +288,34 @@ export interface UploadStore {
   listUploadsStartedBefore(isoTime: string, limit: number): Promise<UploadState[]>;
 }
 
+/** One committed write's changes, as the outbox keeps them until they are delivered. */
+export interface OutboxEntry {
+  /** The entry's key in the outbox: entries list in the order of these ids' bytes, which is commit order as near as the adapter can tell. */
+  id: string;
+  /** The image changes of one write, in the order they happened (several for a deleted image with several tags). */
+  changes: ImageChange[];
+}
+
+/**
+ * The outbox of image changes (docs/events.md, "Delivery"). Every write that changes an image records
+ * its changes here in the same transaction as the change itself, so a change is never committed
+ * without its record nor recorded without having committed:
+ * - putManifest: one PUSH (with `tag` when one was given), for every successful put, a repeated one included;
+ * - deleteTag: one DELETE with the tag, when it removed one;
+ * - deleteManifest: one DELETE per tag the manifest had (tags removed in steps by an adapter count the
+ *   same), or one without a tag when it had none;
+ * - deleteRepository with force: what deleteManifest records, for each manifest it removes.
+ * Refused or failed writes record nothing. A tag that moves to another manifest is part of the PUSH
+ * (as in ECR, the manifest it left gets no event). A drainer reads entries, delivers them, then
+ * acknowledges them; an entry read but not acknowledged (a crash) is read again: at least once.
+ */
+export interface ChangeOutbox {
+  /** Up to `limit` entries not yet acknowledged, in id order, after `after` (exclusive) when given. */
+  readOutbox(limit: number, after?: string): Promise<OutboxEntry[]>;
+  /** Removes delivered entries; ids no longer (or never) in the outbox are ignored. */
+  acknowledgeOutbox(ids: readonly string[]): Promise<void>;
+}
+
 /** The whole metadata port, as each adapter implements it. */
 export interface MetadataStore
   extends RepositoryStore,
@@ -297,7 +326,8 @@ export interface MetadataStore
     PolicyStore,
     RegistrySettingsStore,
     TemplateStore,
-    UploadStore {
+    UploadStore,
+    ChangeOutbox {
   /** Releases handles; the store is unusable afterwards. */
   close(): Promise<void>;
 }

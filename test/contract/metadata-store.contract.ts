@@ -16,6 +16,7 @@ import { describeRegistrySettings } from './metadata-store/registry-settings';
 import { describeRepositoriesAndLinks } from './metadata-store/repositories';
 import { describeRepositorySettings, describeRepositoryDeletion } from './metadata-store/repository-lifecycle';
 import { describeUploads } from './metadata-store/uploads';
+import { describeOutbox } from './metadata-store/outbox';
 
 export type { OpenedMetadataStore } from './metadata-store/fixtures';
 
@@ -41,5 +42,6 @@ export function describeMetadataStoreContract(adapterName: string, open: () => P
     describeRecordedPulls(() => opened);
     describeRegistrySettings(() => opened);
     describeDurability(() => opened);
+    describeOutbox(() => opened);
   });
 }

@@ -13,6 +13,7 @@ import { describeWithBinaries, run } from '../support/clients';
 import { startDockerd, type DockerDaemon } from '../support/dockerd';
 import { startRegistryProcess, scratchDir, type RegistryProcess } from '../support/registry-harness';
 import { imageBlobs, makeImage, writeLayout, sha256, type Image } from '../support/oci-fixtures';
+import { readEventLines } from '../support/image-events';
 
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 
@@ -27,7 +28,10 @@ describeWithBinaries(['dockerd', 'docker', 'skopeo'], 'docker against berth serv
 
   beforeAll(async () => {
     work = scratchDir('docker');
-    [registry, daemon] = await Promise.all([startRegistryProcess(join(work.path, 'data')), startDockerd(join(work.path, 'dockerd'))]);
+    [registry, daemon] = await Promise.all([
+      startRegistryProcess(join(work.path, 'data'), 0, ['--events-file', join(work.path, 'events.jsonl')]),
+      startDockerd(join(work.path, 'dockerd')),
+    ]);
   });
   afterAll(async () => {
     await daemon?.stop();
@@ -132,5 +136,53 @@ describeWithBinaries(['dockerd', 'docker', 'skopeo'], 'docker against berth serv
     expect(inspect(`${second}:v2`).Id).toBe(image.config.digest);
     expect(inspect(`${second}:v2`).RepoDigests).toEqual([`${second}@${digest}`]);
     docker('rmi', `${second}:v2`);
+  });
+  /** The image events (--events-file) about `repo`, once `count` of them have arrived. */
+  async function eventsOf(repo: string, count: number, until: (detail: Record<string, string>) => boolean = () => true): Promise<Array<Record<string, string>>> {
+    const name = repo.slice(registry.host.length + 1);
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const events = readEventLines(join(work.path, 'events.jsonl')).filter((e) => e.detail['repository-name'] === name);
+      const details = events.map((e) => ({ ...e.detail }) as Record<string, string>);
+      if ((details.length >= count && details.some(until)) || Date.now() > deadline) return details;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  test('GIVEN docker pushes a tagged image, then the same image to another repository THEN each push is one PUSH event with its tag and the digest docker printed', async () => {
+    const image = makeImage({ layers: [32 * 1024], seed: `docker-${process.pid}-events` });
+    const first = freshRepo('events');
+    const second = freshRepo('events-mounted');
+    load(image, `${first}:v1`);
+    const digest = pushedDigest(docker('push', `${first}:v1`));
+    docker('tag', `${first}:v1`, `${second}:v2`);
+    expect(pushedDigest(docker('push', `${second}:v2`))).toBe(digest);
+    const push = (repo: string, tag: string) => ({ result: 'SUCCESS', 'repository-name': repo.slice(registry.host.length + 1), 'image-digest': digest, 'action-type': 'PUSH', 'image-tag': tag, 'berth-event-id': expect.any(String) });
+    expect(await eventsOf(first, 1)).toEqual([push(first, 'v1')]);
+    expect(await eventsOf(second, 1)).toEqual([push(second, 'v2')]);
+    docker('rmi', `${first}:v1`, `${second}:v2`);
+  });
+
+  test('GIVEN two images pushed by docker WHEN docker manifest push makes a multi-arch index of them THEN the index is one PUSH with its tag, and any child manifest it PUT is a PUSH without one', async () => {
+    const repo = freshRepo('events-multi');
+    const amd = makeImage({ layers: [16 * 1024], architecture: 'amd64', seed: `docker-${process.pid}-amd` });
+    const arm = makeImage({ layers: [17 * 1024], architecture: 'arm64', seed: `docker-${process.pid}-arm` });
+    load(amd, `${repo}:amd`);
+    const amdDigest = pushedDigest(docker('push', `${repo}:amd`));
+    repoCounter++; // load() names its files after the counter
+    load(arm, `${repo}:arm`);
+    const armDigest = pushedDigest(docker('push', `${repo}:arm`));
+    await eventsOf(repo, 2);
+    docker('manifest', 'create', '--insecure', `${repo}:multi`, `${repo}:amd`, `${repo}:arm`);
+    const indexDigest = /sha256:[0-9a-f]{64}/.exec(docker('manifest', 'push', '--insecure', `${repo}:multi`))![0];
+    const events = (await eventsOf(repo, 3, (e) => e['image-tag'] === 'multi')).slice(2);
+    const index = events.filter((e) => e['image-tag'] === 'multi');
+    expect(index).toEqual([{ result: 'SUCCESS', 'repository-name': repo.slice(registry.host.length + 1), 'image-digest': indexDigest, 'action-type': 'PUSH', 'image-tag': 'multi', 'berth-event-id': expect.any(String) }]);
+    for (const child of events.filter((e) => e['image-tag'] === undefined)) {
+      expect(child['action-type']).toBe('PUSH');
+      expect([amdDigest, armDigest]).toContain(child['image-digest']);
+    }
+    expect(events.every((e) => e['image-tag'] === undefined || e['image-tag'] === 'multi')).toBe(true);
+    docker('rmi', `${repo}:amd`, `${repo}:arm`);
   });
 });

@@ -12,6 +12,7 @@ import type { Deployment } from '../deployment';
 import { loadOrCreateDownloadTokens, loadOrCreateTokenSigner, type LocalIdentities } from './identities';
 import { localControlPlane } from './local-control-plane';
 import { openLocalRegistry, type LocalRegistry } from './local-registry';
+import { localEventOrigin, localEventSinks, type LocalEventSettings } from './local-events';
 
 export interface LocalDeploymentOptions {
   dataDir: string;
@@ -20,6 +21,8 @@ export interface LocalDeploymentOptions {
   tls: boolean;
   /** The `WWW-Authenticate` challenge with identities. @default 'bearer' */
   challenge?: 'bearer' | 'basic';
+  /** Where image events go (the account and region are the identities'). @default nowhere */
+  events?: Omit<LocalEventSettings, 'account' | 'region'>;
   log: Logger;
 }
 
@@ -33,7 +36,9 @@ export async function composeLocal(options: LocalDeploymentOptions): Promise<Loc
   const withIdentities = identities.identities.length > 0;
   // With identities, a cross-repository mount needs pull permission on the source (checked by the data plane's access control).
   const mountCheck = deferredCanPull();
-  const local = await openLocalRegistry(options.dataDir, log, withIdentities ? { canPull: mountCheck.canPull } : {});
+  const eventSettings: LocalEventSettings = { ...options.events, account: identities.account, region: identities.regions[0] };
+  const events = { sinks: localEventSinks(options.dataDir, eventSettings, log), origin: localEventOrigin(eventSettings) };
+  const local = await openLocalRegistry(options.dataDir, log, withIdentities ? { canPull: mountCheck.canPull } : {}, events);
   // The ECR JSON API answers once there is someone to authenticate; the token key lives in the data directory.
   const tokens = new RegistryTokens(loadOrCreateTokenSigner(local.dataDir));
   const downloadTokens = withIdentities ? loadOrCreateDownloadTokens(local.dataDir) : undefined;

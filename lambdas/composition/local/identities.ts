@@ -60,6 +60,10 @@ const IAM_ARN = /^arn:(?:aws|aws-cn|aws-us-gov):(?:iam::(\d{12}):(?:root|user\/(
 /** The configuration file's JSON (see docs/local-identities.md). */
 export interface IdentityConfigFile {
   registry?: { account?: string; regions?: string[] };
+  /** Signs webhook bodies (docs/events.md); read by the events' settings, not here. */
+  webhookSecret?: string;
+  /** The `source` of image events (docs/events.md); read by the events' settings, not here. */
+  eventSource?: string;
   identities?: Array<{
     name?: string;
     accessKeyId: string;
@@ -91,7 +95,8 @@ export function readIdentityConfig(path: string): IdentityConfigFile {
 export function loadIdentities(config: IdentityConfigFile | undefined, env: NodeJS.ProcessEnv = process.env): LocalIdentities {
   const where = (i: number, field: string) => `identities[${i}].${field}`;
   if (config !== undefined && (typeof config !== 'object' || config === null || Array.isArray(config))) throw new IdentityConfigError('the configuration must be a JSON object');
-  for (const key of Object.keys(config ?? {})) if (key !== 'registry' && key !== 'identities') throw new IdentityConfigError(`unknown configuration key "${key}"; expected registry, identities`);
+  const known = ['registry', 'identities', 'webhookSecret', 'eventSource'];
+  for (const key of Object.keys(config ?? {})) if (!known.includes(key)) throw new IdentityConfigError(`unknown configuration key "${key}"; expected ${known.join(', ')}`);
   const account = config?.registry?.account ?? DEFAULT_ACCOUNT;
   if (typeof account !== 'string' || !ACCOUNT_ID.test(account)) throw new IdentityConfigError(`registry.account must be a 12-digit account id, got ${JSON.stringify(account)}`);
   const regions = config?.registry?.regions ?? [...DEFAULT_REGIONS];

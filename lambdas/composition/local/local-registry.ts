@@ -10,6 +10,10 @@ import { createOnPushFromSettings } from '../../core/create-on-push';
 import type { MetadataStore } from '../../storage/ports';
 import type { ScheduledJob } from '../deployment';
 import { runLocalJobs } from './job-runner';
+import type { EventOrigin, EventSink } from '../../core/events';
+import { DEFAULT_EVENT_SOURCE } from '../../contracts/events';
+import { outboxDrainJob } from './local-events';
+import { DEFAULT_ACCOUNT, DEFAULT_REGIONS } from './identities';
 
 export interface LocalRegistry {
   registry: Registry;
@@ -37,6 +41,8 @@ export async function openLocalRegistry(
   dataDir: string,
   log: Logger,
   settings: Omit<RegistryOptions, 'blobs' | 'metadata' | 'log'> = {},
+  /** Where image events go. @default nowhere: the outbox is drained and its entries dropped */
+  events: { sinks: EventSink[]; origin: EventOrigin } = { sinks: [], origin: { account: DEFAULT_ACCOUNT, region: DEFAULT_REGIONS[0], source: DEFAULT_EVENT_SOURCE } },
 ): Promise<LocalRegistry> {
   const root = resolve(dataDir);
   // A restarted container finds its predecessor's lock from another PID namespace: wait for its heartbeat to stop.
@@ -74,6 +80,7 @@ export async function openLocalRegistry(
         if (count > 0) log.info('purged abandoned uploads', { count });
       },
     },
+    outboxDrainJob(metadata, events.sinks, events.origin),
   ];
   const runner = runLocalJobs(jobs, log);
 

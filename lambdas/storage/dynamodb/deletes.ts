@@ -5,8 +5,10 @@
  */
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { linkSk, manifestSk, parentSk, POLICY_SK, REPO_SK, referrerSk, repoPk, SETTINGS_SK, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
+import { imageDeleteChanges, untagChanges } from '../image-changes';
 import { sameTags, type DeleteManifestOptions, type DeleteTagOptions, type DeleteRepositoryResult } from '../ports';
 import type { DeleteResult } from '../ports';
+import { changeTime, outboxPut } from './outbox';
 import { referencePins, releaseOrphanPins, unpin } from './pins';
 import { get, queryPartition, queryPrefix, suffixes } from './reads';
 import { MAX_ACTIONS, storable, type Action, type TableContext } from './table';
@@ -50,6 +52,8 @@ export async function deleteManifest(
   const pk = repoPk(repository);
   const key = { pk, sk: manifestSk(digest) };
   if (!storable(key)) return { ok: false, reason: 'unknown', by: [] };
+  // Tags untagged in steps below recorded their own DELETEs: the image then needs no untagged one.
+  let untaggedInSteps = false;
   return retrying<DeleteResult<'in-use' | 'unknown' | 'tagged'>>(t, async () => {
     const item = await get(t, key, true, 'pk, sk, #blobs, #children, #subject, #rev, #parents, #pinId', {
       '#blobs': 'blobs',
@@ -73,12 +77,15 @@ export async function deleteManifest(
     const blobs = [...new Set(item.blobs as string[])];
     const children = [...new Set(item.children as string[])];
     // Too many references to unpin in the delete's transaction: the manifest goes first, the pins after it.
-    const unpinAfter = 1 + (item.subject !== undefined ? 1 : 0) + 2 * (blobs.length + children.length) > MAX_ACTIONS;
-    const budget = MAX_ACTIONS - 1 - (item.subject !== undefined ? 1 : 0) - (unpinAfter ? 0 : 2 * (blobs.length + children.length));
+    // Always in the transaction: the manifest's Delete and the outbox item.
+    const unpinAfter = 2 + (item.subject !== undefined ? 1 : 0) + 2 * (blobs.length + children.length) > MAX_ACTIONS;
+    const budget = MAX_ACTIONS - 2 - (item.subject !== undefined ? 1 : 0) - (unpinAfter ? 0 : 2 * (blobs.length + children.length));
     const fitting = Math.max(0, Math.floor(budget / 2));
     if (tags.length > fitting) {
       // Too many tags for one transaction: untag first (each step a state deleteTag could leave), then look again.
-      for (const tag of tags.slice(fitting)) await untag(t, repository, tag, digest);
+      for (const tag of tags.slice(fitting)) {
+        if (await untag(t, repository, tag, digest)) untaggedInSteps = true;
+      }
       return { again: true, immediately: true };
     }
     const actions: Action[] = [
@@ -108,6 +115,7 @@ export async function deleteManifest(
       }
     }
     if (item.subject !== undefined) actions.push({ Delete: { TableName: t.table, Key: { pk, sk: referrerSk(item.subject as string, digest) } } });
+    if (tags.length > 0 || !untaggedInSteps) actions.push(outboxPut(t, imageDeleteChanges(repository, digest, tags, changeTime())));
     if (!(await transactOrRetry(t, actions))) return { again: true };
     if (unpinAfter) {
       // The manifest is gone; a failure here leaves pins too many, which only keeps blobs and children longer.
@@ -138,10 +146,14 @@ function tagDelete(t: TableContext, pk: string, tag: string, digest: string) {
   };
 }
 
-/** Removes `tag` if it still names `digest`; false when it moved or went meanwhile. */
+/** Removes `tag` if it still names `digest`, recording its DELETE; false when it moved or went meanwhile. */
 async function untag(t: TableContext, repository: string, tag: string, digest: string): Promise<boolean> {
   const pk = repoPk(repository);
-  return transactOrRetry(t, [{ Delete: tagDelete(t, pk, tag, digest) }, { Delete: { TableName: t.table, Key: { pk, sk: taggedSk(digest, tag) } } }]);
+  return transactOrRetry(t, [
+    { Delete: tagDelete(t, pk, tag, digest) },
+    { Delete: { TableName: t.table, Key: { pk, sk: taggedSk(digest, tag) } } },
+    outboxPut(t, untagChanges(repository, digest, [tag], changeTime())),
+  ]);
 }
 
 /** In steps, each a state the ordinary operations could also leave, the repository item last. */

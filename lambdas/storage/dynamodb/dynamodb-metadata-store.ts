@@ -24,6 +24,7 @@ import type {
   DeleteResult,
   ImagePage,
   MetadataStore,
+  OutboxEntry,
   Page,
   PageRequest,
   PutManifestOptions,
@@ -33,6 +34,7 @@ import type {
 import * as deletes from './deletes';
 import * as manifestReads from './manifest-reads';
 import { putManifest } from './manifest-puts';
+import * as outbox from './outbox';
 import * as meta from './registry-meta';
 import * as repositories from './repositories';
 import type { TableContext } from './table';
@@ -244,6 +246,16 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
   listUploadsStartedBefore(isoTime: string, limit: number): Promise<UploadState[]> {
     return uploads.listUploadsStartedBefore(this.t, isoTime, limit);
+  }
+
+  // ---- the outbox of image changes ----
+
+  readOutbox(limit: number, after?: string): Promise<OutboxEntry[]> {
+    return outbox.readOutbox(this.t, limit, after);
+  }
+
+  acknowledgeOutbox(ids: readonly string[]): Promise<void> {
+    return outbox.acknowledgeOutbox(this.t, ids);
   }
 
   /** The client belongs to the caller (shared by every store of the Lambda container). */

@@ -6,9 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { linkSk, manifestSk, parentSk, referrerSk, repoPk, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
 import type { StoredManifest } from '../../core/model';
+import { pushChange } from '../image-changes';
 import type { PutManifestOptions, PutManifestResult } from '../ports';
 import { manifestFromItem, manifestItem, referrerItem, tagItem } from './items';
 import { pin, pinRecord, referencePins, unpin, type Pin } from './pins';
+import { changeTime, outboxPut } from './outbox';
 import { batchGet, get } from './reads';
 import { ensureRepository } from './repositories';
 import { checkItemSize, keyString, MAX_ACTIONS, writableKey, type Action, type TableContext } from './table';
@@ -25,7 +27,8 @@ export async function putManifest(
   const blobs = [...new Set(manifest.blobs)];
   const children = [...new Set(manifest.children)];
   const references = blobs.length + children.length;
-  const fixed = 1 + (manifest.subject !== undefined ? 1 : 0) + (tag !== undefined ? 3 : 0) + (references === 0 ? 1 : 0);
+  // The manifest, its referrer entry, its tag (3), the repository when nothing else proves it, the outbox item.
+  const fixed = 1 + (manifest.subject !== undefined ? 1 : 0) + (tag !== undefined ? 3 : 0) + (references === 0 ? 1 : 0) + 1;
   // Too many references for one transaction: pin them first, in chunks, then commit the manifest.
   const twoPhase = fixed + 2 * references > MAX_ACTIONS;
   const manifestKey = writableKey({ pk, sk: manifestSk(manifest.digest) });
@@ -109,15 +112,33 @@ export async function putManifest(
       actions.push({ Put: { TableName: t.table, Item: { pk, sk: taggedSk(manifest.digest, tag) } } });
       if (previous !== undefined) actions.push({ Delete: { TableName: t.table, Key: { pk, sk: taggedSk(previous, tag) } } });
     }
-    if (actions.length === 0) return { done: { ok: true } };
+    // Every successful put records its PUSH, in the transaction that commits it (docs/storage.md, "The outbox").
+    const record = outboxPut(t, [pushChange(repository, manifest.digest, tag, changeTime())]);
+    if (actions.length === 0) {
+      // Nothing to change (a repeated put): the PUSH alone, provided the state it was decided on still holds.
+      const checks: Action[] = [{ ConditionCheck: { TableName: t.table, Key: manifestKey, ConditionExpression: 'attribute_exists(pk)' } }];
+      if (tagKey) {
+        checks.push({
+          ConditionCheck: {
+            TableName: t.table,
+            Key: tagKey,
+            ConditionExpression: '#digest = :digest',
+            ExpressionAttributeNames: { '#digest': 'digest' },
+            ExpressionAttributeValues: { ':digest': manifest.digest },
+          },
+        });
+      }
+      return (await transactOrRetry(t, [...checks, record])) ? { done: { ok: true } } : { again: true };
+    }
+    actions.push(record);
     if (pins.length === 0) return (await transactOrRetry(t, actions)) ? { done: { ok: true } } : { again: true };
     // Phase 1: pin every reference (a failed condition means one went missing: the pins are given back, and
     // the next round's read answers the missing list).
     if (!(await pin(t, pins))) return { again: true };
-    // Phase 2: the manifest appears. If this throws, its outcome is unknown and the pins stay (safe: see "Two-phase puts").
+    // Phase 2: the manifest appears, its PUSH with it. If this throws, its outcome is unknown and the pins stay (safe: see "Two-phase puts").
     if (await transactOrRetryConflicts(t, actions)) return { done: { ok: true } };
-    // A failed condition may be this very commit, retried after it landed unseen (TransactionInProgress):
-    // then the manifest is this attempt's, pins and all.
+    // A failed condition may be this very commit, landed unseen and sent anew past its token's window
+    // (see transact): then the manifest is this attempt's, pins and all.
     const stored = await get(t, manifestKey, true, '#pinId', { '#pinId': 'pinId' });
     if (stored?.pinId === pinId) return { done: { ok: true } };
     // Nothing of phase 2 was written (a tag moved, or a concurrent push of this digest won): give the pins back.

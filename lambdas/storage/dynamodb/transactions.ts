@@ -1,8 +1,10 @@
 /**
  * Writes of the DynamoDB adapter: transactions, the optimistic loop every conditional change
  * runs in, and how DynamoDB's errors are told apart (a failed condition: read again; a
- * conflict: nothing was written, back off and try again).
+ * conflict: nothing was written, back off and try again; an outcome not known yet: send the same
+ * transaction again).
  */
+import { randomUUID } from 'node:crypto';
 import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Action, Key, TableContext } from './table';
 
@@ -43,8 +45,26 @@ export function isConflict(err: unknown): boolean {
 export const backoff = (attempt: number) => Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6));
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * One transaction, committed at most once: every send of it carries the same ClientRequestToken, so
+ * that when DynamoDB cannot yet tell its outcome (TransactionInProgress: an earlier send, the SDK's
+ * own retry included, is still running or landed unseen) it is sent again as it is, and a send after
+ * it landed answers success without writing twice (DynamoDB keeps a token's outcome ten minutes).
+ * Reading again and deciding anew instead could commit a second outbox record for the same change.
+ */
 export async function transact(t: TableContext, actions: Action[]): Promise<void> {
-  await t.doc.send(new TransactWriteCommand({ TransactItems: actions }));
+  const input = { TransactItems: actions, ClientRequestToken: randomUUID() };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await t.doc.send(new TransactWriteCommand(input));
+      return;
+    } catch (err) {
+      if (errorName(err) !== 'TransactionInProgressException') throw err;
+      // Not a conflict past this point: a caller that read again could commit the same change twice.
+      if (attempt + 1 >= MAX_ATTEMPTS) throw new Error(`DynamoDB table ${t.table}: the outcome of a transaction stayed unknown after ${MAX_ATTEMPTS} attempts`, { cause: err });
+    }
+    await sleep(backoff(attempt));
+  }
 }
 
 /** Runs a transaction; false when a condition failed (the caller reads again), and conflicts are retried. */

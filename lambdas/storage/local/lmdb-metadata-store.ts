@@ -23,6 +23,7 @@ import type {
   DeleteResult,
   ImagePage,
   MetadataStore,
+  OutboxEntry,
   Page,
   PageRequest,
   PutManifestOptions,
@@ -34,6 +35,7 @@ import * as repositories from './lmdb/repositories';
 import * as manifests from './lmdb/manifests';
 import * as meta from './lmdb/registry-meta';
 import * as uploads from './lmdb/uploads';
+import * as outbox from './lmdb/outbox';
 
 export const LMDB_LAYOUT_VERSION = 1;
 
@@ -223,6 +225,14 @@ export class LmdbMetadataStore implements MetadataStore {
 
   async listUploadsStartedBefore(isoTime: string, limit: number): Promise<UploadState[]> {
     return uploads.listUploadsStartedBefore(this.db, isoTime, limit);
+  }
+
+  async readOutbox(limit: number, after?: string): Promise<OutboxEntry[]> {
+    return outbox.readOutbox(this.db, limit, after);
+  }
+
+  async acknowledgeOutbox(ids: readonly string[]): Promise<void> {
+    return outbox.acknowledgeOutbox(this.db, ids);
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,8 @@ import type { ImageRecord, ReferrerRecord, StoredManifest } from '../../../core/
 import { sameTags, type DeleteManifestOptions, type DeleteTagOptions, type DeleteResult, type ImagePage, type Page, type PageRequest, type PutManifestOptions, type PutManifestResult, type ReferrerPage } from '../../ports';
 import { HIGH, key, page, prefix, storable, storablePrefix, suffixes, type ReadTransaction } from './keys';
 import { ensureRepository } from './repositories';
+import { record } from './outbox';
+import { imageDeleteChanges, pushChange, untagChanges } from '../../image-changes';
 
 /**
  * About how many bytes of referrers one listReferrers call reads before it stops (plus the one that
@@ -43,6 +45,7 @@ export async function putManifest(db: RootDatabase, repository: string, manifest
       db.put(key('tag', repository, tag), manifest.digest);
       db.put(key('tagsof', repository, manifest.digest, tag), 1);
     }
+    record(db, [pushChange(repository, manifest.digest, tag)]);
     return { ok: true };
   });
 }
@@ -138,6 +141,7 @@ export async function deleteManifest(db: RootDatabase, repository: string, diges
     if (manifest.subject) db.remove(key('referrer', repository, manifest.subject, digest));
     db.remove(key('pulled', repository, digest));
     db.remove(key('manifest', repository, digest));
+    record(db, imageDeleteChanges(repository, digest, tags));
     return { ok: true };
   });
 }
@@ -148,6 +152,7 @@ export async function deleteTag(db: RootDatabase, repository: string, tag: strin
     if (digest === undefined || (options.ifDigest !== undefined && digest !== options.ifDigest)) return false;
     db.remove(key('tag', repository, tag));
     db.remove(key('tagsof', repository, digest, tag));
+    record(db, untagChanges(repository, digest, [tag]));
     return true;
   });
 }

@@ -3,6 +3,8 @@ import type { RootDatabase } from 'lmdb';
 import { DEFAULT_REPOSITORY_SETTINGS, type RepositoryRecord, type RepositorySettings, type RepositorySettingsRecord } from '../../../core/model';
 import type { BlobLink, DeleteRepositoryResult, DeleteResult, Page, PageRequest } from '../../ports';
 import { HIGH, key, page, prefix, suffixes } from './keys';
+import { record } from './outbox';
+import { imageDeleteChanges } from '../../image-changes';
 
 /** A link's value: its size, and since when (absent on links written before it was recorded). */
 type StoredLink = BlobLink & { linkedAt?: number };
@@ -65,6 +67,7 @@ export async function deleteRepository(db: RootDatabase, name: string, force: bo
   return db.transaction((): DeleteRepositoryResult => {
     if (db.get(key('repo', name)) === undefined) return { ok: false, reason: 'unknown' };
     if (!force && suffixes(db, prefix('manifest', name), 1).length > 0) return { ok: false, reason: 'not-empty' };
+    record(db, imagesDeletedWith(db, name));
     for (const digest of suffixes(db, prefix('link', name), Infinity)) db.remove(key('blobrepo', digest, name));
     for (const kind of ['link', 'manifest', 'tag', 'tagsof', 'usage', 'parent', 'referrer', 'pulled']) {
       const start = prefix(kind, name);
@@ -75,6 +78,24 @@ export async function deleteRepository(db: RootDatabase, name: string, force: bo
     db.remove(key('repo', name));
     return { ok: true };
   });
+}
+
+/**
+ * What deleting every manifest of a repository records: each manifest's deletion, indexes before the
+ * manifests they name, as deleting them one by one would have to go.
+ */
+function imagesDeletedWith(db: RootDatabase, name: string) {
+  const remaining = new Set(suffixes(db, prefix('manifest', name), Infinity));
+  const ordered: string[] = [];
+  while (remaining.size > 0) {
+    // A manifest goes once no remaining manifest names it; in a cycle (never written by a put) the rest go as they are.
+    const free = [...remaining].filter((digest) => !suffixes(db, prefix('parent', name, digest), Infinity).some((index) => remaining.has(index)));
+    for (const digest of free.length > 0 ? free : [...remaining]) {
+      ordered.push(digest);
+      remaining.delete(digest);
+    }
+  }
+  return ordered.flatMap((digest) => imageDeleteChanges(name, digest, suffixes(db, prefix('tagsof', name, digest), Infinity)));
 }
 
 export async function getRepositoryPolicy(db: RootDatabase, repository: string): Promise<string | null> {

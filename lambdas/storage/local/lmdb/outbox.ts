@@ -1,0 +1,45 @@
+/**
+ * LmdbMetadataStore's outbox of image changes (ChangeOutbox in ports.ts): `record` runs inside the
+ * write transaction of the change, so an entry exists exactly when its change committed. Entries are
+ * keyed by a counter kept in the same transactions; LMDB serialises write transactions, so key order
+ * is commit order.
+ */
+import type { RootDatabase } from 'lmdb';
+import type { ImageChange } from '../../../contracts/events';
+import type { OutboxEntry } from '../../ports';
+import { HIGH, key, prefix, storable } from './keys';
+
+const COUNTER = key('outboxseq');
+/** Wide enough for any counter a store reaches (2^53), so that byte order is numeric order. */
+const ID_DIGITS = 16;
+
+/** Must run inside a write transaction: adds one entry holding `changes`. */
+export function record(db: RootDatabase, changes: ImageChange[]): void {
+  if (changes.length === 0) return;
+  const next = ((db.get(COUNTER) as number | undefined) ?? 0) + 1;
+  db.put(COUNTER, next);
+  db.put(key('outbox', String(next).padStart(ID_DIGITS, '0')), changes);
+}
+
+export async function readOutbox(db: RootDatabase, limit: number, after?: string): Promise<OutboxEntry[]> {
+  const start = prefix('outbox');
+  const from = after !== undefined && storable(start + after) ? start + after : start;
+  const out: OutboxEntry[] = [];
+  for (const { key: k, value } of db.getRange({ start: from, end: start + HIGH })) {
+    const id = String(k).slice(start.length);
+    if (after !== undefined && id <= after) continue;
+    if (out.length >= limit) break;
+    out.push({ id, changes: value as ImageChange[] });
+  }
+  return out;
+}
+
+export async function acknowledgeOutbox(db: RootDatabase, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.transaction(() => {
+    for (const id of ids) {
+      const k = key('outbox', id);
+      if (storable(k)) db.remove(k);
+    }
+  });
+}
