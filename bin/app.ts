@@ -67,6 +67,8 @@ new RegistryStack(app, context('stackName') ?? 'BerthRegistry', {
   createOnPush: flag('createOnPush', true),
   tokenSigningKeyArn: context('tokenSigningKeyArn'),
   authorizerCacheTtl: seconds('authorizerCacheTtlSeconds'),
+  eventSource: context('eventSource'),
+  eventBusName: context('eventBusName'),
 });
 
 if (flag('nag', true)) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,5 +1,6 @@
 export * from './registry-storage';
 export * from './registry-api';
+export * from './registry-events';
 export * from './ingest-service';
 export * from './registry-stack';
 export * from './repository-patterns';

@@ -3,6 +3,7 @@ import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -10,6 +11,7 @@ import { type Construct } from 'constructs';
 import { PULL_ACTIONS, PUSH_ACTIONS, repositoryArn } from '../lambdas/contracts/ecr-actions';
 import { IngestService } from './ingest-service';
 import { RegistryApi, type RegistryApiProps, UPLOAD_PATH_PATTERN } from './registry-api';
+import { RegistryEvents } from './registry-events';
 import { validateRepositoryPatterns } from './repository-patterns';
 import { RegistryStorage } from './registry-storage';
 
@@ -85,12 +87,31 @@ export interface RegistryStackProps
    * @default - a key created by the stack, retained when the stack is deleted
    */
   readonly tokenSigningKeyArn?: string;
+
+  /**
+   * The `source` of the image events (docs/events.md). EventBridge refuses custom events whose
+   * source starts with `aws.` (ECR's is `aws.ecr`), so such a value is refused at synth; rules
+   * written for ECR change their `source` filter to this value.
+   *
+   * @default 'berth.ecr'
+   */
+  readonly eventSource?: string;
+
+  /**
+   * The EventBridge bus the image events go to: the name of a bus in the stack's account and
+   * region, or the ARN of a bus (of this or another account, whose policy must then let this
+   * account put events on it).
+   *
+   * @default - the account's default bus
+   */
+  readonly eventBusName?: string;
 }
 
 /**
- * A whole Berth registry: storage, the API (with CloudFront or a custom domain) and, unless turned
- * off, the streaming ingest service. Outputs the registry endpoint (what docker uses), the
- * control-plane endpoint (IAM-signed ECR calls) and the ingest endpoint.
+ * A whole Berth registry: storage, the API (with CloudFront or a custom domain), the image events
+ * on EventBridge and, unless turned off, the streaming ingest service. Outputs the registry
+ * endpoint (what docker uses), the control-plane endpoint (IAM-signed ECR calls), the ingest
+ * endpoint, and the event publisher and its dead-letter queue.
  */
 export class RegistryStack extends Stack {
   /** The metadata table and the blob bucket. */
@@ -101,6 +122,8 @@ export class RegistryStack extends Stack {
   public readonly ingest?: IngestService;
   /** Access logs of the bucket, CloudFront, the ALB and VPC flow logs. */
   public readonly logsBucket: s3.Bucket;
+  /** The image events: the publisher function, its dead-letter queue and the bus. */
+  public readonly events: RegistryEvents;
 
   constructor(scope: Construct, id: string, props: RegistryStackProps = {}) {
     super(scope, id, props);
@@ -140,6 +163,16 @@ export class RegistryStack extends Stack {
       encryptionKey,
       removalPolicy: props.removalPolicy,
       serverAccessLogsBucket: this.logsBucket,
+    });
+
+    this.events = new RegistryEvents(this, 'Events', {
+      table: this.storage.table,
+      eventSource: props.eventSource,
+      eventBus: props.eventBusName
+        ? props.eventBusName.startsWith('arn:')
+          ? events.EventBus.fromEventBusArn(this, 'EventBus', props.eventBusName)
+          : events.EventBus.fromEventBusName(this, 'EventBus', props.eventBusName)
+        : undefined,
     });
 
     this.registryApi = new RegistryApi(this, 'Api', {
@@ -218,6 +251,14 @@ export class RegistryStack extends Stack {
     new CfnOutput(this, 'TokenSigningKeyArn', {
       description: 'KMS key that signs login and access tokens (TOKEN_KEY_ID of both functions)',
       value: this.registryApi.tokenSigningKey.keyArn,
+    });
+    new CfnOutput(this, 'EventPublisherFunctionName', {
+      description: 'The image event publisher: aws lambda invoke --function-name <this> --cli-binary-format raw-in-base64-out --payload \'{"action":"replay"}\' out.json',
+      value: this.events.publisher.functionName,
+    });
+    new CfnOutput(this, 'EventDeadLetterQueueUrl', {
+      description: 'Stream batches the event publisher failed past its retries (an alarm: the sweep publishes their items; docs/events.md)',
+      value: this.events.deadLetterQueue.queueUrl,
     });
     new CfnOutput(this, 'TableName', { value: this.storage.table.tableName });
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });

@@ -111,6 +111,8 @@ export class RegistryStorage extends Construct {
       encryption: props.encryptionKey ? dynamodb.TableEncryption.CUSTOMER_MANAGED : dynamodb.TableEncryption.DEFAULT,
       encryptionKey: props.encryptionKey,
       timeToLiveAttribute: schema.timeToLiveAttribute,
+      // The event publisher (RegistryEvents) reads the outbox items from it.
+      stream: dynamodb.StreamViewType[schema.streamViewType],
       removalPolicy,
     });
     for (const index of schema.globalSecondaryIndexes) {

@@ -10,6 +10,8 @@ export interface RegistryTableSchema {
   readonly sortKey: string;
   /** The attribute DynamoDB's TTL deletes expired items by (Unix seconds). */
   readonly timeToLiveAttribute: string;
+  /** What the table's stream shows of a changed item (the event publisher reads the new outbox items). */
+  readonly streamViewType: 'NEW_IMAGE' | 'OLD_IMAGE' | 'NEW_AND_OLD_IMAGES' | 'KEYS_ONLY';
   readonly globalSecondaryIndexes: ReadonlyArray<{
     readonly indexName: string;
     readonly partitionKey: string;
@@ -22,6 +24,7 @@ export const REGISTRY_TABLE_SCHEMA: RegistryTableSchema = {
   partitionKey: DYNAMODB_TABLE_SCHEMA.partitionKey.name,
   sortKey: DYNAMODB_TABLE_SCHEMA.sortKey.name,
   timeToLiveAttribute: DYNAMODB_TABLE_SCHEMA.timeToLiveAttribute,
+  streamViewType: DYNAMODB_TABLE_SCHEMA.streamViewType,
   globalSecondaryIndexes: DYNAMODB_TABLE_SCHEMA.globalSecondaryIndexes.map((index) => ({
     indexName: index.indexName,
     partitionKey: index.partitionKey.name,

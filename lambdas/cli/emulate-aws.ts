@@ -6,6 +6,8 @@
 import { jsonLogger } from '../core/log';
 import { startEmulatedAws } from '../emulators/emulated-aws';
 import { identitiesOption } from './identities-option';
+import { validateEventSource } from '../contracts/events';
+import { eventOptions } from './event-options';
 import { closeOnSignals, count, fail, isLoopback, parsePort } from './options';
 
 export async function emulateAws(
@@ -18,6 +20,10 @@ export async function emulateAws(
     'basic-auth'?: string;
     'public-repositories'?: boolean;
     config?: string;
+    'events-file'?: string;
+    webhook?: string[];
+    'webhook-secret'?: string;
+    'event-source'?: string;
   },
   port: number,
   bodyIdleTimeoutMs: number,
@@ -37,6 +43,15 @@ export async function emulateAws(
   if (!basicAuth && !withIdentities && !isLoopback(values.host)) {
     fail(`refusing to listen on ${values.host} without --basic-auth or identities (--config, BERTH_ACCESS_KEY_ID): anonymous access is for loopback only`);
   }
+  if (values['events-file'] !== undefined || (values.webhook ?? []).length > 0 || values['webhook-secret'] !== undefined) {
+    fail('--events-file, --webhook and --webhook-secret are local mode\'s: with --emulate-aws, events go to the EventBridge stand-in, which writes them to <data-dir>/events.jsonl');
+  }
+  let eventSource: string | undefined;
+  try {
+    eventSource = validateEventSource(values['event-source'] ?? configEventSource(values.config), 'aws');
+  } catch (err) {
+    fail((err as Error).message);
+  }
   const ingestPort = values['ingest-port'] !== undefined ? parsePort(values['ingest-port'], '--ingest-port') : 0;
   const log = jsonLogger();
   
@@ -50,6 +65,7 @@ export async function emulateAws(
       port,
       ingestPort,
       dataDir: values['data-dir'],
+      eventSource,
       basicAuth,
       identities: withIdentities ? identities : undefined,
       publicRepositories: values['public-repositories'],
@@ -67,4 +83,9 @@ export async function emulateAws(
       `stats at ${emulated.url}/__berth/stats)\n`,
   );
   closeOnSignals(() => emulated.close());
+}
+
+/** The eventSource of the --config file, as `berth serve` reads it. */
+function configEventSource(config: string | undefined): string | undefined {
+  return config === undefined ? undefined : eventOptions({ config }).source;
 }

@@ -50,6 +50,9 @@ import { KmsTokenSigner } from '../aws/kms-token-signer';
 import { awsControlPlane, type AwsControlPlaneSettings } from '../composition/aws/aws-control-plane';
 import { AnonymousPullPolicy, type AuthorizerDependencies } from '../handlers/authorizer';
 import { DynamoDbMetadataStore } from '../storage/dynamodb/dynamodb-metadata-store';
+import { validateEventSource } from '../contracts/events';
+import { DEFAULT_ACCOUNT, DEFAULT_REGIONS } from '../composition/local/identities';
+import { startEmulatedEvents } from './emulated-events';
 
 export interface EmulatedAwsOptions {
   host: string;
@@ -78,6 +81,8 @@ export interface EmulatedAwsOptions {
   uploadTokenKey?: string;
   /** How long an upload body may send nothing before the ingest server cuts it (0: never). @default 60 s */
   bodyIdleTimeoutMs?: number;
+  /** The stack's eventSource (validated as the stack does). @default 'berth.ecr' */
+  eventSource?: string;
   log: Logger;
 }
 
@@ -309,6 +314,21 @@ async function compose(
     log: options.log,
   });
   cleanup.push(() => simulator.close());
+
+  // The event publisher on the table's stream, and EventBridge (events.jsonl in the data directory).
+  const eventsClients = createAwsClients(clientOptions);
+  const events = await startEmulatedEvents({
+    dataDir,
+    tableName,
+    dynamodb: eventsClients.dynamodb,
+    dynamodbEndpoint: dynamo.endpoint,
+    credentials: LOCAL_AWS_CREDENTIALS,
+    account: identities?.account ?? DEFAULT_ACCOUNT,
+    region: identities?.regions[0] ?? DEFAULT_REGIONS[0],
+    source: validateEventSource(options.eventSource, 'aws'),
+    log: options.log,
+  });
+  cleanup.push(() => events.close());
   // GetAuthorizationToken's proxyEndpoint: the simulator's URL (http), not https://<Host>.
   if (controlPlaneSettings) controlPlaneSettings.proxyEndpoint = simulator.url;
 
@@ -319,6 +339,8 @@ async function compose(
     s3: s3.endpoint,
     table: tableName,
     bucket: bucketName,
+    eventBridge: events.eventBridgeEndpoint,
+    events: events.eventsFile,
     authentication: identities ? (options.publicRepositories ? 'tokens, public repositories' : 'tokens') : basicAuth ? 'basic' : 'anonymous',
     ...(identities && kms ? { account: identities.account, region: identities.regions[0], kmsKeyId: kms.keyId, controlPlane: `${simulator.url}/` } : {}),
   };

@@ -19,7 +19,8 @@ describe('Lambda bundles', () => {
       sizes[id] = files.reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
     }
     console.log(`bundled and synthesized in ${Date.now() - started} ms; bundle bytes: ${JSON.stringify(sizes)}`);
-    expect(Object.keys(sizes)).toHaveLength(2);
+    // The registry handler, the authorizer and the event publisher.
+    expect(Object.keys(sizes)).toHaveLength(3);
     for (const size of Object.values(sizes)) expect(size).toBeLessThan(ONE_MB);
   });
 });
@@ -48,7 +49,7 @@ async function bundleInputs(entry: string): Promise<string[]> {
 }
 
 describe('production bundles hold no emulator, stand-in or ECR client', () => {
-  test.each(['bin/berth-ingest.ts', 'lambdas/handlers/registry-api.ts', 'lambdas/handlers/authorizer.ts'])(
+  test.each(['bin/berth-ingest.ts', 'lambdas/handlers/registry-api.ts', 'lambdas/handlers/authorizer.ts', 'lambdas/handlers/event-publisher.ts'])(
     'GIVEN %s bundled as it ships WHEN its metafile inputs are read THEN none is forbidden',
     async (entry) => {
       const inputs = await bundleInputs(entry);
@@ -56,6 +57,12 @@ describe('production bundles hold no emulator, stand-in or ECR client', () => {
       expect(inputs.filter((input) => FORBIDDEN_IN_PRODUCTION.some((rule) => rule.test(input)))).toEqual([]);
     },
   );
+
+  test('GIVEN the event publisher bundled WHEN its inputs are read THEN it loads no SDK client but DynamoDB’s and EventBridge’s (a cold start loads nothing else)', async () => {
+    const inputs = await bundleInputs('lambdas/handlers/event-publisher.ts');
+    const clients = new Set(inputs.flatMap((input) => /node_modules\/@aws-sdk\/(client-[a-z-]+)\//.exec(input)?.[1] ?? []));
+    expect([...clients].sort()).toEqual(['client-dynamodb', 'client-eventbridge']);
+  });
 
   test('GIVEN the whole command line (bin/berth.ts with --emulate-aws) WHEN bundled THEN the check sees the emulators (it is not vacuous)', async () => {
     const inputs = await bundleInputs('bin/berth.ts');
