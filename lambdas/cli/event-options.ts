@@ -32,7 +32,8 @@ export function eventOptions(values: EventOptionValues): Omit<LocalEventSettings
     if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) fail(`--webhook must be an http:// or https:// URL, got ${JSON.stringify(url)}`);
   }
   const webhookSecret = webhookSecretOption(values);
-  if (webhookSecret !== undefined && webhooks.length === 0) fail('a webhook secret (--webhook-secret or webhookSecret in --config) signs webhook bodies: give a --webhook too');
+  // The config file's secret may serve other runs; only the flag alone is a mistake worth stopping for.
+  if (values['webhook-secret'] !== undefined && webhooks.length === 0) fail('--webhook-secret signs webhook bodies: give a --webhook too');
   const source = values['event-source'] ?? configString(values.config, 'eventSource');
   if (source === '') fail('--event-source must not be empty');
   return {

@@ -182,3 +182,69 @@ describe('berth serve --challenge', () => {
     expect(result.stderr).toContain('--challenge must be bearer or basic');
   });
 });
+
+describe('berth serve event options and berth events replay', () => {
+  test('GIVEN event options that cannot work WHEN started THEN it refuses with the reason, before listening', () => {
+    const work = scratchDir('cli-events');
+    try {
+      const serve = (...args: string[]) => berth(['serve', '--port', '0', '--data-dir', join(work.path, 'data'), ...args]);
+      const notUrl = serve('--webhook', 'ftp://example.com/hook');
+      expect(notUrl.status).toBe(2);
+      expect(notUrl.stderr).toMatch(/--webhook must be an http:\/\/ or https:\/\/ URL/);
+      const secretAlone = serve('--webhook-secret', 's3cret');
+      expect(secretAlone.status).toBe(2);
+      expect(secretAlone.stderr).toMatch(/--webhook-secret signs webhook bodies: give a --webhook too/);
+      const emulatedFile = serve('--emulate-aws', '--events-file', join(work.path, 'e.jsonl'));
+      expect(emulatedFile.status).toBe(2);
+      expect(emulatedFile.stderr).toMatch(/events go to the EventBridge stand-in/);
+      expect(berth(['serve', '--help']).stdout).toContain('--events-file');
+    } finally {
+      work.remove();
+    }
+  });
+
+  test('GIVEN dead letters of a webhook WHEN berth events replay runs THEN the receiver gets each event signed, and the file is emptied', async () => {
+    const { createServer } = await import('node:http');
+    const { verifyWebhookSignature, SIGNATURE_HEADER } = await import('../../lambdas/events/webhook-sink');
+    const { deadLetterFileFor } = await import('../../lambdas/composition/local/local-events');
+    const { imageActionEvent } = await import('../../lambdas/contracts/events');
+    const work = scratchDir('cli-replay');
+    const bodies: Array<{ body: string; signature: string }> = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        bodies.push({ body, signature: String(req.headers[SIGNATURE_HEADER.toLowerCase()]) });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
+      const dataDir = join(work.path, 'data');
+      const file = deadLetterFileFor(dataDir, url);
+      require('node:fs').mkdirSync(join(dataDir, 'events'), { recursive: true });
+      const event = imageActionEvent(
+        { action: 'PUSH', repository: 'team/app', digest: `sha256:${'a'.repeat(64)}`, tag: 'v1', eventId: '0b8e4c0e-4d8a-4c4c-9f57-6d1b7f1a2b3c', time: '2026-12-03T10:00:00.000Z' },
+        { account: '123456789012', region: 'eu-west-1', source: 'berth.ecr' },
+        'envelope-1',
+      );
+      writeFileSync(file, JSON.stringify({ failedAt: '2026-12-03T10:01:00.000Z', url, attempts: 6, lastError: 'HTTP 503', event }) + '\n');
+      // spawnSync would block this process's receiver: run the command asynchronously.
+      const { execFile } = await import('node:child_process');
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bin', 'berth.ts'), 'events', 'replay', '--webhook', url, '--data-dir', dataDir, '--webhook-secret', 'replay-secret'], { cwd: PROJECT_ROOT }, (err, out, errOut) =>
+          err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+        ),
+      );
+      expect(stdout).toContain('replayed 1 event');
+      expect(bodies).toHaveLength(1);
+      expect(JSON.parse(bodies[0].body).detail['berth-event-id']).toBe('0b8e4c0e-4d8a-4c4c-9f57-6d1b7f1a2b3c');
+      expect(verifyWebhookSignature(bodies[0].body, bodies[0].signature, 'replay-secret')).toBe(true);
+      expect(require('node:fs').existsSync(file) ? readFileSync(file, 'utf8') : '').toBe('');
+    } finally {
+      server.close();
+      work.remove();
+    }
+  });
+});

@@ -56,11 +56,26 @@ export function localEventOrigin(settings: LocalEventSettings): EventOrigin {
  */
 export function outboxDrainJob(outbox: ChangeOutbox, sinks: EventSink[], origin: EventOrigin): ScheduledJob {
   const sink = fanOut(sinks);
+  // After a failure (an events file on a full disk), turns are skipped for a while, doubling up to
+  // MAX_BACKOFF_MS, so that a broken destination costs a log line now and then, not four a second.
+  let failures = 0;
+  let notBefore = 0;
   return {
     name: 'deliver-image-events',
     everyMs: OUTBOX_POLL_MS,
     run: async () => {
-      await drainOutbox(outbox, sink, origin);
+      if (Date.now() < notBefore) return;
+      try {
+        await drainOutbox(outbox, sink, origin);
+        failures = 0;
+      } catch (error) {
+        failures++;
+        notBefore = Date.now() + Math.min(MAX_BACKOFF_MS, OUTBOX_POLL_MS * 2 ** failures);
+        throw error;
+      }
     },
   };
 }
+
+/** The longest pause between two attempts to deliver after failures. */
+const MAX_BACKOFF_MS = 30_000;
