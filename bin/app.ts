@@ -6,6 +6,7 @@
  */
 import { App, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as events from 'aws-cdk-lib/aws-events';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { RegistryStack } from '../lib';
 
@@ -26,6 +27,16 @@ function seconds(key: string): Duration | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw new Error(`context ${key} must be a whole number of seconds, got "${value}"`);
   return Duration.seconds(Number(value));
+}
+function hours(key: string): Duration | undefined {
+  const value = context(key);
+  if (value === undefined) return undefined;
+  if (!/^[1-9]\d*$/.test(value)) throw new Error(`context ${key} must be a whole number of hours (at least 1), got "${value}"`);
+  return Duration.hours(Number(value));
+}
+function gcSchedule(): events.Schedule | undefined {
+  const interval = hours('gcIntervalHours');
+  return interval ? events.Schedule.rate(interval) : undefined;
 }
 function removalPolicy(): RemovalPolicy | undefined {
   const value = context('removalPolicy');
@@ -69,6 +80,8 @@ new RegistryStack(app, context('stackName') ?? 'BerthRegistry', {
   authorizerCacheTtl: seconds('authorizerCacheTtlSeconds'),
   eventSource: context('eventSource'),
   eventBusName: context('eventBusName'),
+  gcGracePeriod: hours('gcGracePeriodHours'),
+  gcSchedule: gcSchedule(),
 });
 
 if (flag('nag', true)) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

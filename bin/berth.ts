@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<void>>>
   ingest: async () => (await import('../lambdas/cli/ingest')).ingest,
   ecr: async () => (await import('../lambdas/cli/ecr-command')).ecr,
   gc: async () => (await import('../lambdas/cli/gc')).gc,
+  stats: async () => (await import('../lambdas/cli/stats')).stats,
   events: async () => (await import('../lambdas/cli/events')).events,
 };
 

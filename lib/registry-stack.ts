@@ -12,6 +12,7 @@ import { PULL_ACTIONS, PUSH_ACTIONS, repositoryArn } from '../lambdas/contracts/
 import { IngestService } from './ingest-service';
 import { RegistryApi, type RegistryApiProps, UPLOAD_PATH_PATTERN } from './registry-api';
 import { RegistryEvents } from './registry-events';
+import { RegistryGarbageCollector } from './registry-gc';
 import { validateRepositoryPatterns } from './repository-patterns';
 import { RegistryStorage } from './registry-storage';
 
@@ -105,13 +106,29 @@ export interface RegistryStackProps
    * @default - the account's default bus
    */
   readonly eventBusName?: string;
+
+  /**
+   * How old a repository's link that no manifest uses, or content that no repository links, must be
+   * before the garbage collector removes it (docs/garbage-collection.md). At least one hour.
+   *
+   * @default Duration.hours(24)
+   */
+  readonly gcGracePeriod?: Duration;
+
+  /**
+   * When the garbage collector runs. Each run reads every content record and manifest once, so a
+   * large registry that deletes little may run it less often (docs/deploy.md, "Garbage collection").
+   *
+   * @default events.Schedule.rate(Duration.hours(1))
+   */
+  readonly gcSchedule?: events.Schedule;
 }
 
 /**
  * A whole Berth registry: storage, the API (with CloudFront or a custom domain), the image events
- * on EventBridge and, unless turned off, the streaming ingest service. Outputs the registry
- * endpoint (what docker uses), the control-plane endpoint (IAM-signed ECR calls), the ingest
- * endpoint, and the event publisher and its dead-letter queue.
+ * on EventBridge, the scheduled garbage collector and, unless turned off, the streaming ingest
+ * service. Outputs the registry endpoint (what docker uses), the control-plane endpoint (IAM-signed
+ * ECR calls), the ingest endpoint, the event publisher and its dead-letter queue, and the collector.
  */
 export class RegistryStack extends Stack {
   /** The metadata table and the blob bucket. */
@@ -124,6 +141,8 @@ export class RegistryStack extends Stack {
   public readonly logsBucket: s3.Bucket;
   /** The image events: the publisher function, its dead-letter queue and the bus. */
   public readonly events: RegistryEvents;
+  /** The garbage collector function and its schedule. */
+  public readonly garbageCollector: RegistryGarbageCollector;
 
   constructor(scope: Construct, id: string, props: RegistryStackProps = {}) {
     super(scope, id, props);
@@ -173,6 +192,13 @@ export class RegistryStack extends Stack {
           ? events.EventBus.fromEventBusArn(this, 'EventBus', props.eventBusName)
           : events.EventBus.fromEventBusName(this, 'EventBus', props.eventBusName)
         : undefined,
+    });
+
+    this.garbageCollector = new RegistryGarbageCollector(this, 'GarbageCollector', {
+      table: this.storage.table,
+      bucket: this.storage.bucket,
+      gracePeriod: props.gcGracePeriod,
+      schedule: props.gcSchedule,
     });
 
     this.registryApi = new RegistryApi(this, 'Api', {
@@ -259,6 +285,10 @@ export class RegistryStack extends Stack {
     new CfnOutput(this, 'EventDeadLetterQueueUrl', {
       description: 'Stream batches the event publisher failed past its retries (an alarm: the sweep publishes their items; docs/events.md)',
       value: this.events.deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'GarbageCollectorFunctionName', {
+      description: 'The garbage collector: aws lambda invoke --function-name <this> out.json runs it now (docs/garbage-collection.md)',
+      value: this.garbageCollector.collector.functionName,
     });
     new CfnOutput(this, 'TableName', { value: this.storage.table.tableName });
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });

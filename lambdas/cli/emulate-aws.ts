@@ -8,7 +8,7 @@ import { startEmulatedAws } from '../emulators/emulated-aws';
 import { identitiesOption } from './identities-option';
 import { validateEventSource } from '../contracts/events';
 import { eventOptions } from './event-options';
-import { closeOnSignals, count, fail, isLoopback, parsePort } from './options';
+import { closeOnSignals, count, fail, isLoopback, parseDuration, parsePort, parseTimer } from './options';
 
 export async function emulateAws(
   values: {
@@ -24,6 +24,8 @@ export async function emulateAws(
     webhook?: string[];
     'webhook-secret'?: string;
     'event-source'?: string;
+    'gc-interval'?: string;
+    'gc-grace'?: string;
   },
   port: number,
   bodyIdleTimeoutMs: number,
@@ -53,6 +55,9 @@ export async function emulateAws(
     fail((err as Error).message);
   }
   const ingestPort = values['ingest-port'] !== undefined ? parsePort(values['ingest-port'], '--ingest-port') : 0;
+  // The collector function's schedule and the stack's gcGracePeriod, as local mode takes them.
+  const gcIntervalMs = parseTimer(values['gc-interval'] ?? '1h', '--gc-interval', '1h');
+  const gcGraceMs = parseDuration(values['gc-grace'] ?? '24h', '--gc-grace', '24h');
   const log = jsonLogger();
   
   // The upload-token key is random unless BERTH_EMULATOR_UPLOAD_TOKEN_KEY names one (tests sign their own tokens with it).
@@ -71,6 +76,8 @@ export async function emulateAws(
       publicRepositories: values['public-repositories'],
       uploadTokenKey,
       bodyIdleTimeoutMs,
+      gcIntervalMs,
+      gcGraceMs,
       log,
     });
   } catch (err) {

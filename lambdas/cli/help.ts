@@ -3,6 +3,7 @@ export const HELP = `Usage: berth serve [options]      (npm start -- [options])
        berth ingest [--port N] [--host ADDR] [--body-idle-timeout 60s]
        berth ecr get-login-password --endpoint-url URL [--region R] [--execute-api]
        berth gc [--data-dir DIR] [--dry-run] [--min-age 1h]
+       berth stats [--repository R] [--endpoint URL | --data-dir DIR] [--json]
        berth events replay --webhook URL [--data-dir DIR] [--webhook-secret S]
 
 Runs the Berth registry on this machine, with its data in a local directory.
@@ -36,6 +37,12 @@ Options:
   --webhook-secret S sign webhook bodies: X-Berth-Signature-256: sha256=<HMAC-SHA256>
                      (or webhookSecret in the --config file)
   --event-source S   the events' source (default berth.ecr; or eventSource in --config)
+  --gc-interval DURATION
+                     collect garbage while serving this often (default 1h; 0 never):
+                     blob links no manifest uses and content no repository links go
+                     once older than --gc-grace (docs/garbage-collection.md)
+  --gc-grace DURATION
+                     how old unused links and unlinked content must be (default 24h)
   --emulate-aws      run the AWS path instead: DynamoDB Local (needs java), an S3
                      stand-in, the Lambda handlers behind a local API Gateway, and
                      the ingest server; everything in memory (see the README)
@@ -71,4 +78,12 @@ uses it (stop the server first). As distribution's garbage-collect, a blob stays
 a manifest in its repository uses it: blobs of deleted images and of manifests never pushed
 are unlinked, and content no repository links is removed. --dry-run lists what would go;
 --min-age keeps what changed more recently (default 1h; 30m, 2h, 1d, or 0).
+
+berth stats: per repository and for the registry, the images, tags, blobs and stored bytes
+(the registry's count a blob shared by repositories once), and what the garbage collector
+last freed. --endpoint URL asks a running server (anonymously, or, if it asks for credentials,
+with a login token got from BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY or the default AWS
+credential chain; --region as for berth ecr); otherwise it reads a stopped server's --data-dir
+(default ./data) under its lock. --repository R shows one repository; --json prints the figures
+as JSON.
 `;

@@ -53,6 +53,13 @@ export function parseDuration(text: string, option: string, example: string): nu
   return Number(match[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
 }
 
+/** A duration a timer takes (Node's timers hold at most 2^31-1 ms, about 24 days); 0 is allowed. */
+export function parseTimer(text: string, option: string, example: string): number {
+  const ms = parseDuration(text, option, example);
+  if (ms > 2_147_483_647) fail(`${option} can be at most 24d (0 turns it off)`);
+  return ms;
+}
+
 export function parseBodyIdleTimeout(text: string): number {
   const ms = parseDuration(text, '--body-idle-timeout', '60s');
   // Node's timers take at most 2^31-1 ms (and fire at once beyond it).

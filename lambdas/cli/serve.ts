@@ -10,7 +10,7 @@ import { StorageLayoutError } from '../storage/errors';
 import { DataDirInUseError } from '../storage/local/data-dir-lock';
 import { identitiesOption } from './identities-option';
 import { eventOptions } from './event-options';
-import { closeOnSignals, fail, isLoopback, parseBodyIdleTimeout, parseOptions, parsePort } from './options';
+import { closeOnSignals, fail, isLoopback, parseBodyIdleTimeout, parseDuration, parseOptions, parsePort, parseTimer } from './options';
 
 export async function serve(argv: string[]): Promise<void> {
   const values = parseOptions(argv, {
@@ -30,6 +30,8 @@ export async function serve(argv: string[]): Promise<void> {
     webhook: { type: 'string', multiple: true },
     'webhook-secret': { type: 'string' },
     'event-source': { type: 'string' },
+    'gc-interval': { type: 'string', default: '1h' },
+    'gc-grace': { type: 'string', default: '24h' },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (!values) return;
@@ -42,6 +44,7 @@ export async function serve(argv: string[]): Promise<void> {
   }
   const identities = identitiesOption(values.config);
   const events = eventOptions(values);
+  const gc = { intervalMs: parseTimer(values['gc-interval'], '--gc-interval', '1h'), graceMs: parseDuration(values['gc-grace'], '--gc-grace', '24h') };
   if (!isLoopback(values.host) && identities.identities.length === 0) {
     fail(
       `refusing to listen on ${values.host}: no authentication is configured, so anyone who can reach the address could push and delete images. ` +
@@ -63,7 +66,7 @@ export async function serve(argv: string[]): Promise<void> {
   const log = jsonLogger();
   let local;
   try {
-    local = await composeLocal({ dataDir: values['data-dir'], identities, tls: tls !== undefined, challenge: values.challenge as 'bearer' | 'basic', events, log });
+    local = await composeLocal({ dataDir: values['data-dir'], identities, tls: tls !== undefined, challenge: values.challenge as 'bearer' | 'basic', events, gc, log });
   } catch (err) {
     if (err instanceof StorageLayoutError || err instanceof DataDirInUseError) fail(err.message);
     throw err;

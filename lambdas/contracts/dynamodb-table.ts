@@ -6,8 +6,11 @@
  * in docs/storage.md ("DynamoDB single-table layout").
  */
 
-/** The version of the layout below; a store that finds another one in `meta`/`layout` refuses to start. */
-export const DYNAMODB_LAYOUT_VERSION = 2;
+/**
+ * The version of the layout below. A store that finds version 2 in `meta`/`layout` upgrades the table
+ * in place (docs/storage.md, "Upgrading from layout version 2"); any other version it refuses.
+ */
+export const DYNAMODB_LAYOUT_VERSION = 3;
 
 /** What the table must look like (every key attribute a string). */
 export const DYNAMODB_TABLE_SCHEMA = {
@@ -45,6 +48,8 @@ export const LAYOUT_SK = 'layout';
 export const REGISTRY_POLICY_SK = 'registry-policy';
 export const REGISTRY_SETTINGS_SK = 'registry-settings';
 export const templateSk = (prefix: string) => `template#${prefix}`;
+/** Progress of the upgrade from layout `from` (one item per scan segment), removed when it completes. */
+export const upgradeSk = (from: number, segment: number) => `upgrade#${from}#${segment}`;
 
 export const repoPk = (repo: string) => `repo#${repo}`;
 export const REPO_SK = 'repo';
@@ -71,10 +76,21 @@ export const outboxSk = (time: string, id: string) => `${time}#${id}`;
 /** The attribute of an outbox item that holds its changes (a JSON string of ImageChange[]). */
 export const OUTBOX_CHANGES_ATTRIBUTE = 'changes';
 
+/**
+ * A content record (ContentStore, docs/garbage-collection.md): one per stored digest, in its own
+ * partition, holding `links`, `touchedAt` and, while the collector deletes the content, `deletingSince`.
+ */
+export const contentPk = (digest: string) => `blob#${digest}`;
+export const CONTENT_SK = 'content';
+
 export const uploadPk = (id: string) => `upload#${id}`;
 export const UPLOAD_SK = 'upload';
 
-/** gsi1 partitions: the catalog (gsk: the name), a blob's repositories (gsk: the repository), uploads (gsk: `<startedAt>#<id>`). */
+/**
+ * gsi1 partitions: the catalog (gsk: the name), a blob's repositories (gsk: the repository), uploads
+ * (gsk: `<startedAt>#<id>`), content records (gsk: the digest; the collector's candidates).
+ */
 export const GSI1_REPOSITORIES = 'repositories';
 export const gsi1BlobPk = (digest: string) => `blob#${digest}`;
 export const GSI1_UPLOADS = 'uploads';
+export const GSI1_CONTENT = 'content';

@@ -5,8 +5,8 @@
  * test/unit/oci-routes.test.ts, keeps the page equal to this table).
  *
  * Pull endpoints need the actions ECR's own docker pull needs, push endpoints the layer-upload
- * actions and PutImage; endpoints ECR lacks (catalog, blob delete, upload status and cancel) map
- * to the nearest ECR action, so that a policy written for ECR means the same thing here.
+ * actions and PutImage; endpoints ECR lacks (catalog, stats, blob delete, upload status and cancel)
+ * map to the nearest ECR action, so that a policy written for ECR means the same thing here.
  */
 import type { EcrAction } from './ecr-actions';
 
@@ -68,6 +68,19 @@ export const OCI_ROUTES = [
     template: '/v2/_catalog',
     methods: {
       GET: { actions: ['ecr:DescribeRepositories'], note: 'evaluated per repository: the list holds only repositories the caller may describe' },
+    },
+  },
+  {
+    // Berth's own, like _catalog (`berth stats`): no repository name begins with `_`, so none is shadowed.
+    kind: 'stats',
+    logName: 'stats',
+    pattern: /^\/v2\/_berth\/stats$/,
+    template: '/v2/_berth/stats',
+    methods: {
+      GET: {
+        actions: ['ecr:DescribeRepositories'],
+        note: 'Berth\'s own (berth stats), authorized as the catalog: the figures cover only repositories the caller may describe; with `?repository=<name>`, that one must be describable',
+      },
     },
   },
   {

@@ -14,7 +14,7 @@
  * crash leaves at most a staged copy that nothing will read.
  */
 import { randomUUID } from 'node:crypto';
-import type { BlobStore } from '../storage/ports';
+import { ContentBeingDeletedError, type BlobStore } from '../storage/ports';
 import { ContentNotFoundError, StorageLimitError } from '../storage/errors';
 import type { Logger } from './log';
 
@@ -35,7 +35,8 @@ export class LargeManifestBodies {
     try {
       result = await commit();
     } catch (err) {
-      if (err instanceof StorageLimitError) await this.discard(stagingId, digest);
+      // Refusals that wrote nothing: a limit, or the body's content being deleted by the collector.
+      if (err instanceof StorageLimitError || err instanceof ContentBeingDeletedError) await this.discard(stagingId, digest);
       else this.log.warn('manifest commit failed with an unknown outcome; its staged body is kept', { digest, stagingId, error: err });
       throw err;
     }

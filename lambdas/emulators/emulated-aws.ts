@@ -2,7 +2,8 @@
  * The AWS path on this machine (`berth serve --emulate-aws`): DynamoDB Local and the S3
  * stand-in, a table and a bucket made as the stack makes them, the real Lambda handlers
  * (registry API and authorizer, built by the same composition as on AWS) behind the API
- * Gateway simulator, and the ingest server (what runs on Fargate) on its own port.
+ * Gateway simulator, and the ingest server (what runs on Fargate) on its own port. The event
+ * publisher (emulated-events.ts) and the garbage collector (emulated-gc.ts) run as the stack runs them.
  *
  * What cannot run here is a port with a local implementation, named as such: Secrets
  * Manager is a LocalSecretSource (the --basic-auth credential and a random upload-token key).
@@ -53,6 +54,8 @@ import { DynamoDbMetadataStore } from '../storage/dynamodb/dynamodb-metadata-sto
 import { validateEventSource } from '../contracts/events';
 import { DEFAULT_ACCOUNT, DEFAULT_REGIONS } from '../composition/local/identities';
 import { startEmulatedEvents } from './emulated-events';
+import { startEmulatedCollector, type EmulatedCollector } from './emulated-gc';
+import { DEFAULT_GC_GRACE_HOURS, DEFAULT_GC_INTERVAL_HOURS } from '../contracts/garbage-collector';
 
 export interface EmulatedAwsOptions {
   host: string;
@@ -83,6 +86,10 @@ export interface EmulatedAwsOptions {
   bodyIdleTimeoutMs?: number;
   /** The stack's eventSource (validated as the stack does). @default 'berth.ecr' */
   eventSource?: string;
+  /** How often the garbage collector function runs (the stack's schedule); 0: never on a timer. @default 1 hour */
+  gcIntervalMs?: number;
+  /** The stack's gcGracePeriod. @default 24 hours */
+  gcGraceMs?: number;
   log: Logger;
 }
 
@@ -110,6 +117,8 @@ export interface EmulatedAws {
   simulator: RunningSimulator;
   /** With identities: the KMS stand-in (its key id is the tokens' `kid`). */
   kms?: LocalKmsStandIn;
+  /** The garbage collector function on its timer (runNow runs it at once). */
+  garbageCollector: EmulatedCollector;
   stats(): EmulatedAwsStats;
   resetStats(): void;
   close(): Promise<void>;
@@ -329,6 +338,21 @@ async function compose(
     log: options.log,
   });
   cleanup.push(() => events.close());
+  // The garbage collector function on the stack's schedule, with its own clients.
+  const gcClients = createAwsClients(clientOptions);
+  const gcIntervalMs = options.gcIntervalMs ?? DEFAULT_GC_INTERVAL_HOURS * 3_600_000;
+  const gcGraceMs = options.gcGraceMs ?? DEFAULT_GC_GRACE_HOURS * 3_600_000;
+  const garbageCollector = startEmulatedCollector({
+    tableName,
+    bucketName,
+    clients: { dynamodb: gcClients.dynamodb, s3: gcClients.s3 },
+    account: identities?.account ?? DEFAULT_ACCOUNT,
+    region: identities?.regions[0] ?? DEFAULT_REGIONS[0],
+    intervalMs: gcIntervalMs,
+    graceMs: gcGraceMs,
+    log: options.log,
+  });
+  cleanup.push(() => garbageCollector.close());
   // GetAuthorizationToken's proxyEndpoint: the simulator's URL (http), not https://<Host>.
   if (controlPlaneSettings) controlPlaneSettings.proxyEndpoint = simulator.url;
 
@@ -341,6 +365,7 @@ async function compose(
     bucket: bucketName,
     eventBridge: events.eventBridgeEndpoint,
     events: events.eventsFile,
+    garbageCollection: { intervalMs: gcIntervalMs, graceMs: gcGraceMs },
     authentication: identities ? (options.publicRepositories ? 'tokens, public repositories' : 'tokens') : basicAuth ? 'basic' : 'anonymous',
     ...(identities && kms ? { account: identities.account, region: identities.regions[0], kmsKeyId: kms.keyId, controlPlane: `${simulator.url}/` } : {}),
   };
@@ -355,6 +380,7 @@ async function compose(
     bucketName,
     simulator,
     kms,
+    garbageCollector,
     stats: () => simulator.stats() as EmulatedAwsStats,
     resetStats: () => simulator.resetStats(),
     close: closeAll,

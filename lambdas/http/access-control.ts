@@ -155,8 +155,14 @@ export class AccessControl {
       if (identity.method === 'anonymous') throw this.unauthorized(request);
       return;
     }
-    if (kind === 'catalog') {
+    if (kind === 'catalog' || kind === 'stats') {
       if (identity.method === 'anonymous') throw this.unauthorized(request);
+      // Stats of one repository: that one must be describable (whether it exists is not told otherwise).
+      const repository = kind === 'stats' ? request.query.get('repository') : null;
+      if (repository !== null && isValidRepositoryName(repository) && (await this.filterCatalog(request, [repository])).length === 0) {
+        this.log.info('access denied', { principal: identity.subject, action: 'ecr:DescribeRepositories', repository });
+        throw new RegistryError('DENIED', `${identity.subject} is not authorized to perform ecr:DescribeRepositories on repository ${repository}`);
+      }
       return; // filtered per repository: filterCatalog
     }
 

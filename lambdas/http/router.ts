@@ -5,6 +5,7 @@
  */
 import { RegistryError, type ErrorKind } from '../core/errors';
 import type { Registry, ListPage } from '../core/registry';
+import type { StatsReport } from '../core/registry-stats';
 import { uploadRangeHeader } from '../core/ranges';
 import { silentLogger, type Logger } from '../core/log';
 import { API_VERSION_HEADER, json, renderError } from './render';
@@ -62,6 +63,12 @@ export interface RouterOptions {
   accessControl?: AccessControl;
   /** The Docker token flow's endpoint at `/v2/token` (lambdas/http/token-service.ts), served before authentication. */
   tokenService?: Handler;
+  /**
+   * The figures of `GET /v2/_berth/stats` (`berth stats`): local mode counts them over its store;
+   * `visible` filters repositories by the caller's permission. @default none: the route answers
+   * UNSUPPORTED (on AWS the garbage collector publishes them as CloudWatch metrics)
+   */
+  stats?: (options: { repository?: string; visible?: (names: string[]) => Promise<string[]> }) => Promise<StatsReport>;
 }
 
 type RouteHandler = (request: HttpRequest, params: Record<string, string>) => Promise<HttpResponse>;
@@ -138,6 +145,16 @@ export function createRouter(options: RouterOptions): Handler {
         const page = await registry.listRepositories(request.query.get('n') ?? undefined, request.query.get('last') ?? undefined);
         const repositories = options.accessControl ? await options.accessControl.filterCatalog(request, page.items) : page.items;
         return json(200, { repositories }, nextLink('/v2/_catalog', page));
+      },
+    },
+    stats: {
+      GET: async (request) => {
+        if (!options.stats) {
+          throw new RegistryError('UNSUPPORTED', "this deployment does not count its storage per request: on AWS the figures are the garbage collector's CloudWatch metrics");
+        }
+        const access = options.accessControl;
+        const visible = access ? (names: string[]) => access.filterCatalog(request, names) : undefined;
+        return json(200, await options.stats({ repository: request.query.get('repository') ?? undefined, visible }));
       },
     },
     'tags-list': {

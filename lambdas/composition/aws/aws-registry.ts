@@ -142,8 +142,8 @@ export interface AwsAccessOptions {
 
 /**
  * The AWS deployment, in the shape of composition/deployment.ts but with a router per upload-token
- * key. Its scheduled jobs run as functions on EventBridge schedules; there are none yet (the
- * bucket's lifecycle rules remove abandoned upload bytes).
+ * key. Its scheduled jobs run as functions on EventBridge schedules: the garbage collector
+ * (garbage-collector.ts), which purges abandoned uploads too.
  */
 export interface AwsRegistry extends Omit<Deployment, 'router' | 'close'> {
   /** The router for the current upload-token key (rebuilt when the key rotates). */
@@ -250,14 +250,4 @@ export function containerDependencies(): { clients: AwsClients; secrets: SecretS
   return { clients: containerClients, secrets: containerSecretSource(containerClients.secretsManager) };
 }
 
-/** Memoizes an async factory; a failed attempt is forgotten so the next invocation retries. */
-export function once<T>(factory: () => Promise<T>): () => Promise<T> {
-  let pending: Promise<T> | undefined;
-  return () => {
-    pending ??= factory().catch((err) => {
-      pending = undefined;
-      throw err;
-    });
-    return pending;
-  };
-}
+export { once } from './once';

@@ -21,6 +21,7 @@ import type { EventSink } from '../../core/events';
 import type { ChangeOutbox } from '../../storage/ports';
 import { DynamoDbMetadataStore } from '../../storage/dynamodb/dynamodb-metadata-store';
 import { EventBridgeEventSink, type EventBridgeEventSinkOptions } from '../../aws/eventbridge-event-sink';
+import { once } from './once';
 
 /** How old an outbox item must be before the sweeper publishes it: younger ones are the stream's, which delivers within seconds. */
 export const SWEEP_MIN_AGE_MS = 2 * 60 * 1000;
@@ -106,22 +107,6 @@ export function eventPublisherFromEnvironment(observability: { logger: Powertool
     const clients = { dynamodb: new DynamoDBClient({ region: settings.region }), eventBridge: new EventBridgeClient({ region: settings.region }) };
     return buildEventPublisher({ settings, clients, ...observability });
   });
-}
-
-/**
- * Memoizes an async factory; a failed attempt is forgotten so the next invocation retries. The
- * same as aws-registry.ts's `once`, which this function cannot import without loading the whole
- * registry (and the S3, KMS, IAM and Secrets Manager clients) on every cold start.
- */
-function once<T>(factory: () => Promise<T>): () => Promise<T> {
-  let pending: Promise<T> | undefined;
-  return () => {
-    pending ??= factory().catch((error: unknown) => {
-      pending = undefined;
-      throw error;
-    });
-    return pending;
-  };
 }
 
 /** The account of an ARN (`arn:aws:lambda:eu-west-1:123456789012:function:name`). */

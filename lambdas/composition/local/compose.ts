@@ -4,6 +4,7 @@
  * signed layer URLs. `berth serve` starts a node:http server on the router it answers.
  */
 import type { Logger } from '../../core/log';
+import { computeRegistryStats } from '../../core/registry-stats';
 import { RegistryTokens } from '../../core/registry-tokens';
 import { createRouter } from '../../http/router';
 import { createRegistryAccess, deferredCanPull } from '../../http/registry-access';
@@ -13,6 +14,8 @@ import { loadOrCreateDownloadTokens, loadOrCreateTokenSigner, type LocalIdentiti
 import { localControlPlane } from './local-control-plane';
 import { openLocalRegistry, type LocalRegistry } from './local-registry';
 import { localEventOrigin, localEventSinks, type LocalEventSettings } from './local-events';
+import type { LocalGcSettings } from './local-gc';
+import { readLastCollection } from '../../storage/local/last-collection';
 
 export interface LocalDeploymentOptions {
   dataDir: string;
@@ -23,6 +26,8 @@ export interface LocalDeploymentOptions {
   challenge?: 'bearer' | 'basic';
   /** Where image events go (the account and region are the identities'). @default nowhere */
   events?: Omit<LocalEventSettings, 'account' | 'region'>;
+  /** Online garbage collection. @default every hour, grace period 24 hours */
+  gc?: LocalGcSettings;
   log: Logger;
 }
 
@@ -38,7 +43,7 @@ export async function composeLocal(options: LocalDeploymentOptions): Promise<Loc
   const mountCheck = deferredCanPull();
   const eventSettings: LocalEventSettings = { ...options.events, account: identities.account, region: identities.regions[0] };
   const events = { sinks: localEventSinks(options.dataDir, eventSettings, log), origin: localEventOrigin(eventSettings) };
-  const local = await openLocalRegistry(options.dataDir, log, withIdentities ? { canPull: mountCheck.canPull } : {}, events);
+  const local = await openLocalRegistry(options.dataDir, log, withIdentities ? { canPull: mountCheck.canPull } : {}, events, options.gc);
   // The ECR JSON API answers once there is someone to authenticate; the token key lives in the data directory.
   const tokens = new RegistryTokens(loadOrCreateTokenSigner(local.dataDir));
   const downloadTokens = withIdentities ? loadOrCreateDownloadTokens(local.dataDir) : undefined;
@@ -75,6 +80,8 @@ export async function composeLocal(options: LocalDeploymentOptions): Promise<Loc
     accessControl: access?.accessControl,
     tokenService: access?.tokenService,
     downloadTokens,
+    // berth stats --endpoint: counted over the store; the last collection is the one the data directory keeps.
+    stats: async (query) => ({ ...(await computeRegistryStats(local.metadata, query)), lastCollection: await readLastCollection(local.dataDir) }),
   });
   return { registry: local.registry, router, jobs: local.jobs, dataDir: local.dataDir, metadata: local.metadata, close: local.close };
 }

@@ -13,6 +13,7 @@ import { runLocalJobs } from './job-runner';
 import type { EventOrigin, EventSink } from '../../core/events';
 import { DEFAULT_EVENT_SOURCE } from '../../contracts/events';
 import { outboxDrainJob } from './local-events';
+import { DEFAULT_LOCAL_GC, garbageCollectionJob, type LocalGcSettings } from './local-gc';
 import { DEFAULT_ACCOUNT, DEFAULT_REGIONS } from './identities';
 
 export interface LocalRegistry {
@@ -43,6 +44,8 @@ export async function openLocalRegistry(
   settings: Omit<RegistryOptions, 'blobs' | 'metadata' | 'log'> = {},
   /** Where image events go. @default nowhere: the outbox is drained and its entries dropped */
   events: { sinks: EventSink[]; origin: EventOrigin } = { sinks: [], origin: { account: DEFAULT_ACCOUNT, region: DEFAULT_REGIONS[0], source: DEFAULT_EVENT_SOURCE } },
+  /** Online garbage collection (docs/garbage-collection.md); `intervalMs` 0 turns it off. */
+  gc: LocalGcSettings = DEFAULT_LOCAL_GC,
 ): Promise<LocalRegistry> {
   const root = resolve(dataDir);
   // A restarted container finds its predecessor's lock from another PID namespace: wait for its heartbeat to stop.
@@ -81,6 +84,7 @@ export async function openLocalRegistry(
       },
     },
     outboxDrainJob(metadata, events.sinks, events.origin),
+    ...(gc.intervalMs > 0 ? [garbageCollectionJob(metadata, blobs, gc, log, root)] : []),
   ];
   const runner = runLocalJobs(jobs, log);
 

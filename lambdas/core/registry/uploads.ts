@@ -4,7 +4,8 @@
  */
 import { randomUUID, type Hash } from 'node:crypto';
 import type { ByteStream, UploadState } from '../model';
-import type { BlobStore, MetadataStore } from '../../storage/ports';
+import { ContentBeingDeletedError, type BlobStore, type MetadataStore } from '../../storage/ports';
+import { claimContent } from '../content-claims';
 import { ContentNotFoundError } from '../../storage/errors';
 import { RegistryError } from '../errors';
 import { createDigester, parseDigest, tryParseDigest, type DigestAlgorithm } from '../digest';
@@ -73,7 +74,14 @@ export class RegistryUploads {
       const link = await this.metadata.statBlobLink(source, digest.value);
       if (!link || !(await this.canPull(source))) continue;
       await this.ensurePushTarget(repository);
-      await this.metadata.linkBlob(repository, digest.value, link);
+      // Content the collector is deleting cannot be mounted: the client uploads it instead.
+      if (!(await claimContent(this.metadata, digest.value))) return undefined;
+      try {
+        await this.metadata.linkBlob(repository, digest.value, link);
+      } catch (err) {
+        if (err instanceof ContentBeingDeletedError) return undefined;
+        throw err;
+      }
       return { digest: digest.value, size: link.size };
     }
     return undefined;
@@ -126,8 +134,16 @@ export class RegistryUploads {
           actual,
         });
       }
+      // Claimed before the bytes go into place: the collector then leaves the content alone for its grace period.
+      const busy = () => new RegistryError('TOOMANYREQUESTS', `the content ${digest.value} is being garbage collected; retry the request in a few seconds`);
+      if (!(await claimContent(this.metadata, digest.value))) throw busy();
       await this.blobs.commitUpload(id, digest.value, state.offset);
-      await this.metadata.linkBlob(repository, digest.value, { size: state.offset });
+      try {
+        await this.metadata.linkBlob(repository, digest.value, { size: state.offset });
+      } catch (err) {
+        if (err instanceof ContentBeingDeletedError) throw busy();
+        throw err;
+      }
       await this.metadata.deleteUpload(id);
       this.hashes.forget(id);
       return { digest: digest.value, size: state.offset };

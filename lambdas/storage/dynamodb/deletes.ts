@@ -3,21 +3,27 @@
  * Each is conditional on what it read; why the steps are ordered as they are is in docs/storage.md
  * ("Invariants", "Deleting a manifest", "Deleting a repository").
  */
-import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { linkSk, manifestSk, parentSk, POLICY_SK, REPO_SK, referrerSk, repoPk, SETTINGS_SK, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
 import { imageDeleteChanges, untagChanges } from '../image-changes';
-import { sameTags, type DeleteManifestOptions, type DeleteTagOptions, type DeleteRepositoryResult } from '../ports';
+import { sameTags, type DeleteManifestOptions, type DeleteTagOptions, type DeleteRepositoryResult, type UnlinkOptions } from '../ports';
 import type { DeleteResult } from '../ports';
+import { countLinks } from './content';
 import { changeTime, outboxPut } from './outbox';
 import { referencePins, releaseOrphanPins, unpin } from './pins';
 import { get, queryPartition, queryPrefix, suffixes } from './reads';
-import { MAX_ACTIONS, storable, type Action, type TableContext } from './table';
-import { backoff, increment, isConditionFailure, MAX_ATTEMPTS, retrying, sleep, transactOrRetry, transactOrRetryConflicts } from './transactions';
+import { MAX_ACTIONS, storable, type Action, type Key, type TableContext } from './table';
+import { backoff, increment, MAX_ATTEMPTS, retrying, sleep, transactOrRetry, transactOrRetryConflicts } from './transactions';
 
-export async function unlinkBlob(t: TableContext, repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>> {
+/**
+ * The link's Delete (unless a manifest uses it, or it was renewed since `linkedBefore`) and, when it
+ * was counted, one link fewer on the content's record, in one transaction. Every condition is on what
+ * was read: a link renewed, pinned or counted meanwhile is read again.
+ */
+export async function unlinkBlob(t: TableContext, repository: string, digest: string, options: UnlinkOptions = {}): Promise<DeleteResult<'in-use' | 'unknown' | 'recent'>> {
   const key = { pk: repoPk(repository), sk: linkSk(digest) };
   if (!storable(key)) return { ok: false, reason: 'unknown', by: [] };
-  return retrying<DeleteResult<'in-use' | 'unknown'>>(t, async () => {
+  const before = options.linkedBefore !== undefined ? new Date(options.linkedBefore).toISOString() : undefined;
+  return retrying<DeleteResult<'in-use' | 'unknown' | 'recent'>>(t, async () => {
     const link = await get(t, key);
     if (!link) return { done: { ok: false, reason: 'unknown', by: [] } };
     if (((link.users as number | undefined) ?? 0) > 0) {
@@ -25,22 +31,25 @@ export async function unlinkBlob(t: TableContext, repository: string, digest: st
       if (released > 0) return { again: true, immediately: true };
       return { done: { ok: false, reason: 'in-use', by: holders.slice(0, 20) } };
     }
-    try {
-      await t.doc.send(
-        new DeleteCommand({
-          TableName: t.table,
-          Key: key,
-          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#users) OR #users = :zero)',
-          ExpressionAttributeNames: { '#users': 'users' },
-          ExpressionAttributeValues: { ':zero': 0 },
-        }),
-      );
-      return { done: { ok: true } };
-    } catch (err) {
-      if (isConditionFailure(err)) return { again: true };
-      throw err;
-    }
+    // Links written before layout 3 carry no time: made at the epoch.
+    if (before !== undefined && ((link.linkedAt as string | undefined) ?? '') >= before) return { done: { ok: false, reason: 'recent', by: [] } };
+    return (await transactOrRetry(t, linkDelete(t, key, digest, link.counted === true, before))) ? { done: { ok: true } } : { again: true };
   });
+}
+
+/** A link's Delete, while no manifest uses it (and it is older than `before`), with its count taken off the content's record. */
+function linkDelete(t: TableContext, key: Key, digest: string, counted: boolean, before?: string): Action[] {
+  const names: Record<string, string> = { '#users': 'users', '#counted': 'counted' };
+  const values: Record<string, unknown> = { ':zero': 0 };
+  let condition = `attribute_exists(pk) AND (attribute_not_exists(#users) OR #users = :zero) AND ${counted ? 'attribute_exists' : 'attribute_not_exists'}(#counted)`;
+  if (before !== undefined) {
+    condition += ' AND (attribute_not_exists(#linkedAt) OR #linkedAt < :before)';
+    names['#linkedAt'] = 'linkedAt';
+    values[':before'] = before;
+  }
+  const actions: Action[] = [{ Delete: { TableName: t.table, Key: key, ConditionExpression: condition, ExpressionAttributeNames: names, ExpressionAttributeValues: values } }];
+  if (counted) actions.push({ Update: countLinks(t, digest, -1, false) });
+  return actions;
 }
 
 export async function deleteManifest(
@@ -55,13 +64,14 @@ export async function deleteManifest(
   // Tags untagged in steps below recorded their own DELETEs: the image then needs no untagged one.
   let untaggedInSteps = false;
   return retrying<DeleteResult<'in-use' | 'unknown' | 'tagged'>>(t, async () => {
-    const item = await get(t, key, true, 'pk, sk, #blobs, #children, #subject, #rev, #parents, #pinId', {
+    const item = await get(t, key, true, 'pk, sk, #blobs, #children, #subject, #rev, #parents, #pinId, #bodyCounted', {
       '#blobs': 'blobs',
       '#children': 'children',
       '#subject': 'subject',
       '#rev': 'rev',
       '#parents': 'parents',
       '#pinId': 'pinId',
+      '#bodyCounted': 'bodyCounted',
     });
     if (!item) return { done: { ok: false, reason: 'unknown', by: [] } };
     // Read after the item: a tag moved on since bumps `rev`, which the delete below is conditional on.
@@ -76,10 +86,13 @@ export async function deleteManifest(
     const pinId = item.pinId as string;
     const blobs = [...new Set(item.blobs as string[])];
     const children = [...new Set(item.children as string[])];
+    // A body kept as content counts as a link on its record (docs/storage.md, "Content records").
+    const bodyCounted = item.bodyCounted === true;
     // Too many references to unpin in the delete's transaction: the manifest goes first, the pins after it.
-    // Always in the transaction: the manifest's Delete and the outbox item.
-    const unpinAfter = 2 + (item.subject !== undefined ? 1 : 0) + 2 * (blobs.length + children.length) > MAX_ACTIONS;
-    const budget = MAX_ACTIONS - 2 - (item.subject !== undefined ? 1 : 0) - (unpinAfter ? 0 : 2 * (blobs.length + children.length));
+    // Always in the transaction: the manifest's Delete, the outbox item, the referrer entry and the body's count.
+    const always = 2 + (item.subject !== undefined ? 1 : 0) + (bodyCounted ? 1 : 0);
+    const unpinAfter = always + 2 * (blobs.length + children.length) > MAX_ACTIONS;
+    const budget = MAX_ACTIONS - always - (unpinAfter ? 0 : 2 * (blobs.length + children.length));
     const fitting = Math.max(0, Math.floor(budget / 2));
     if (tags.length > fitting) {
       // Too many tags for one transaction: untag first (each step a state deleteTag could leave), then look again.
@@ -115,6 +128,7 @@ export async function deleteManifest(
       }
     }
     if (item.subject !== undefined) actions.push({ Delete: { TableName: t.table, Key: { pk, sk: referrerSk(item.subject as string, digest) } } });
+    if (bodyCounted) actions.push({ Update: countLinks(t, digest, -1, false) });
     if (tags.length > 0 || !untaggedInSteps) actions.push(outboxPut(t, imageDeleteChanges(repository, digest, tags, changeTime())));
     if (!(await transactOrRetry(t, actions))) return { again: true };
     if (unpinAfter) {
@@ -177,21 +191,16 @@ export async function deleteRepository(t: TableContext, name: string, force: boo
     }
     // 2. blob links, unless a racing push pinned one. Links still counted as used with no manifest left are
     // held by orphan pins (released by unlinkBlob) or by a push in progress (wait for it).
-    const links = await queryPrefix(t, pk, 'link#', Infinity, 'sk, #users', { '#users': 'users' });
+    const links = await queryPrefix(t, pk, 'link#', Infinity, 'sk, #users, #counted', { '#users': 'users', '#counted': 'counted' });
     const held = links.filter((link) => ((link.users as number | undefined) ?? 0) > 0);
     for (const link of held) await unlinkBlob(t, name, (link.sk as string).slice('link#'.length));
     if (held.length > 0) continue;
     let pinned = false;
-    for (let i = 0; i < links.length && !pinned; i += MAX_ACTIONS) {
-      const batch: Action[] = links.slice(i, i + MAX_ACTIONS).map((link) => ({
-        Delete: {
-          TableName: t.table,
-          Key: { pk, sk: link.sk as string },
-          ConditionExpression: 'attribute_not_exists(#users) OR #users = :zero',
-          ExpressionAttributeNames: { '#users': 'users' },
-          ExpressionAttributeValues: { ':zero': 0 },
-        },
-      }));
+    // Each link with its count on the content's record: two actions per link.
+    for (let i = 0; i < links.length && !pinned; i += MAX_ACTIONS / 2) {
+      const batch: Action[] = links
+        .slice(i, i + MAX_ACTIONS / 2)
+        .flatMap((link) => linkDelete(t, { pk, sk: link.sk as string }, (link.sk as string).slice('link#'.length), link.counted === true));
       pinned = !(await transactOrRetryConflicts(t, batch));
     }
     if (pinned) continue;

@@ -18,11 +18,14 @@ import type {
 } from '../../core/model';
 import type {
   BlobLink,
+  ContentClaim,
+  ContentRecord,
   DeleteManifestOptions,
   DeleteTagOptions,
   DeleteRepositoryResult,
   DeleteResult,
   ImagePage,
+  LinkedBlob,
   MetadataStore,
   OutboxEntry,
   Page,
@@ -30,7 +33,9 @@ import type {
   PutManifestOptions,
   PutManifestResult,
   ReferrerPage,
+  UnlinkOptions,
 } from '../ports';
+import * as content from './content';
 import * as deletes from './deletes';
 import * as manifestReads from './manifest-reads';
 import { putManifest } from './manifest-puts';
@@ -56,7 +61,7 @@ export interface DynamoDbMetadataStoreOptions {
    */
   orphanPinGraceMs?: number;
   /**
-   * The clock that stamps and ages pins.
+   * The clock that stamps and ages pins, and stamps links and content records.
    * @default Date.now
    */
   now?: () => number;
@@ -81,14 +86,14 @@ export class DynamoDbMetadataStore implements MetadataStore {
     };
   }
 
-  /** A store over the table, after checking (or, on an empty table, writing) its layout version. */
+  /** A store over the table, after checking (on an empty table, writing; on a version-2 table, upgrading) its layout version. */
   static async open(options: DynamoDbMetadataStoreOptions): Promise<DynamoDbMetadataStore> {
     const store = new DynamoDbMetadataStore(options);
     await store.checkLayout();
     return store;
   }
 
-  /** Throws StorageLayoutError unless the table holds this build's layout (an empty table gets it). */
+  /** Throws StorageLayoutError unless the table holds this build's layout (an empty table gets it, a version-2 table is upgraded). */
   checkLayout(): Promise<void> {
     return meta.checkLayout(this.t);
   }
@@ -127,8 +132,12 @@ export class DynamoDbMetadataStore implements MetadataStore {
     return repositories.statBlobLink(this.t, repository, digest);
   }
 
-  unlinkBlob(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>> {
-    return deletes.unlinkBlob(this.t, repository, digest);
+  unlinkBlob(repository: string, digest: string, options: UnlinkOptions = {}): Promise<DeleteResult<'in-use' | 'unknown' | 'recent'>> {
+    return deletes.unlinkBlob(this.t, repository, digest, options);
+  }
+
+  listBlobLinks(repository: string, page: PageRequest): Promise<{ items: LinkedBlob[]; more: boolean }> {
+    return repositories.listBlobLinks(this.t, repository, page);
   }
 
   repositoriesWithBlob(digest: string, limit: number): Promise<string[]> {
@@ -246,6 +255,28 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
   listUploadsStartedBefore(isoTime: string, limit: number): Promise<UploadState[]> {
     return uploads.listUploadsStartedBefore(this.t, isoTime, limit);
+  }
+
+  // ---- content records (garbage collection) ----
+
+  claimContent(digest: string): Promise<ContentClaim> {
+    return content.claimContent(this.t, digest);
+  }
+
+  getContentRecord(digest: string): Promise<ContentRecord | null> {
+    return content.getContentRecord(this.t, digest);
+  }
+
+  listContentRecords(page: PageRequest): Promise<{ items: ContentRecord[]; more: boolean }> {
+    return content.listContentRecords(this.t, page);
+  }
+
+  beginContentDeletion(digest: string, touchedBefore: string, staleBefore: string): Promise<boolean> {
+    return content.beginContentDeletion(this.t, digest, touchedBefore, staleBefore);
+  }
+
+  finishContentDeletion(digest: string): Promise<void> {
+    return content.finishContentDeletion(this.t, digest);
   }
 
   // ---- the outbox of image changes ----

@@ -5,8 +5,9 @@
 import type { ReferrerRecord, StoredManifest, UploadState } from '../../core/model';
 import { itemSize, MAX_ITEM_BYTES, type Item, type Key } from './table';
 
+/** `bodyCounted`: a body kept as content is counted on its content record (docs/storage.md, "Content records"). */
 export function manifestItem(key: Key, m: StoredManifest, pinId: string): Item {
-  return { ...key, ...recordFields(m), rev: 0, parents: 0, pinId };
+  return { ...key, ...recordFields(m), rev: 0, parents: 0, pinId, ...(m.body === undefined ? { bodyCounted: true } : {}) };
 }
 
 /** The tag's item: the digest it names and a copy of that manifest's record (body included), when it fits in an item. */

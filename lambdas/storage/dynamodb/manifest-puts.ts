@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { linkSk, manifestSk, parentSk, referrerSk, repoPk, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
 import type { StoredManifest } from '../../core/model';
 import { pushChange } from '../image-changes';
-import type { PutManifestOptions, PutManifestResult } from '../ports';
+import { ContentBeingDeletedError, type PutManifestOptions, type PutManifestResult } from '../ports';
+import { countLinks, deletingSince } from './content';
 import { manifestFromItem, manifestItem, referrerItem, tagItem } from './items';
 import { pin, pinRecord, referencePins, unpin, type Pin } from './pins';
 import { changeTime, outboxPut } from './outbox';
@@ -27,8 +28,10 @@ export async function putManifest(
   const blobs = [...new Set(manifest.blobs)];
   const children = [...new Set(manifest.children)];
   const references = blobs.length + children.length;
-  // The manifest, its referrer entry, its tag (3), the repository when nothing else proves it, the outbox item.
-  const fixed = 1 + (manifest.subject !== undefined ? 1 : 0) + (tag !== undefined ? 3 : 0) + (references === 0 ? 1 : 0) + 1;
+  // A body kept as content (too large for the item) counts as one more link on its content record.
+  const external = manifest.body === undefined;
+  // The manifest, its referrer entry, its tag (3), the repository when nothing else proves it, the outbox item, the body's count.
+  const fixed = 1 + (manifest.subject !== undefined ? 1 : 0) + (tag !== undefined ? 3 : 0) + (references === 0 ? 1 : 0) + 1 + (external ? 1 : 0);
   // Too many references for one transaction: pin them first, in chunks, then commit the manifest.
   const twoPhase = fixed + 2 * references > MAX_ACTIONS;
   const manifestKey = writableKey({ pk, sk: manifestSk(manifest.digest) });
@@ -65,6 +68,7 @@ export async function putManifest(
       actions.push({ Put: { TableName: t.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } });
       pins = referencePins(pk, manifest.digest, pinId, blobs, children);
       if (referrer) actions.push({ Put: { TableName: t.table, Item: referrer } });
+      if (external) actions.push({ Update: countLinks(t, manifest.digest, 1, true) });
     } else if (!exists) {
       actions.push({ Put: { TableName: t.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } });
       for (const b of blobs) {
@@ -76,6 +80,7 @@ export async function putManifest(
         actions.push({ Put: { TableName: t.table, Item: pinRecord(t, { pk, sk: parentSk(c, manifest.digest, pinId) }) } });
       }
       if (referrer) actions.push({ Put: { TableName: t.table, Item: referrer } });
+      if (external) actions.push({ Update: countLinks(t, manifest.digest, 1, true) });
       // Links and children exist only in existing repositories (deleteRepository removes its
       // links, conditionally on `users` = 0, before the repository item).
       if (references === 0) actions.push({ Update: ensureRepository(t, repository) });
@@ -131,7 +136,11 @@ export async function putManifest(
       return (await transactOrRetry(t, [...checks, record])) ? { done: { ok: true } } : { again: true };
     }
     actions.push(record);
-    if (pins.length === 0) return (await transactOrRetry(t, actions)) ? { done: { ok: true } } : { again: true };
+    if (pins.length === 0) {
+      if (await transactOrRetry(t, actions)) return { done: { ok: true } };
+      await refuseBodyBeingDeleted(t, manifest);
+      return { again: true };
+    }
     // Phase 1: pin every reference (a failed condition means one went missing: the pins are given back, and
     // the next round's read answers the missing list).
     if (!(await pin(t, pins))) return { again: true };
@@ -143,6 +152,12 @@ export async function putManifest(
     if (stored?.pinId === pinId) return { done: { ok: true } };
     // Nothing of phase 2 was written (a tag moved, or a concurrent push of this digest won): give the pins back.
     await unpin(t, pins);
+    await refuseBodyBeingDeleted(t, manifest);
     return { again: true };
   });
+}
+
+/** A body kept as content cannot be counted while the collector deletes it: the core claims and stores it again first. */
+async function refuseBodyBeingDeleted(t: TableContext, manifest: StoredManifest): Promise<void> {
+  if (manifest.body === undefined && (await deletingSince(t, manifest.digest)) !== undefined) throw new ContentBeingDeletedError(manifest.digest);
 }

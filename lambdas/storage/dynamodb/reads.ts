@@ -95,9 +95,24 @@ export async function pageByKey(
   partition: string,
   skName: string,
   prefix: string,
-  { last, limit }: PageRequest,
+  page: PageRequest,
   extract: (item: Item) => string,
 ): Promise<Page> {
+  const { items, more } = await pageItemsByKey(t, base, pkName, partition, skName, prefix, page, extract);
+  return { items: items.map((i) => i.name), more };
+}
+
+/** pageByKey, with each name's item. */
+export async function pageItemsByKey(
+  t: TableContext,
+  base: Pick<QueryCommandInput, 'TableName' | 'IndexName' | 'ConsistentRead' | 'ProjectionExpression'>,
+  pkName: string,
+  partition: string,
+  skName: string,
+  prefix: string,
+  { last, limit }: PageRequest,
+  extract: (item: Item) => string,
+): Promise<{ items: Array<{ name: string; item: Item }>; more: boolean }> {
   const values: Record<string, unknown> = { ':p': partition };
   let condition: string;
   const bound = last !== undefined && last !== '' ? Buffer.from(last) : undefined;
@@ -116,7 +131,7 @@ export async function pageByKey(
       values[':to'] = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
     }
   }
-  const items: string[] = [];
+  const items: Array<{ name: string; item: Item }> = [];
   let start: Item | undefined;
   do {
     const res = await t.doc.send(
@@ -133,7 +148,7 @@ export async function pageByKey(
       const name = extract(item);
       if (bound && Buffer.compare(Buffer.from(name), bound) <= 0) continue;
       if (items.length === limit) return { items, more: true };
-      items.push(name);
+      items.push({ name, item });
     }
     start = res.LastEvaluatedKey;
   } while (start);

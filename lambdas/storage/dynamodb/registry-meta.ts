@@ -6,16 +6,24 @@ import { DeleteCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DYNAMODB_LAYOUT_VERSION, LAYOUT_SK, META_PK, REGISTRY_POLICY_SK, REGISTRY_SETTINGS_SK, templateSk } from '../../contracts/dynamodb-table';
 import { StorageLayoutError } from '../errors';
 import { DEFAULT_REGISTRY_SETTINGS, type RegistrySettings, type RepositoryCreationTemplate, type RepositoryCreationTemplateRecord } from '../../core/model';
+import { upgradeFromVersion2 } from './layout-upgrade';
 import { get, queryPrefix } from './reads';
 import { storable, type TableContext } from './table';
 import { isConditionFailure, retrying } from './transactions';
 
-/** Throws StorageLayoutError unless the table holds this build's layout (an empty table gets it). */
+/**
+ * Throws StorageLayoutError unless the table holds this build's layout: an empty table gets it, a
+ * table at version 2 is upgraded in place first (layout-upgrade.ts).
+ */
 export async function checkLayout(t: TableContext): Promise<void> {
   const location = `DynamoDB table ${t.table}`;
   for (let attempt = 0; attempt < 3; attempt++) {
     const layout = await get(t, { pk: META_PK, sk: LAYOUT_SK });
     if (layout) {
+      if (layout.version === 2) {
+        await upgradeFromVersion2(t);
+        continue;
+      }
       if (layout.version !== DYNAMODB_LAYOUT_VERSION) {
         throw new StorageLayoutError(location, `metadata layout version ${String(layout.version)}; this build reads version ${DYNAMODB_LAYOUT_VERSION}`);
       }

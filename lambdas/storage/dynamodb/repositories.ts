@@ -2,7 +2,7 @@
  * Repositories, their settings and policy, and blob links (docs/storage.md, "Repository
  * settings"). Deleting a repository or a link is in deletes.ts.
  */
-import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import {
   GSI1,
   GSI1_REPOSITORIES,
@@ -15,10 +15,11 @@ import {
 } from '../../contracts/dynamodb-table';
 import { DEFAULT_REPOSITORY_SETTINGS, type RepositorySettings, type RepositorySettingsRecord } from '../../core/model';
 import type { RepositoryRecord } from '../../core/model';
-import type { BlobLink, Page, PageRequest } from '../ports';
-import { batchGet, get, pageByKey } from './reads';
+import { ContentBeingDeletedError, type BlobLink, type LinkedBlob, type Page, type PageRequest } from '../ports';
+import { countLinks, deletingSince } from './content';
+import { batchGet, get, pageByKey, pageItemsByKey } from './reads';
 import { bytes, keyString, MAX_PK_BYTES, storable, writableKey, type Action, type Item, type TableContext } from './table';
-import { retrying, transact, transactOrRetry } from './transactions';
+import { retrying, transactOrRetry } from './transactions';
 
 export async function getRepository(t: TableContext, name: string): Promise<RepositoryRecord | null> {
   const item = await get(t, { pk: repoPk(name), sk: REPO_SK });
@@ -103,31 +104,52 @@ export function ensureRepository(t: TableContext, repository: string) {
   };
 }
 
+/**
+ * The link and its count on the content's record in one transaction: a new link (or one not yet
+ * counted, written before layout 3) adds 1 and is marked `counted`; a renewal only touches the
+ * record. The link's write is conditional on what was read, so a link made or removed meanwhile
+ * is read again, never counted twice or not at all.
+ */
 export async function linkBlob(t: TableContext, repository: string, digest: string, link: BlobLink): Promise<void> {
+  const repoKey = { pk: repoPk(repository), sk: REPO_SK };
   const linkKey = writableKey({ pk: repoPk(repository), sk: linkSk(digest) });
-  // SET, not Put: the `users` count of an existing link must survive a second link.
-  const updateLink = {
-    TableName: t.table,
-    Key: linkKey,
-    UpdateExpression: 'SET #size = :size, gpk = :gpk, gsk = :gsk',
-    ExpressionAttributeNames: { '#size': 'size' },
-    ExpressionAttributeValues: { ':size': link.size, ':gpk': gsi1BlobPk(digest), ':gsk': repository },
-  };
   await retrying<void>(t, async () => {
-    // A repository seen is (almost always) still there: then the link is one write. The one
-    // exception, a deleteRepository finishing meanwhile, is in docs/storage.md ("Deleting a repository").
-    if (await get(t, { pk: repoPk(repository), sk: REPO_SK }, false)) {
-      await t.doc.send(new UpdateCommand(updateLink));
-    } else {
-      await transact(t, [{ Update: ensureRepository(t, repository) }, { Update: updateLink }]);
-    }
-    return { done: undefined };
+    const found = await batchGet(t, [repoKey, linkKey], 'pk, sk, #counted', { '#counted': 'counted' });
+    const counted = found.get(keyString(linkKey))?.counted === true;
+    // SET, not Put: the `users` count of an existing link must survive a second link.
+    const updateLink = {
+      TableName: t.table,
+      Key: linkKey,
+      UpdateExpression: 'SET #size = :size, gpk = :gpk, gsk = :gsk, linkedAt = :now, #counted = :true',
+      ConditionExpression: counted ? 'attribute_exists(#counted)' : 'attribute_not_exists(#counted)',
+      ExpressionAttributeNames: { '#size': 'size', '#counted': 'counted' },
+      ExpressionAttributeValues: { ':size': link.size, ':gpk': gsi1BlobPk(digest), ':gsk': repository, ':now': new Date(t.now()).toISOString(), ':true': true },
+    };
+    const actions: Action[] = [{ Update: updateLink }, { Update: countLinks(t, digest, counted ? 0 : 1, true, link.size) }];
+    // A repository seen is (almost always) still there. The one exception, a deleteRepository
+    // finishing meanwhile, is in docs/storage.md ("Deleting a repository").
+    if (!found.has(keyString(repoKey))) actions.push({ Update: ensureRepository(t, repository) });
+    if (await transactOrRetry(t, actions)) return { done: undefined };
+    if ((await deletingSince(t, digest)) !== undefined) throw new ContentBeingDeletedError(digest);
+    return { again: true };
   });
 }
 
 export async function statBlobLink(t: TableContext, repository: string, digest: string): Promise<BlobLink | null> {
   const item = await get(t, { pk: repoPk(repository), sk: linkSk(digest) });
   return item ? { size: item.size as number } : null;
+}
+
+/** Links written before layout 3 carry no `linkedAt`: they count as made at the epoch. */
+export async function listBlobLinks(t: TableContext, repository: string, page: PageRequest): Promise<{ items: LinkedBlob[]; more: boolean }> {
+  const pk = repoPk(repository);
+  if (!storable({ pk, sk: REPO_SK })) return { items: [], more: false };
+  const prefix = linkSk('');
+  const { items, more } = await pageItemsByKey(t, { TableName: t.table, ConsistentRead: true }, 'pk', pk, 'sk', prefix, page, (item) => (item.sk as string).slice(prefix.length));
+  return {
+    items: items.map(({ name, item }) => ({ digest: name, size: item.size as number, linkedAt: (item.linkedAt as string | undefined) ?? new Date(0).toISOString() })),
+    more,
+  };
 }
 
 export async function repositoriesWithBlob(t: TableContext, digest: string, limit: number): Promise<string[]> {

@@ -16,7 +16,7 @@ import { open, readFile, readdir, rename, rm, stat, mkdir, type FileHandle } fro
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ByteStream } from '../../core/model';
-import type { BlobStore, ByteRange } from '../ports';
+import type { BlobStore, ByteRange, StoredContentInfo } from '../ports';
 import { ContentNotFoundError, StorageLayoutError } from '../errors';
 import { FileRegion } from './file-region';
 
@@ -136,8 +136,16 @@ export class FilesystemBlobStore implements BlobStore {
     await rm(this.blobPath(digest), { force: true });
   }
 
-  /** Every committed content file, with its size and last change: garbage collection's view (not part of the port). */
-  *listContent(): Generator<{ digest: string; size: number; modifiedAt: number }> {
+  async *storedContent(): AsyncGenerator<StoredContentInfo> {
+    yield* this.listContent();
+  }
+
+  async discardStaleStaging(before: number): Promise<number> {
+    return this.removeStaleStaging(before);
+  }
+
+  /** Every committed content file, with its size and last change. */
+  *listContent(): Generator<StoredContentInfo> {
     const blobs = join(this.root, 'blobs');
     // Anything not laid out and named like content (a .DS_Store, an editor's backup) is not ours to judge.
     const directories = (path: string) => readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);

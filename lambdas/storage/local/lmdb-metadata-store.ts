@@ -21,9 +21,13 @@ import type {
   DeleteTagOptions,
   DeleteRepositoryResult,
   DeleteResult,
+  ContentClaim,
+  ContentRecord,
   ImagePage,
+  LinkedBlob,
   MetadataStore,
   OutboxEntry,
+  UnlinkOptions,
   Page,
   PageRequest,
   PutManifestOptions,
@@ -36,8 +40,10 @@ import * as manifests from './lmdb/manifests';
 import * as meta from './lmdb/registry-meta';
 import * as uploads from './lmdb/uploads';
 import * as outbox from './lmdb/outbox';
+import * as content from './lmdb/content';
 
-export const LMDB_LAYOUT_VERSION = 1;
+/** 2: content records (garbage collection); a version-1 environment is upgraded in place when opened. */
+export const LMDB_LAYOUT_VERSION = 2;
 
 export interface LmdbMetadataStoreOptions {
   /** Directory holding the LMDB environment. */
@@ -109,13 +115,32 @@ export class LmdbMetadataStore implements MetadataStore {
     return repositories.statBlobLink(this.db, repository, digest);
   }
 
-  async unlinkBlob(repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>> {
-    return repositories.unlinkBlob(this.db, repository, digest);
+  async listBlobLinks(repository: string, page: PageRequest): Promise<{ items: LinkedBlob[]; more: boolean }> {
+    return repositories.listBlobLinksPage(this.db, repository, page);
   }
 
-  /** Every blob linked in `repository`, with when (if recorded): garbage collection's view (local mode only, not part of the port). */
-  listBlobLinks(repository: string): Array<{ digest: string; linkedAt?: number }> {
-    return repositories.listBlobLinks(this.db, repository);
+  async claimContent(digest: string): Promise<ContentClaim> {
+    return content.claimContent(this.db, digest);
+  }
+
+  async getContentRecord(digest: string): Promise<ContentRecord | null> {
+    return content.getContentRecord(this.db, digest);
+  }
+
+  async listContentRecords(page: PageRequest): Promise<{ items: ContentRecord[]; more: boolean }> {
+    return content.listContentRecords(this.db, page);
+  }
+
+  async beginContentDeletion(digest: string, touchedBefore: string, staleBefore: string): Promise<boolean> {
+    return content.beginContentDeletion(this.db, digest, touchedBefore, staleBefore);
+  }
+
+  async finishContentDeletion(digest: string): Promise<void> {
+    return content.finishContentDeletion(this.db, digest);
+  }
+
+  async unlinkBlob(repository: string, digest: string, options: UnlinkOptions = {}): Promise<DeleteResult<'in-use' | 'unknown' | 'recent'>> {
+    return repositories.unlinkBlob(this.db, repository, digest, options);
   }
 
   async repositoriesWithBlob(digest: string, limit: number): Promise<string[]> {
@@ -246,6 +271,13 @@ async function checkLayout(db: RootDatabase, path: string): Promise<void> {
     const empty = db.getKeysCount({ limit: 1 }) === 0;
     if (!empty) throw new StorageLayoutError(path, 'metadata has no layout version');
     await db.put('layout', { version: LMDB_LAYOUT_VERSION });
+    return;
+  }
+  if (layout.version === 1) {
+    await db.transaction(() => {
+      content.recordExistingContent(db);
+      db.put('layout', { version: LMDB_LAYOUT_VERSION });
+    });
     return;
   }
   if (layout.version !== LMDB_LAYOUT_VERSION) {

@@ -6,11 +6,12 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ByteStream } from '../../core/model';
-import type { BlobStore, ByteRange } from '../ports';
+import type { BlobStore, ByteRange, StoredContentInfo } from '../ports';
 import type { BucketContext } from './bucket';
 import { SAFE_ID } from './keys';
 import { PART_SIZE } from './segments';
 import * as content from './content';
+import * as listings from './listings';
 import * as staged from './staged-content';
 import * as uploads from './uploads';
 
@@ -61,6 +62,14 @@ export class S3BlobStore implements BlobStore {
 
   async deleteContent(digest: string): Promise<void> {
     return content.deleteContent(this.ctx, digest);
+  }
+
+  storedContent(): AsyncIterable<StoredContentInfo> {
+    return listings.storedContent(this.ctx);
+  }
+
+  async discardStaleStaging(before: number): Promise<number> {
+    return listings.discardStaleStaging(this.ctx, before);
   }
 
   // ---- staged content (staged-content.ts) -----------------------------------------------

@@ -1,8 +1,9 @@
 /** LmdbMetadataStore's repositories: records, settings, policy, blob links and the one-transaction delete. */
 import type { RootDatabase } from 'lmdb';
 import { DEFAULT_REPOSITORY_SETTINGS, type RepositoryRecord, type RepositorySettings, type RepositorySettingsRecord } from '../../../core/model';
-import type { BlobLink, DeleteRepositoryResult, DeleteResult, Page, PageRequest } from '../../ports';
-import { HIGH, key, page, prefix, suffixes } from './keys';
+import type { BlobLink, DeleteRepositoryResult, DeleteResult, LinkedBlob, Page, PageRequest, UnlinkOptions } from '../../ports';
+import { countLink, uncountLink } from './content';
+import { HIGH, key, page, prefix, storable, suffixes } from './keys';
 import { record } from './outbox';
 import { imageDeleteChanges } from '../../image-changes';
 
@@ -68,7 +69,10 @@ export async function deleteRepository(db: RootDatabase, name: string, force: bo
     if (db.get(key('repo', name)) === undefined) return { ok: false, reason: 'unknown' };
     if (!force && suffixes(db, prefix('manifest', name), 1).length > 0) return { ok: false, reason: 'not-empty' };
     record(db, imagesDeletedWith(db, name));
-    for (const digest of suffixes(db, prefix('link', name), Infinity)) db.remove(key('blobrepo', digest, name));
+    for (const digest of suffixes(db, prefix('link', name), Infinity)) {
+      db.remove(key('blobrepo', digest, name));
+      uncountLink(db, digest);
+    }
     for (const kind of ['link', 'manifest', 'tag', 'tagsof', 'usage', 'parent', 'referrer', 'pulled']) {
       const start = prefix(kind, name);
       for (const k of [...db.getKeys({ start, end: start + HIGH })]) db.remove(k);
@@ -113,6 +117,8 @@ export async function setRepositoryPolicy(db: RootDatabase, repository: string, 
 
 export async function linkBlob(db: RootDatabase, repository: string, digest: string, link: BlobLink): Promise<void> {
   await db.transaction(() => {
+    // First, so that content being deleted refuses the link before anything is written.
+    countLink(db, digest, db.get(key('link', repository, digest)) === undefined, link.size);
     ensureRepository(db, repository);
     // linkedAt: garbage collection judges a link's age by it (a mount links old content anew).
     db.put(key('link', repository, digest), { size: link.size, linkedAt: Date.now() });
@@ -125,23 +131,35 @@ export async function statBlobLink(db: RootDatabase, repository: string, digest:
   return link ? { size: link.size } : null;
 }
 
-export async function unlinkBlob(db: RootDatabase, repository: string, digest: string): Promise<DeleteResult<'in-use' | 'unknown'>> {
-  return db.transaction((): DeleteResult<'in-use' | 'unknown'> => {
-    if (db.get(key('link', repository, digest)) === undefined) return { ok: false, reason: 'unknown', by: [] };
+export async function unlinkBlob(db: RootDatabase, repository: string, digest: string, options: UnlinkOptions = {}): Promise<DeleteResult<'in-use' | 'unknown' | 'recent'>> {
+  return db.transaction((): DeleteResult<'in-use' | 'unknown' | 'recent'> => {
+    const link: StoredLink | undefined = db.get(key('link', repository, digest));
+    if (link === undefined) return { ok: false, reason: 'unknown', by: [] };
     const users = suffixes(db, prefix('usage', repository, digest), 20);
     if (users.length > 0) return { ok: false, reason: 'in-use', by: users };
+    if (options.linkedBefore !== undefined && (link.linkedAt ?? 0) >= Date.parse(options.linkedBefore)) return { ok: false, reason: 'recent', by: [] };
     db.remove(key('link', repository, digest));
     db.remove(key('blobrepo', digest, repository));
+    uncountLink(db, digest);
     return { ok: true };
   });
 }
 
-export function listBlobLinks(db: RootDatabase, repository: string): Array<{ digest: string; linkedAt?: number }> {
-  return suffixes(db, prefix('link', repository), Infinity).map((digest) => {
-    const link: StoredLink | undefined = db.get(key('link', repository, digest));
-    return { digest, ...(link?.linkedAt !== undefined ? { linkedAt: link.linkedAt } : {}) };
-  });
+export async function listBlobLinksPage(db: RootDatabase, repository: string, { last, limit }: PageRequest): Promise<{ items: LinkedBlob[]; more: boolean }> {
+  const start = prefix('link', repository);
+  const from = last !== undefined && storable(start + last) ? start + last : start;
+  const items: LinkedBlob[] = [];
+  if (!storable(start)) return { items, more: false };
+  for (const { key: k, value } of db.getRange({ start: from, end: start + HIGH })) {
+    const digest = String(k).slice(start.length);
+    if (last !== undefined && digest <= last) continue;
+    if (items.length === limit) return { items, more: true };
+    const link = value as StoredLink;
+    items.push({ digest, size: link.size, linkedAt: new Date(link.linkedAt ?? 0).toISOString() });
+  }
+  return { items, more: false };
 }
+
 
 export async function repositoriesWithBlob(db: RootDatabase, digest: string, limit: number): Promise<string[]> {
   return suffixes(db, prefix('blobrepo', digest), limit);

@@ -1,0 +1,129 @@
+/**
+ * The stack's garbage collector in the emulated AWS mode (docs/garbage-collection.md, "Running it"):
+ * the real handler, built by the same composition as on AWS over DynamoDB Local and the S3 stand-in,
+ * invoked on a timer as the EventBridge schedule invokes it, with a Lambda-like context (its
+ * remaining time is the stack's timeout), and never twice at once, as reserved concurrency 1 has it:
+ * a tick that finds a run still at work is skipped.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import { DEFAULT_GC_TIMEOUT_MINUTES } from '../contracts/garbage-collector';
+import { createObservability } from '../aws/observability';
+import { buildGarbageCollector } from '../composition/aws/garbage-collector';
+import { createGarbageCollectorHandler, type GarbageCollectionSummary } from '../handlers/garbage-collector';
+import type { Logger } from '../core/log';
+
+export interface EmulatedCollectorOptions {
+  tableName: string;
+  bucketName: string;
+  /** The collector's own clients (DynamoDB Local, the S3 stand-in), as its own function on AWS has. */
+  clients: { dynamodb: DynamoDBClient; s3: S3Client };
+  account: string;
+  region: string;
+  /** Between two runs; 0: never on a timer (runNow still runs). */
+  intervalMs: number;
+  /** The stack's gcGracePeriod. */
+  graceMs: number;
+  /** The remaining time the context starts with. @default the stack's timeout, 10 minutes */
+  timeoutMs?: number;
+  log: Logger;
+}
+
+export interface EmulatedCollector {
+  /** Runs the collector now (after the run under way, if any) and answers its summary. */
+  runNow(): Promise<GarbageCollectionSummary>;
+  /** The last run's summary, or null before the first one ended. */
+  last(): GarbageCollectionSummary | null;
+  /** Stops the timer and waits for the run under way. */
+  close(): Promise<void>;
+}
+
+const FUNCTION_NAME = 'berth-garbage-collector';
+
+/** The collector function's context, as Lambda gives one. */
+function collectorContext(account: string, region: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: FUNCTION_NAME,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${region}:${account}:function:${FUNCTION_NAME}`,
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${FUNCTION_NAME}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** What EventBridge's schedule sends (the handler reads none of it). */
+function scheduledEvent(account: string, region: string) {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account,
+    time: new Date().toISOString(),
+    region,
+    resources: [`arn:aws:events:${region}:${account}:rule/berth-garbage-collector`],
+    detail: {},
+  };
+}
+
+export function startEmulatedCollector(options: EmulatedCollectorOptions): EmulatedCollector {
+  const observability = createObservability(FUNCTION_NAME);
+  // Built on the first run, as on a cold start: the layout check needs the table the caller made.
+  let built: ReturnType<typeof buildGarbageCollector> | undefined;
+  const deps = () =>
+    (built ??= buildGarbageCollector({
+      settings: { tableName: options.tableName, bucketName: options.bucketName, graceMs: options.graceMs },
+      clients: options.clients,
+      ...observability,
+    }).catch((error: unknown) => {
+      built = undefined;
+      throw error;
+    }));
+  const handler = createGarbageCollectorHandler(deps, observability);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_GC_TIMEOUT_MINUTES * 60_000;
+
+  let running: Promise<GarbageCollectionSummary> | undefined;
+  let last: GarbageCollectionSummary | null = null;
+  const invoke = (): Promise<GarbageCollectionSummary> => {
+    const run = handler(scheduledEvent(options.account, options.region), collectorContext(options.account, options.region, timeoutMs)).then((summary) => {
+      last = summary;
+      return summary;
+    });
+    running = run;
+    const clear = () => {
+      if (running === run) running = undefined;
+    };
+    run.then(clear, clear);
+    return run;
+  };
+
+  const timer =
+    options.intervalMs > 0
+      ? setInterval(() => {
+          if (running) return;
+          invoke().catch((error: unknown) => options.log.error('garbage collector: the run failed; the next one goes on', { error }));
+        }, options.intervalMs).unref()
+      : undefined;
+
+  return {
+    runNow: async () => {
+      while (running) await running.catch(() => undefined);
+      return invoke();
+    },
+    last: () => last,
+    close: async () => {
+      if (timer) clearInterval(timer);
+      await running?.catch(() => undefined);
+    },
+  };
+}
