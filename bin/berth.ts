@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<void>>>
   gc: async () => (await import('../lambdas/cli/gc')).gc,
   stats: async () => (await import('../lambdas/cli/stats')).stats,
   events: async () => (await import('../lambdas/cli/events')).events,
+  lifecycle: async () => (await import('../lambdas/cli/lifecycle')).lifecycle,
 };
 
 async function main(): Promise<void> {

@@ -5,6 +5,7 @@ export const HELP = `Usage: berth serve [options]      (npm start -- [options])
        berth gc [--data-dir DIR] [--dry-run] [--min-age 1h]
        berth stats [--repository R] [--endpoint URL | --data-dir DIR] [--json]
        berth events replay --webhook URL [--data-dir DIR] [--webhook-secret S]
+       berth lifecycle preview --policy FILE --images FILE [--now ISO-8601]
 
 Runs the Berth registry on this machine, with its data in a local directory.
 
@@ -68,6 +69,10 @@ berth ecr get-login-password: the password of an ECR login token (GetAuthorizati
 the default AWS credential chain), for docker login -u AWS --password-stdin. --region defaults
 to AWS_REGION, AWS_DEFAULT_REGION, then us-east-1; --execute-api signs for API Gateway's IAM
 authorization (the deployed stack), which the AWS CLI cannot do.
+
+berth lifecycle preview: what ECR's get-lifecycle-policy-preview would print, offline: --policy is
+the policy document or what aws ecr get-lifecycle-policy prints, --images what aws ecr
+describe-images prints; an invalid policy fails with PutLifecyclePolicy's message (docs/lifecycle.md).
 
 berth events replay: sends the events a webhook could not take (its dead-letter file in
 --data-dir, or --dead-letters FILE) to it again, signed with --webhook-secret or the
