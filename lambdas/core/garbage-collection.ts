@@ -4,8 +4,9 @@
  * conditional write in the metadata store (unlinkBlob with `linkedBefore`, beginContentDeletion),
  * so it may run while the registry serves, be killed at any point, and run again.
  */
-import type { BlobStore, MetadataStore } from '../storage/ports';
+import type { BlobStore, LinkedBlob, MetadataStore } from '../storage/ports';
 import type { Logger } from './log';
+import { allItems } from './paging';
 
 export type CollectorMetadata = Pick<
   MetadataStore,
@@ -78,18 +79,27 @@ export async function collectGarbage(metadata: CollectorMetadata, blobs: Collect
   const deletions: Array<{ digest: string; size: number }> = [];
 
   // 1. Links no manifest of their repository uses.
-  for await (const repository of pages((last) => metadata.listRepositories({ last, limit: PAGE }), (name) => name)) {
+  for await (const repository of allItems((last) => metadata.listRepositories({ last, limit: PAGE }), (name) => name)) {
     if (outOfTime()) return { ...report, complete: false };
     report.repositories++;
     const used = new Set<string>();
-    for await (const image of pages((last) => metadata.listManifests(repository, { last, limit: PAGE }), (record) => record.digest)) {
+    const manifests: string[] = [];
+    for await (const image of allItems((last) => metadata.listManifests(repository, { last, limit: PAGE }), (record) => record.digest)) {
       report.manifests++;
+      manifests.push(image.digest);
       for (const digest of image.blobs) used.add(digest);
-      // The record leaves out layers that need not be pushed (non-distributable, with urls); one pushed anyway is used all the same.
-      for (const digest of await referencedByBody(metadata, repository, image.digest, options.readBody)) used.add(digest);
     }
-    for await (const link of pages((last) => metadata.listBlobLinks(repository, { last, limit: PAGE }), (l) => l.digest)) {
+    const unused: LinkedBlob[] = [];
+    for await (const link of allItems((last) => metadata.listBlobLinks(repository, { last, limit: PAGE }), (l) => l.digest)) {
       linkSizes.set(link.digest, link.size);
+      if (!used.has(link.digest)) unused.push(link);
+    }
+    // The record leaves out layers that need not be pushed (non-distributable, with urls); one pushed anyway is
+    // used all the same. Bodies are read only when some link is unused by the records: most runs read none.
+    if (unused.length > 0) {
+      for (const digest of manifests) for (const named of await referencedByBody(metadata, repository, digest, options.readBody)) used.add(named);
+    }
+    for (const link of unused) {
       if (used.has(link.digest)) continue;
       if (Date.parse(link.linkedAt) >= cutoff) {
         young.add(link.digest);
@@ -110,7 +120,7 @@ export async function collectGarbage(metadata: CollectorMetadata, blobs: Collect
   // A deletion begun exactly now by a run that ended counts as stale with a lease of 0.
   const staleIso = new Date(now() - (options.leaseMs ?? DELETION_LEASE_MS) + 1).toISOString();
   const recorded = new Set<string>();
-  for await (const record of pages((last) => metadata.listContentRecords({ last, limit: PAGE }), (r) => r.digest)) {
+  for await (const record of allItems((last) => metadata.listContentRecords({ last, limit: PAGE }), (r) => r.digest)) {
     recorded.add(record.digest);
     const links = record.links - (plannedUnlinks.get(record.digest) ?? 0);
     const stale = record.deletingSince !== undefined && record.deletingSince < staleIso;
@@ -203,15 +213,4 @@ async function referencedByBody(
   return [json.config, ...list(json.layers), ...list(json.blobs)]
     .map((d) => (d && typeof d === 'object' ? (d as { digest?: unknown }).digest : undefined))
     .filter((d): d is string => typeof d === 'string');
-}
-
-/** Every item of a paged listing, page after page. */
-async function* pages<T>(page: (last: string | undefined) => Promise<{ items: T[]; more: boolean }>, keyOf: (item: T) => string): AsyncGenerator<T> {
-  let last: string | undefined;
-  for (;;) {
-    const { items, more } = await page(last);
-    yield* items;
-    if (!more || items.length === 0) return;
-    last = keyOf(items[items.length - 1]);
-  }
 }

@@ -9,6 +9,7 @@ import { RegistryError } from './errors';
 import { validateRepositoryName } from './names';
 import type { CollectionReport } from './garbage-collection';
 import type { MetadataStore } from '../storage/ports';
+import { allItems, allPages } from './paging';
 
 export type StatsMetadata = Pick<MetadataStore, 'getRepository' | 'listRepositories' | 'listManifests' | 'listBlobLinks'>;
 
@@ -70,11 +71,11 @@ export async function computeRegistryStats(metadata: StatsMetadata, options: Sta
 
   const count = async (repository: string) => {
     const stats: RepositoryStats = { repository, images: 0, tags: 0, blobs: 0, storedBytes: 0 };
-    for await (const image of pages((last) => metadata.listManifests(repository, { last, limit: PAGE }), (record) => record.digest)) {
+    for await (const image of allItems((last) => metadata.listManifests(repository, { last, limit: PAGE }), (record) => record.digest)) {
       stats.images++;
       stats.tags += image.tags.length;
     }
-    for await (const link of pages((last) => metadata.listBlobLinks(repository, { last, limit: PAGE }), (l) => l.digest)) {
+    for await (const link of allItems((last) => metadata.listBlobLinks(repository, { last, limit: PAGE }), (l) => l.digest)) {
       stats.blobs++;
       stats.storedBytes += link.size;
       if (distinct.has(link.digest)) continue;
@@ -94,7 +95,7 @@ export async function computeRegistryStats(metadata: StatsMetadata, options: Sta
     if (!(await metadata.getRepository(name))) throw new RegistryError('NAME_UNKNOWN', `repository ${name} not found`);
     await count(name);
   } else {
-    for await (const names of namePages(metadata)) {
+    for await (const names of allPages((last) => metadata.listRepositories({ last, limit: PAGE }), (name) => name)) {
       for (const name of options.visible ? await options.visible(names) : names) await count(name);
     }
   }
@@ -111,26 +112,4 @@ export function lastCollectionOfReport(report: CollectionReport, startedMs: numb
     bytesFreed: report.bytesFreed,
     complete: report.complete,
   };
-}
-
-/** The repository names, a page at a time (each page is filtered as one). */
-async function* namePages(metadata: StatsMetadata): AsyncGenerator<string[]> {
-  let last: string | undefined;
-  for (;;) {
-    const { items, more } = await metadata.listRepositories({ last, limit: PAGE });
-    if (items.length > 0) yield items;
-    if (!more || items.length === 0) return;
-    last = items[items.length - 1];
-  }
-}
-
-/** Every item of a paged listing, page after page. */
-async function* pages<T>(page: (last: string | undefined) => Promise<{ items: T[]; more: boolean }>, keyOf: (item: T) => string): AsyncGenerator<T> {
-  let last: string | undefined;
-  for (;;) {
-    const { items, more } = await page(last);
-    yield* items;
-    if (!more || items.length === 0) return;
-    last = keyOf(items[items.length - 1]);
-  }
 }

@@ -4,7 +4,7 @@
  * integration timeout, and the proxy result passed on to the client.
  */
 import type { ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { emulatedLambdaContext } from './lambda-context';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Logger } from '../core/log';
 import { INTEGRATION_TIMEOUT_SECONDS, PAYLOAD_LIMITS } from '../contracts/api-gateway';
@@ -91,20 +91,5 @@ async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
 
 /** The context a Lambda function of the stack gets (`registry`: 1024 MB, `authorizer`: 256 MB). */
 export function lambdaContext(name: 'registry' | 'authorizer', timeoutMs: number, api: SimulatedApi): Context {
-  const deadline = Date.now() + timeoutMs;
-  const functionName = `berth-${name}`;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${api.region}:${api.account}:function:${functionName}`,
-    memoryLimitInMB: name === 'authorizer' ? '256' : '1024',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
+  return emulatedLambdaContext({ functionName: `berth-${name}`, memoryMB: name === 'authorizer' ? 256 : 1024, timeoutMs, region: api.region, account: api.account });
 }

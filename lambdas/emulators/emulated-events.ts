@@ -7,12 +7,10 @@
  * dead-letter queue would have it: `<data-dir>/event-publisher-dlq.jsonl`. The sweep runs on the
  * stack's schedule too.
  */
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import type { Context } from 'aws-lambda';
 import {
   DEFAULT_OUTBOX_STREAM_RETRY_ATTEMPTS,
   DEFAULT_SWEEP_INTERVAL_MINUTES,
@@ -25,6 +23,7 @@ import { buildEventPublisher } from '../composition/aws/event-publisher';
 import { createEventPublisherHandler } from '../handlers/event-publisher';
 import type { Logger } from '../core/log';
 import { appendLines } from '../events/append-lines';
+import { emulatedLambdaContext } from './lambda-context';
 import { startStreamPoller, type StreamPoller } from './dynamodb-stream-poller';
 import { EventBridgeStandIn, type StandInRule } from './eventbridge-stand-in';
 
@@ -56,24 +55,8 @@ export interface EmulatedEvents {
 }
 
 /** A publisher function's context, as Lambda gives one (the account comes from its ARN, as on AWS). */
-function publisherContext(account: string, region: string, timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  const functionName = 'berth-event-publisher';
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${region}:${account}:function:${functionName}`,
-    memoryLimitInMB: '256',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+const publisherContext = (account: string, region: string, timeoutMs: number) =>
+  emulatedLambdaContext({ functionName: 'berth-event-publisher', memoryMB: 256, timeoutMs, region, account });
 
 /** The publisher's timeout in the stack: five minutes. */
 const PUBLISHER_TIMEOUT_MS = 5 * 60 * 1000;

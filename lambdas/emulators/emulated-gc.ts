@@ -5,15 +5,15 @@
  * remaining time is the stack's timeout), and never twice at once, as reserved concurrency 1 has it:
  * a tick that finds a run still at work is skipped.
  */
-import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Context } from 'aws-lambda';
 import { DEFAULT_GC_TIMEOUT_MINUTES } from '../contracts/garbage-collector';
 import { createObservability } from '../aws/observability';
 import { buildGarbageCollector } from '../composition/aws/garbage-collector';
 import { createGarbageCollectorHandler, type GarbageCollectionSummary } from '../handlers/garbage-collector';
 import type { Logger } from '../core/log';
+import { randomUUID } from 'node:crypto';
+import { emulatedLambdaContext } from './lambda-context';
 
 export interface EmulatedCollectorOptions {
   tableName: string;
@@ -43,23 +43,8 @@ export interface EmulatedCollector {
 const FUNCTION_NAME = 'berth-garbage-collector';
 
 /** The collector function's context, as Lambda gives one. */
-function collectorContext(account: string, region: string, timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: FUNCTION_NAME,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${region}:${account}:function:${FUNCTION_NAME}`,
-    memoryLimitInMB: '512',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${FUNCTION_NAME}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+const collectorContext = (account: string, region: string, timeoutMs: number) =>
+  emulatedLambdaContext({ functionName: FUNCTION_NAME, memoryMB: 512, timeoutMs, region, account });
 
 /** What EventBridge's schedule sends (the handler reads none of it). */
 function scheduledEvent(account: string, region: string) {

@@ -393,7 +393,6 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
         expect(await records(repo, `parent#${children[3].digest}#`)).toEqual([]);
       });
 
-      // Slow on DynamoDB Local when the machine is busy (55 manifests, a two-phase index, a repository delete): a longer timeout.
       test('GIVEN orphan pins on links and manifests WHEN the repository is force-deleted after the grace period THEN it goes, with nothing left', async () => {
         await crashedPut('crashed-before-repository-delete');
         const children = Array.from({ length: 55 }, (_, i) => manifest(`orphan-repo-child-${i}`, [layers[0]]));
@@ -407,7 +406,7 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
         expect(
           (await doc.send(new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `repo#${repo}` }, ConsistentRead: true }))).Items,
         ).toEqual([]);
-      }, 120_000);
+      });
 
       test('GIVEN a large manifest being deleted WHEN an orphan release of its pins runs between its delete and its unpinning THEN each pin is counted off once', async () => {
         for (const l of layers) await store.linkBlob(repo, l, { size: 1 });
@@ -529,7 +528,6 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       for (const l of layers) expect(await store.unlinkBlob(repo, l)).toEqual({ ok: true });
     });
 
-    // Twenty transactions conflicting on one item retry with backoff: slow when the machine is busy, so a longer timeout.
     test('GIVEN 20 concurrent puts moving one tag to different digests WHEN they finish THEN the raw items agree on one winner', async () => {
       const repo = 'team/race';
       await store.linkBlob(repo, blob('c'), { size: 1 });
@@ -555,7 +553,7 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
       for (const m of contenders) expect(await store.deleteManifest(repo, m.digest)).toEqual({ ok: true });
       expect(await store.resolveTag(repo, 'latest')).toBeNull();
       expect(await store.unlinkBlob(repo, blob('c'))).toEqual({ ok: true });
-    }, 120_000);
+    });
 
     test('GIVEN a put whose transaction fails on a tag taken meanwhile WHEN it is then refused (immutable tag) THEN its outbox item went with it; the one recorded is pk outbox, sk <time>#<uuid>, changes as JSON, no expiresAt', async () => {
       const repo = 'team/outbox';

@@ -4,7 +4,6 @@
  * images pushed over the OCI API (Basic `AWS:<token>` from GetAuthorizationToken) and then
  * described, deleted and guarded by tag immutability.
  */
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BatchDeleteImageCommand,
@@ -32,6 +31,7 @@ import {
 import { scratchDir, startRegistryProcess, type RegistryProcess } from '../support/registry-harness';
 import { describeWithBinaries, run } from '../support/clients';
 import { imageBlobs, makeImage, makeIndex, type Blob, type Image } from '../support/oci-fixtures';
+import { writeAdminConfig } from '../support/identity-config';
 
 const ACCOUNT = '111122223333';
 const REGION = 'us-east-1';
@@ -72,15 +72,7 @@ const sizeOf = (image: Image) => imageBlobs(image).reduce((n, b) => n + b.size, 
 
 beforeAll(async () => {
   work = scratchDir('ecr-control-plane');
-  const config = join(work.path, 'identities.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      registry: { account: ACCOUNT, regions: [REGION] },
-      identities: [{ name: 'admin', ...ADMIN, arn: `arn:aws:iam::${ACCOUNT}:user/admin`, policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ecr:*', Resource: '*' }] } }],
-    }),
-    { mode: 0o600 },
-  );
+  const config = writeAdminConfig(work.path, { account: ACCOUNT, region: REGION, admin: ADMIN });
   proc = await startRegistryProcess(join(work.path, 'data'), 0, ['--config', config]);
   const token = await ecr().send(new GetAuthorizationTokenCommand({}));
   basic = `Basic ${token.authorizationData![0].authorizationToken}`;

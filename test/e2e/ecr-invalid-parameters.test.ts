@@ -13,7 +13,7 @@
  * type SerializationException, in both.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   BatchCheckLayerAvailabilityCommand,
@@ -47,6 +47,7 @@ import {
 } from '@aws-sdk/client-ecr';
 import { scratchDir, startRegistryProcess, type RegistryProcess } from '../support/registry-harness';
 import { CLASSIC_VALIDATION_ACTIONS, ECR_API_ACTIONS, validationStyleOf } from '../../lambdas/http/ecr-api';
+import { writeAdminConfig } from '../support/identity-config';
 
 const ACCOUNT = '111122223333';
 const REGION = 'us-east-1';
@@ -81,15 +82,7 @@ const invalidParameter = (member: string, constraint: string) => `Invalid parame
 
 beforeAll(async () => {
   work = scratchDir('ecr-invalid-parameters');
-  const config = join(work.path, 'identities.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      registry: { account: ACCOUNT, regions: [REGION] },
-      identities: [{ name: 'admin', ...ADMIN, arn: `arn:aws:iam::${ACCOUNT}:user/admin`, policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ecr:*', Resource: '*' }] } }],
-    }),
-    { mode: 0o600 },
-  );
+  const config = writeAdminConfig(work.path, { account: ACCOUNT, region: REGION, admin: ADMIN });
   proc = await startRegistryProcess(join(work.path, 'data'), 0, ['--config', config]);
   await ecr().send(new CreateRepositoryCommand({ repositoryName: REPO }));
 }, 60_000);

@@ -44,6 +44,7 @@ import { scratchDir, startRegistryProcess, type RegistryProcess } from '../suppo
 import { describeWithBinaries, run } from '../support/clients';
 import { blobOf, imageBlobs, makeImage, makeIndex, pseudoRandomBytes, type Blob, type Image } from '../support/oci-fixtures';
 import { runEcrCommand } from '../../lambdas/cli/ecr/ecr-cli';
+import { writeAdminConfig } from '../support/identity-config';
 
 const ACCOUNT = '111122223333';
 const REGION = 'us-east-1';
@@ -95,15 +96,7 @@ async function ociPush(repo: string, image: Image, tag: string): Promise<number>
 
 beforeAll(async () => {
   work = scratchDir('ecr-layers');
-  const config = join(work.path, 'identities.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      registry: { account: ACCOUNT, regions: [REGION] },
-      identities: [{ name: 'admin', ...ADMIN, arn: `arn:aws:iam::${ACCOUNT}:user/admin`, policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ecr:*', Resource: '*' }] } }],
-    }),
-    { mode: 0o600 },
-  );
+  const config = writeAdminConfig(work.path, { account: ACCOUNT, region: REGION, admin: ADMIN });
   proc = await startRegistryProcess(join(work.path, 'data'), 0, ['--config', config]);
   const token = await ecr().send(new GetAuthorizationTokenCommand({}));
   basic = `Basic ${token.authorizationData![0].authorizationToken}`;

@@ -5,7 +5,7 @@
  * through the emulated event source mapping, and the EventBridge stand-in writes what it accepted to
  * `<data-dir>/events.jsonl`, which is what this suite reads.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -13,6 +13,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import type { HttpRequest as SmithyHttpRequest, RequestSigningArguments } from '@smithy/types';
 import { describeWithBinaries } from '../support/clients';
 import { describeImageEventPaths, readEventLines, type EventedRegistry } from '../support/image-events';
+import { writeAdminConfig } from '../support/identity-config';
 import { scratchDir, startRegistryProcess, type RegistryProcess } from '../support/registry-harness';
 
 const ACCOUNT = '210987654321';
@@ -28,15 +29,7 @@ describeWithBinaries(['java', 'skopeo'], 'image events in the emulated AWS mode 
 
   beforeAll(async () => {
     work = scratchDir('emulated-image-events');
-    const config = join(work.path, 'config.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        registry: { account: ACCOUNT, regions: [REGION] },
-        identities: [{ name: 'admin', ...ADMIN, arn: `arn:aws:iam::${ACCOUNT}:user/admin`, policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ecr:*', Resource: '*' }] } }],
-      }),
-      { mode: 0o600 },
-    );
+    const config = writeAdminConfig(work.path, { account: ACCOUNT, region: REGION, admin: ADMIN });
     const dataDir = join(work.path, 'data');
     proc = await startRegistryProcess(dataDir, 0, ['--emulate-aws', '--config', config, '--event-source', SOURCE]);
     const described = JSON.parse(readFileSync(join(dataDir, 'emulated-aws.json'), 'utf8')) as { events: string };

@@ -5,7 +5,6 @@
  * between a commit and its publication loses nothing (the LMDB outbox is drained after the restart).
  */
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { SIGNATURE_HEADER, verifyWebhookSignature } from '../../lambdas/events/w
 import { describeWithBinaries } from '../support/clients';
 import { describeImageEventPaths, readEventLines, type EventedRegistry } from '../support/image-events';
 import { imageBlobs, makeImage } from '../support/oci-fixtures';
+import { writeAdminConfig } from '../support/identity-config';
 import { scratchDir, startRegistryProcess, type RegistryProcess } from '../support/registry-harness';
 
 const ACCOUNT = '123456789012';
@@ -52,20 +52,6 @@ async function startReceiver(answer: (n: number) => number | 'hang'): Promise<{ 
   };
 }
 
-function writeConfig(dir: string): string {
-  const file = join(dir, 'config.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      registry: { account: ACCOUNT, regions: [REGION] },
-      webhookSecret: WEBHOOK_SECRET,
-      identities: [{ name: 'admin', ...ADMIN, arn: `arn:aws:iam::${ACCOUNT}:user/admin`, policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ecr:*', Resource: '*' }] } }],
-    }),
-    { mode: 0o600 },
-  );
-  return file;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
@@ -90,7 +76,7 @@ describeWithBinaries(['skopeo'], 'image events in local mode (berth serve --even
     work = scratchDir('image-events');
     // The receiver refuses its first three answers: the webhook sink retries them (backoff of 0.5 s, 1 s, 2 s at most).
     receiver = await startReceiver((n) => (n < 3 ? 503 : 204));
-    proc = await startRegistryProcess(join(work.path, 'data'), 0, ['--config', writeConfig(work.path), '--events-file', eventsFile(), '--webhook', receiver.url]);
+    proc = await startRegistryProcess(join(work.path, 'data'), 0, ['--config', writeAdminConfig(work.path, { account: ACCOUNT, region: REGION, admin: ADMIN, extra: { webhookSecret: WEBHOOK_SECRET } }), '--events-file', eventsFile(), '--webhook', receiver.url]);
     ecr = new ECRClient({ region: REGION, endpoint: proc.url, credentials: ADMIN, maxAttempts: 1 });
     const token = (await ecr.send(new GetAuthorizationTokenCommand({}))).authorizationData![0].authorizationToken!;
     evented = {

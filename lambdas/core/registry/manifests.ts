@@ -5,7 +5,7 @@
  */
 import type { StoredManifest } from '../model';
 import { ContentBeingDeletedError, type MetadataStore } from '../../storage/ports';
-import { claimContent } from '../content-claims';
+import { claimForWriting, contentBusy } from '../content-claims';
 import { StorageLimitError } from '../../storage/errors';
 import { RegistryError } from '../errors';
 import { createDigester } from '../digest';
@@ -87,12 +87,11 @@ export class RegistryManifests {
     const commit = () => this.metadata.putManifest(repository, record, tag, { immutableTag });
     // A body kept in the blob store must be there before the commit, but only stays if the commit happens.
     // Claimed first, as an upload's bytes are: the collector then leaves the body's content alone (docs/garbage-collection.md).
-    const busy = () => new RegistryError('TOOMANYREQUESTS', `the content ${digest} is being garbage collected; retry the request in a few seconds`);
-    if (!inline && !(await claimContent(this.metadata, digest))) throw busy();
+    if (!inline) await claimForWriting(this.metadata, digest);
     const stored = inline ? commit() : this.largeBodies.storeAround(digest, body, commit, (result) => result.ok);
     const result = await stored.catch((err) => {
       if (err instanceof StorageLimitError) throw new RegistryError('MANIFEST_INVALID', `this registry cannot store the manifest: ${err.message}`);
-      if (err instanceof ContentBeingDeletedError) throw busy();
+      if (err instanceof ContentBeingDeletedError) throw contentBusy(digest);
       throw err;
     });
     if (!result.ok && 'tagHeldBy' in result) {

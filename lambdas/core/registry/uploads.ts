@@ -5,7 +5,7 @@
 import { randomUUID, type Hash } from 'node:crypto';
 import type { ByteStream, UploadState } from '../model';
 import { ContentBeingDeletedError, type BlobStore, type MetadataStore } from '../../storage/ports';
-import { claimContent } from '../content-claims';
+import { claimContent, claimForWriting, contentBusy } from '../content-claims';
 import { ContentNotFoundError } from '../../storage/errors';
 import { RegistryError } from '../errors';
 import { createDigester, parseDigest, tryParseDigest, type DigestAlgorithm } from '../digest';
@@ -135,13 +135,12 @@ export class RegistryUploads {
         });
       }
       // Claimed before the bytes go into place: the collector then leaves the content alone for its grace period.
-      const busy = () => new RegistryError('TOOMANYREQUESTS', `the content ${digest.value} is being garbage collected; retry the request in a few seconds`);
-      if (!(await claimContent(this.metadata, digest.value))) throw busy();
+      await claimForWriting(this.metadata, digest.value);
       await this.blobs.commitUpload(id, digest.value, state.offset);
       try {
         await this.metadata.linkBlob(repository, digest.value, { size: state.offset });
       } catch (err) {
-        if (err instanceof ContentBeingDeletedError) throw busy();
+        if (err instanceof ContentBeingDeletedError) throw contentBusy(digest.value);
         throw err;
       }
       await this.metadata.deleteUpload(id);

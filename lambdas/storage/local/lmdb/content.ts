@@ -5,7 +5,7 @@
  */
 import type { RootDatabase } from 'lmdb';
 import { ContentBeingDeletedError, type ContentClaim, type ContentRecord, type PageRequest } from '../../ports';
-import { HIGH, key, prefix, storable, suffixes } from './keys';
+import { entryPage, HIGH, key, prefix, storable, suffixes } from './keys';
 
 /** The stored value (the digest is the key). */
 export type StoredContent = Omit<ContentRecord, 'digest'>;
@@ -45,17 +45,9 @@ export async function getContentRecord(db: RootDatabase, digest: string): Promis
   return record ? { digest, ...record } : null;
 }
 
-export async function listContentRecords(db: RootDatabase, { last, limit }: PageRequest): Promise<{ items: ContentRecord[]; more: boolean }> {
-  const start = prefix('content');
-  const from = last !== undefined && storable(start + last) ? start + last : start;
-  const items: ContentRecord[] = [];
-  for (const { key: k, value } of db.getRange({ start: from, end: start + HIGH })) {
-    const digest = String(k).slice(start.length);
-    if (last !== undefined && digest <= last) continue;
-    if (items.length === limit) return { items, more: true };
-    items.push({ digest, ...(value as StoredContent) });
-  }
-  return { items, more: false };
+export async function listContentRecords(db: RootDatabase, request: PageRequest): Promise<{ items: ContentRecord[]; more: boolean }> {
+  const { items, more } = entryPage<StoredContent>(db, prefix('content'), request);
+  return { items: items.map(({ suffix, value }) => ({ digest: suffix, ...value })), more };
 }
 
 export async function beginContentDeletion(db: RootDatabase, digest: string, touchedBefore: string, staleBefore: string): Promise<boolean> {

@@ -39,20 +39,33 @@ export function suffixes(db: RootDatabase, start: string, limit: number, transac
 }
 
 /** One page of the last key parts under `start`, after `last`. */
-export function page(db: RootDatabase, start: string, { last, limit }: PageRequest): Page {
-  const items: string[] = [];
+export function page(db: RootDatabase, start: string, request: PageRequest): Page {
+  const { items, more } = entryPage(db, start, request, false);
+  return { items: items.map((entry) => entry.suffix), more };
+}
+
+/** One page of the entries under `start` (each key's last part, and its value unless `values` is false), after `last`. */
+export function entryPage<T = unknown>(
+  db: RootDatabase,
+  start: string,
+  { last, limit }: PageRequest,
+  values = true,
+): { items: Array<{ suffix: string; value: T }>; more: boolean } {
+  const items: Array<{ suffix: string; value: T }> = [];
   let from = last === undefined ? start : start + last;
   // LMDB cannot seek to a key it could not store: seek to a prefix of the bound instead,
   // and skip what sorts at or before the whole bound (byte order, as LMDB sorts).
   const clipped = !storable(from);
   if (clipped) from = storablePrefix(from);
   const bound = clipped ? Buffer.from(last!) : undefined;
-  for (const k of db.getKeys({ start: from, end: start + HIGH })) {
-    const item = String(k).slice(start.length);
-    if (item === last) continue;
-    if (bound && Buffer.compare(Buffer.from(item), bound) <= 0) continue;
+  const range = { start: from, end: start + HIGH };
+  const entries = values ? db.getRange(range) : db.getKeys(range).map((k) => ({ key: k, value: undefined }));
+  for (const { key: k, value } of entries) {
+    const suffix = String(k).slice(start.length);
+    if (suffix === last) continue;
+    if (bound && Buffer.compare(Buffer.from(suffix), bound) <= 0) continue;
     if (items.length === limit) return { items, more: true };
-    items.push(item);
+    items.push({ suffix, value: value as T });
   }
   return { items, more: false };
 }

@@ -7,7 +7,7 @@
 import type { RootDatabase } from 'lmdb';
 import type { ImageChange } from '../../../contracts/events';
 import type { OutboxEntry } from '../../ports';
-import { HIGH, key, prefix, storable } from './keys';
+import { entryPage, key, prefix, storable } from './keys';
 
 const COUNTER = key('outboxseq');
 /** Wide enough for any counter a store reaches (2^53), so that byte order is numeric order. */
@@ -22,16 +22,7 @@ export function record(db: RootDatabase, changes: ImageChange[]): void {
 }
 
 export async function readOutbox(db: RootDatabase, limit: number, after?: string): Promise<OutboxEntry[]> {
-  const start = prefix('outbox');
-  const from = after !== undefined && storable(start + after) ? start + after : start;
-  const out: OutboxEntry[] = [];
-  for (const { key: k, value } of db.getRange({ start: from, end: start + HIGH })) {
-    const id = String(k).slice(start.length);
-    if (after !== undefined && id <= after) continue;
-    if (out.length >= limit) break;
-    out.push({ id, changes: value as ImageChange[] });
-  }
-  return out;
+  return entryPage<ImageChange[]>(db, prefix('outbox'), { last: after, limit }).items.map(({ suffix, value }) => ({ id: suffix, changes: value }));
 }
 
 export async function acknowledgeOutbox(db: RootDatabase, ids: readonly string[]): Promise<void> {

@@ -3,7 +3,7 @@ import type { RootDatabase } from 'lmdb';
 import { DEFAULT_REPOSITORY_SETTINGS, type RepositoryRecord, type RepositorySettings, type RepositorySettingsRecord } from '../../../core/model';
 import type { BlobLink, DeleteRepositoryResult, DeleteResult, LinkedBlob, Page, PageRequest, UnlinkOptions } from '../../ports';
 import { countLink, uncountLink } from './content';
-import { HIGH, key, page, prefix, storable, suffixes } from './keys';
+import { HIGH, entryPage, key, page, prefix, storable, suffixes } from './keys';
 import { record } from './outbox';
 import { imageDeleteChanges } from '../../image-changes';
 
@@ -145,21 +145,12 @@ export async function unlinkBlob(db: RootDatabase, repository: string, digest: s
   });
 }
 
-export async function listBlobLinksPage(db: RootDatabase, repository: string, { last, limit }: PageRequest): Promise<{ items: LinkedBlob[]; more: boolean }> {
+export async function listBlobLinksPage(db: RootDatabase, repository: string, request: PageRequest): Promise<{ items: LinkedBlob[]; more: boolean }> {
   const start = prefix('link', repository);
-  const from = last !== undefined && storable(start + last) ? start + last : start;
-  const items: LinkedBlob[] = [];
-  if (!storable(start)) return { items, more: false };
-  for (const { key: k, value } of db.getRange({ start: from, end: start + HIGH })) {
-    const digest = String(k).slice(start.length);
-    if (last !== undefined && digest <= last) continue;
-    if (items.length === limit) return { items, more: true };
-    const link = value as StoredLink;
-    items.push({ digest, size: link.size, linkedAt: new Date(link.linkedAt ?? 0).toISOString() });
-  }
-  return { items, more: false };
+  if (!storable(start)) return { items: [], more: false };
+  const { items, more } = entryPage<StoredLink>(db, start, request);
+  return { items: items.map(({ suffix, value }) => ({ digest: suffix, size: value.size, linkedAt: new Date(value.linkedAt ?? 0).toISOString() })), more };
 }
-
 
 export async function repositoriesWithBlob(db: RootDatabase, digest: string, limit: number): Promise<string[]> {
   return suffixes(db, prefix('blobrepo', digest), limit);
