@@ -38,6 +38,10 @@ function gcSchedule(): events.Schedule | undefined {
   const interval = hours('gcIntervalHours');
   return interval ? events.Schedule.rate(interval) : undefined;
 }
+function lifecycleSchedule(): events.Schedule | undefined {
+  const interval = hours('lifecycleIntervalHours');
+  return interval ? events.Schedule.rate(interval) : undefined;
+}
 function removalPolicy(): RemovalPolicy | undefined {
   const value = context('removalPolicy');
   if (value === undefined) return undefined;
@@ -82,6 +86,7 @@ new RegistryStack(app, context('stackName') ?? 'BerthRegistry', {
   eventBusName: context('eventBusName'),
   gcGracePeriod: hours('gcGracePeriodHours'),
   gcSchedule: gcSchedule(),
+  lifecycleSchedule: lifecycleSchedule(),
 });
 
 if (flag('nag', true)) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -2,6 +2,7 @@ export * from './registry-storage';
 export * from './registry-api';
 export * from './registry-events';
 export * from './registry-gc';
+export * from './registry-lifecycle';
 export * from './ingest-service';
 export * from './registry-stack';
 export * from './repository-patterns';

@@ -13,6 +13,7 @@ import { IngestService } from './ingest-service';
 import { RegistryApi, type RegistryApiProps, UPLOAD_PATH_PATTERN } from './registry-api';
 import { RegistryEvents } from './registry-events';
 import { RegistryGarbageCollector } from './registry-gc';
+import { RegistryLifecycle } from './registry-lifecycle';
 import { validateRepositoryPatterns } from './repository-patterns';
 import { RegistryStorage } from './registry-storage';
 
@@ -122,13 +123,22 @@ export interface RegistryStackProps
    * @default events.Schedule.rate(Duration.hours(1))
    */
   readonly gcSchedule?: events.Schedule;
+
+  /**
+   * When the repositories' lifecycle policies run (docs/lifecycle.md, "Running it on AWS"): each
+   * scheduled run starts one run of the lifecycle function per repository.
+   *
+   * @default events.Schedule.rate(Duration.days(1))
+   */
+  readonly lifecycleSchedule?: events.Schedule;
 }
 
 /**
  * A whole Berth registry: storage, the API (with CloudFront or a custom domain), the image events
- * on EventBridge, the scheduled garbage collector and, unless turned off, the streaming ingest
- * service. Outputs the registry endpoint (what docker uses), the control-plane endpoint (IAM-signed
- * ECR calls), the ingest endpoint, the event publisher and its dead-letter queue, and the collector.
+ * on EventBridge, the scheduled garbage collector, the scheduled lifecycle runner and, unless turned
+ * off, the streaming ingest service. Outputs the registry endpoint (what docker uses), the
+ * control-plane endpoint (IAM-signed ECR calls), the ingest endpoint, the event publisher and its
+ * dead-letter queue, the collector, and the lifecycle runner and its dead-letter queue.
  */
 export class RegistryStack extends Stack {
   /** The metadata table and the blob bucket. */
@@ -143,6 +153,8 @@ export class RegistryStack extends Stack {
   public readonly events: RegistryEvents;
   /** The garbage collector function and its schedule. */
   public readonly garbageCollector: RegistryGarbageCollector;
+  /** The lifecycle runner function, its schedule and its dead-letter queue. */
+  public readonly lifecycle: RegistryLifecycle;
 
   constructor(scope: Construct, id: string, props: RegistryStackProps = {}) {
     super(scope, id, props);
@@ -199,6 +211,11 @@ export class RegistryStack extends Stack {
       bucket: this.storage.bucket,
       gracePeriod: props.gcGracePeriod,
       schedule: props.gcSchedule,
+    });
+
+    this.lifecycle = new RegistryLifecycle(this, 'Lifecycle', {
+      table: this.storage.table,
+      schedule: props.lifecycleSchedule,
     });
 
     this.registryApi = new RegistryApi(this, 'Api', {
@@ -289,6 +306,14 @@ export class RegistryStack extends Stack {
     new CfnOutput(this, 'GarbageCollectorFunctionName', {
       description: 'The garbage collector: aws lambda invoke --function-name <this> out.json runs it now (docs/garbage-collection.md)',
       value: this.garbageCollector.collector.functionName,
+    });
+    new CfnOutput(this, 'LifecycleRunnerFunctionName', {
+      description: 'The lifecycle runner: aws lambda invoke --function-name <this> --cli-binary-format raw-in-base64-out --payload \'{"repository":"team/app"}\' out.json runs one repository\'s policy now ({} runs every repository\'s)',
+      value: this.lifecycle.runner.functionName,
+    });
+    new CfnOutput(this, 'LifecycleDeadLetterQueueUrl', {
+      description: 'Lifecycle runs that failed past their retries, each with its event (the repository or the cursor; docs/lifecycle.md)',
+      value: this.lifecycle.deadLetterQueue.queueUrl,
     });
     new CfnOutput(this, 'TableName', { value: this.storage.table.tableName });
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });

@@ -26,6 +26,7 @@ export async function emulateAws(
     'event-source'?: string;
     'gc-interval'?: string;
     'gc-grace'?: string;
+    'lifecycle-interval'?: string;
   },
   port: number,
   bodyIdleTimeoutMs: number,
@@ -58,6 +59,8 @@ export async function emulateAws(
   // The collector function's schedule and the stack's gcGracePeriod, as local mode takes them.
   const gcIntervalMs = parseTimer(values['gc-interval'] ?? '1h', '--gc-interval', '1h');
   const gcGraceMs = parseDuration(values['gc-grace'] ?? '24h', '--gc-grace', '24h');
+  // The lifecycle runner function's schedule (the stack's lifecycleSchedule).
+  const lifecycleIntervalMs = parseTimer(values['lifecycle-interval'] ?? '24h', '--lifecycle-interval', '24h');
   const log = jsonLogger();
   
   // The upload-token key is random unless BERTH_EMULATOR_UPLOAD_TOKEN_KEY names one (tests sign their own tokens with it).
@@ -78,6 +81,7 @@ export async function emulateAws(
       bodyIdleTimeoutMs,
       gcIntervalMs,
       gcGraceMs,
+      lifecycleIntervalMs,
       log,
     });
   } catch (err) {

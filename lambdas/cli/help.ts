@@ -6,6 +6,7 @@ export const HELP = `Usage: berth serve [options]      (npm start -- [options])
        berth stats [--repository R] [--endpoint URL | --data-dir DIR] [--json]
        berth events replay --webhook URL [--data-dir DIR] [--webhook-secret S]
        berth lifecycle preview --policy FILE --images FILE [--now ISO-8601]
+       berth lifecycle run [--repository R] [--dry-run] [--now ISO-8601] [--endpoint URL | --data-dir DIR] [--json]
 
 Runs the Berth registry on this machine, with its data in a local directory.
 
@@ -44,6 +45,12 @@ Options:
                      once older than --gc-grace (docs/garbage-collection.md)
   --gc-grace DURATION
                      how old unused links and unlinked content must be (default 24h)
+  --lifecycle-interval DURATION
+                     carry out every repository's lifecycle policy this often, and once
+                     at start-up (default 24h; 0 never): images expire and move to the
+                     archive as the policies say (docs/lifecycle.md). With --emulate-aws:
+                     how often the lifecycle runner function runs (the stack's
+                     lifecycleSchedule)
   --emulate-aws      run the AWS path instead: DynamoDB Local (needs java), an S3
                      stand-in, the Lambda handlers behind a local API Gateway, and
                      the ingest server; everything in memory (see the README)
@@ -73,6 +80,13 @@ authorization (the deployed stack), which the AWS CLI cannot do.
 berth lifecycle preview: what ECR's get-lifecycle-policy-preview would print, offline: --policy is
 the policy document or what aws ecr get-lifecycle-policy prints, --images what aws ecr
 describe-images prints; an invalid policy fails with PutLifecyclePolicy's message (docs/lifecycle.md).
+
+berth lifecycle run: carries out lifecycle policies now, every repository's or --repository R's, and
+prints each image expired or archived. --endpoint URL (default http://127.0.0.1:5000) asks the running
+server, signed with BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY or the default AWS credential
+chain (an identity allowed ecr:BatchDeleteImage; --region as for berth ecr); --data-dir DIR runs on a
+stopped server's data directory under its lock. --dry-run prints what would go; --now measures ages at
+another instant (ISO 8601); --json prints one JSON line per repository.
 
 berth events replay: sends the events a webhook could not take (its dead-letter file in
 --data-dir, or --dead-letters FILE) to it again, signed with --webhook-secret or the

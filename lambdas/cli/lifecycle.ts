@@ -1,8 +1,8 @@
 /**
  * `berth lifecycle preview --policy FILE --images FILE [--now ISO-8601]`: what ECR's
  * get-lifecycle-policy-preview would print for a policy and a repository's images, offline
- * (core/lifecycle/preview.ts; docs/lifecycle.md, "Offline preview"). The scheduled and on-demand runs
- * (`berth lifecycle run`) come with the rest of issue 13.
+ * (core/lifecycle/preview.ts; docs/lifecycle.md, "Offline preview"). `berth lifecycle run` carries
+ * policies out now (lifecycle-run.ts).
  */
 import { readFileSync } from 'node:fs';
 import { LifecyclePolicyValidationError } from '../core/lifecycle/policy';
@@ -11,7 +11,8 @@ import { fail, parseOptions } from './options';
 
 export async function lifecycle(argv: string[]): Promise<void> {
   const [subcommand, ...rest] = argv;
-  if (subcommand !== 'preview') fail(`berth lifecycle takes one subcommand, preview; got ${JSON.stringify(subcommand ?? '')}`);
+  if (subcommand === 'run') return (await import('./lifecycle-run')).lifecycleRun(rest);
+  if (subcommand !== 'preview') fail(`berth lifecycle takes a subcommand, preview or run; got ${JSON.stringify(subcommand ?? '')}`);
   const values = parseOptions(rest, {
     policy: { type: 'string' },
     images: { type: 'string' },

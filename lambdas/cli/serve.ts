@@ -32,6 +32,8 @@ export async function serve(argv: string[]): Promise<void> {
     'event-source': { type: 'string' },
     'gc-interval': { type: 'string', default: '1h' },
     'gc-grace': { type: 'string', default: '24h' },
+    // No default here: local mode and --emulate-aws each default it (24h).
+    'lifecycle-interval': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (!values) return;
@@ -45,6 +47,7 @@ export async function serve(argv: string[]): Promise<void> {
   const identities = identitiesOption(values.config);
   const events = eventOptions(values);
   const gc = { intervalMs: parseTimer(values['gc-interval'], '--gc-interval', '1h'), graceMs: parseDuration(values['gc-grace'], '--gc-grace', '24h') };
+  const lifecycle = { intervalMs: parseTimer(values['lifecycle-interval'] ?? '24h', '--lifecycle-interval', '24h') };
   if (!isLoopback(values.host) && identities.identities.length === 0) {
     fail(
       `refusing to listen on ${values.host}: no authentication is configured, so anyone who can reach the address could push and delete images. ` +
@@ -66,7 +69,7 @@ export async function serve(argv: string[]): Promise<void> {
   const log = jsonLogger();
   let local;
   try {
-    local = await composeLocal({ dataDir: values['data-dir'], identities, tls: tls !== undefined, challenge: values.challenge as 'bearer' | 'basic', events, gc, log });
+    local = await composeLocal({ dataDir: values['data-dir'], identities, tls: tls !== undefined, challenge: values.challenge as 'bearer' | 'basic', events, gc, lifecycle, log });
   } catch (err) {
     if (err instanceof StorageLayoutError || err instanceof DataDirInUseError) fail(err.message);
     throw err;

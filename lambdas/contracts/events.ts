@@ -18,7 +18,10 @@ export const RESERVED_SOURCE_PREFIX = 'aws.';
 /** PutEventsRequestEntry.Source: length 1 to 256 (EventBridge API reference). */
 export const MAX_SOURCE_LENGTH = 256;
 
-export type ImageActionType = 'PUSH' | 'DELETE';
+export type ImageActionType = 'PUSH' | 'DELETE' | 'UPDATE_STORAGE_CLASS';
+
+/** Why a change happened, when something other than a client's request made it (`berth-initiated-by`). */
+export type ChangeInitiator = 'lifecycle-policy';
 
 /** The keys of `detail` that ECR sends for a PUSH or a DELETE, in the order its examples list them. */
 export const ECR_DETAIL_KEYS = ['result', 'repository-name', 'image-digest', 'action-type', 'image-tag'] as const;
@@ -28,7 +31,7 @@ export const ECR_DETAIL_KEYS = ['result', 'repository-name', 'image-digest', 'ac
  * `berth-event-id` names the change, not the send: it stays the same when a delivery is retried or
  * replayed, which EventBridge's envelope `id` (assigned per PutEvents call) cannot.
  */
-export const BERTH_DETAIL_KEYS = ['berth-event-id'] as const;
+export const BERTH_DETAIL_KEYS = ['berth-event-id', 'berth-initiated-by'] as const;
 
 /**
  * `detail` of an `ECR Image Action` for a PUSH or a DELETE. ECR's documented examples of these
@@ -42,7 +45,17 @@ export interface ImageActionDetail {
   'action-type': ImageActionType;
   /** Present when a tag is concerned: a PUT that named a tag, a tag removed, each tag of a deleted image. */
   'image-tag'?: string;
+  /** UPDATE_STORAGE_CLASS only (ECR's archive and restore events): where the image went. */
+  'target-storage-class'?: 'ARCHIVE' | 'STANDARD';
+  /** UPDATE_STORAGE_CLASS only. */
+  'manifest-media-type'?: string;
+  /** UPDATE_STORAGE_CLASS only, when the manifest names an artifact type. */
+  'artifact-media-type'?: string;
+  /** UPDATE_STORAGE_CLASS to STANDARD only: when the image became active again. */
+  'last-activated-at'?: string;
   'berth-event-id': string;
+  /** Present when no client request made the change: `lifecycle-policy` for what a lifecycle policy expired or archived (ECR emits no event for those). */
+  'berth-initiated-by'?: ChangeInitiator;
 }
 
 /** The envelope as EventBridge delivers it to rules' targets (and as the local sinks write it). */
@@ -73,6 +86,10 @@ export interface ImageChange {
   eventId: string;
   /** When the change committed, ISO 8601. */
   time: string;
+  /** UPDATE_STORAGE_CLASS: the class the image moved to, its media types, and (to STANDARD) when it became active. */
+  storageClass?: { target: 'ARCHIVE' | 'STANDARD'; mediaType: string; artifactType?: string; activatedAt?: string };
+  /** Set when no client request made the change. */
+  initiatedBy?: ChangeInitiator;
 }
 
 /** Who emits: the deployment's account and region (local mode: its configured registry identity) and source. */
@@ -140,7 +157,16 @@ export function imageActionDetail(change: ImageChange): ImageActionDetail {
     'image-digest': change.digest,
     'action-type': change.action,
     ...(change.tag !== undefined ? { 'image-tag': change.tag } : {}),
+    ...(change.storageClass !== undefined
+      ? {
+          'target-storage-class': change.storageClass.target,
+          'manifest-media-type': change.storageClass.mediaType,
+          ...(change.storageClass.artifactType !== undefined ? { 'artifact-media-type': change.storageClass.artifactType } : {}),
+          ...(change.storageClass.activatedAt !== undefined ? { 'last-activated-at': eventTime(change.storageClass.activatedAt) } : {}),
+        }
+      : {}),
     'berth-event-id': change.eventId,
+    ...(change.initiatedBy !== undefined ? { 'berth-initiated-by': change.initiatedBy } : {}),
   };
 }
 
@@ -198,6 +224,6 @@ export function isImageActionEvent(value: unknown): value is ImageActionEvent {
     typeof detail['berth-event-id'] === 'string' &&
     typeof detail['repository-name'] === 'string' &&
     typeof detail['image-digest'] === 'string' &&
-    (detail['action-type'] === 'PUSH' || detail['action-type'] === 'DELETE')
+    (detail['action-type'] === 'PUSH' || detail['action-type'] === 'DELETE' || detail['action-type'] === 'UPDATE_STORAGE_CLASS')
   );
 }

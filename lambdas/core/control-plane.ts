@@ -3,7 +3,9 @@
  * Registry the data plane uses, so that both ways in share each rule and the Registry's repository
  * role (a CachedRepositorySettings in the composition roots: a change made here is seen by the next push).
  */
-import type { BlobLinkStore, ManifestStore, PolicyStore, RegistrySettingsStore, RepositoryStore, TagStore, TemplateStore } from '../storage/ports';
+import type { BlobLinkStore, ImageStorageClassStore, ManifestStore, PolicyStore, RegistrySettingsStore, RepositoryStore, TagStore, TemplateStore } from '../storage/ports';
+import { LifecyclePolicies } from './lifecycle/lifecycle-policies';
+import { PullTimeExclusions } from './pull-time-exclusions';
 import { RegistrySettingsOperations } from './create-on-push';
 import { Images } from './images';
 import { Policies } from './policies';
@@ -13,7 +15,14 @@ import { Repositories } from './repositories';
 import { CreationTemplates } from './templates';
 
 /** The roles of the metadata store the control plane uses. */
-export type ControlPlaneStore = RepositoryStore & ManifestStore & TagStore & Pick<BlobLinkStore, 'statBlobLink'> & PolicyStore & TemplateStore & RegistrySettingsStore;
+export type ControlPlaneStore = RepositoryStore &
+  ManifestStore &
+  TagStore &
+  Pick<BlobLinkStore, 'statBlobLink'> &
+  PolicyStore &
+  TemplateStore &
+  RegistrySettingsStore &
+  ImageStorageClassStore;
 
 export interface ControlPlaneOperations {
   repositories: Repositories;
@@ -21,6 +30,9 @@ export interface ControlPlaneOperations {
   policies: Policies;
   templates: CreationTemplates;
   registrySettings: RegistrySettingsOperations;
+  /** Lifecycle policies and their previews. */
+  lifecycle: LifecyclePolicies;
+  pullTimeExclusions: PullTimeExclusions;
   /** Layer uploads and manifest puts; absent without a Registry to push through. */
   pushes?: Pushes;
 }
@@ -31,7 +43,10 @@ export function controlPlaneOperations(options: {
   registry?: Registry;
   /** Reads manifest bodies kept in the blob store. @default the Registry's */
   readManifestBody?: (digest: string) => Promise<Uint8Array>;
+  /** The clock lifecycle previews measure ages by. @default Date.now */
+  now?: () => number;
 }): ControlPlaneOperations {
+  const clock = options.now ?? Date.now;
   const { store, registry } = options;
   // Fresh reads (a change another container made shows at once); writes still clear the Registry's cache.
   const repositories = registry?.repositories.uncached() ?? new Repositories(store);
@@ -42,6 +57,8 @@ export function controlPlaneOperations(options: {
     policies: new Policies(store, repositories),
     templates: new CreationTemplates(store),
     registrySettings: new RegistrySettingsOperations(store),
+    lifecycle: new LifecyclePolicies(store, () => new Date(clock())),
+    pullTimeExclusions: new PullTimeExclusions(store, () => new Date(clock()), () => registry?.forgetPullTimeExclusions()),
     ...(registry ? { pushes: new Pushes(registry, store) } : {}),
   };
 }

@@ -31,6 +31,7 @@ export function createOnPushFromSettings(store: Source, options: { enabled?: boo
           imageScanningConfiguration: { scanOnPush: false },
           encryptionConfiguration: template.encryptionConfiguration,
           tags: template.resourceTags,
+          ...(template.lifecyclePolicy !== undefined ? { lifecyclePolicy: { text: template.lifecyclePolicy, updatedAt: new Date().toISOString() } } : {}),
         },
         ...(template.repositoryPolicy !== undefined ? { policy: template.repositoryPolicy } : {}),
       };

@@ -16,6 +16,12 @@ export const DOMAIN_ERRORS = {
   LAYER_EXISTS: 'the repository has the layer already',
   UPLOAD_EMPTY: 'the upload holds no bytes',
   LAYER_PART_INVALID: 'the layer part does not continue the upload',
+  LIFECYCLE_POLICY_UNKNOWN: 'the repository has no lifecycle policy',
+  LIFECYCLE_PREVIEW_UNKNOWN: 'no lifecycle policy preview was started for the repository',
+  LIFECYCLE_PREVIEW_IN_PROGRESS: 'a lifecycle policy preview of the repository is in progress',
+  EXCLUSION_EXISTS: 'the principal is on the pull time update exclusion list already',
+  EXCLUSION_UNKNOWN: 'the principal is not on the pull time update exclusion list',
+  EXCLUSION_LIMIT: 'the pull time update exclusion list is full',
 } as const;
 
 export type DomainErrorKind = keyof typeof DOMAIN_ERRORS;
@@ -35,6 +41,12 @@ export interface DomainErrorDetail {
   UPLOAD_EMPTY: { upload: string };
   /** The bytes the upload holds (the next part must start there). */
   LAYER_PART_INVALID: { offset: number };
+  LIFECYCLE_POLICY_UNKNOWN: { name: string };
+  LIFECYCLE_PREVIEW_UNKNOWN: { name: string };
+  LIFECYCLE_PREVIEW_IN_PROGRESS: { name: string };
+  EXCLUSION_EXISTS: { principalArn: string };
+  EXCLUSION_UNKNOWN: { principalArn: string };
+  EXCLUSION_LIMIT: { max: number };
 }
 
 export class DomainError<K extends DomainErrorKind = DomainErrorKind> extends Error {

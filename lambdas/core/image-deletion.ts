@@ -9,6 +9,7 @@
  * Every delete is conditional on the tags the store finds in the same transaction
  * (`deleteManifest`'s `onlyIfTags`), so an image a racing push tags meanwhile is never deleted.
  */
+import type { ChangeInitiator } from '../contracts/events';
 import type { ManifestStore, TagStore } from '../storage/ports';
 import { eachReferrer } from './referrer-pages';
 
@@ -19,7 +20,9 @@ export type ImageDeletion =
   | { ok: true; imageDeleted: boolean }
   | { ok: false; reason: 'unknown' }
   /** An index of the repository still references the image (`by`); nothing changed. */
-  | { ok: false; reason: 'in-use'; by: string[] };
+  | { ok: false; reason: 'in-use'; by: string[] }
+  /** Other tags than `onlyIfTags` name the image now (deleteImage with `onlyIfTags`); nothing changed. */
+  | { ok: false; reason: 'tagged' };
 
 /** Referrers of referrers (a signature of an SBOM) go too, this many levels down. */
 const MAX_REFERRER_DEPTH = 8;
@@ -47,14 +50,27 @@ export async function deleteImageTag(store: ImageDeletionStore, repository: stri
   return { ok: true, imageDeleted: rest.ok };
 }
 
-/** Deletes an image by digest with every tag naming it, and (unless `referrers: 'keep'`) its referrers. */
-export async function deleteImage(store: ImageDeletionStore, repository: string, digest: string, options: { referrers?: 'delete' | 'keep' } = {}): Promise<ImageDeletion> {
-  const result = await store.deleteManifest(repository, digest);
+/**
+ * Deletes an image by digest with every tag naming it, and (unless `referrers: 'keep'`) its referrers.
+ * With `onlyIfTags`, only while exactly those tags name it (`tagged` otherwise); `initiatedBy` marks
+ * the recorded changes (a lifecycle expiry).
+ */
+export async function deleteImage(
+  store: ImageDeletionStore,
+  repository: string,
+  digest: string,
+  options: { referrers?: 'delete' | 'keep'; onlyIfTags?: string[]; initiatedBy?: ChangeInitiator } = {},
+): Promise<ImageDeletion> {
+  const result = await store.deleteManifest(repository, digest, {
+    ...(options.onlyIfTags !== undefined ? { onlyIfTags: options.onlyIfTags } : {}),
+    ...(options.initiatedBy !== undefined ? { initiatedBy: options.initiatedBy } : {}),
+  });
   if (result.ok) {
-    if (options.referrers !== 'keep') await deleteReferrersOf(store, repository, digest);
+    if (options.referrers !== 'keep') await deleteReferrersOf(store, repository, digest, options.initiatedBy);
     return { ok: true, imageDeleted: true };
   }
   if (result.reason === 'in-use') return { ok: false, reason: 'in-use', by: result.by };
+  if (result.reason === 'tagged') return { ok: false, reason: 'tagged' };
   return { ok: false, reason: 'unknown' };
 }
 
@@ -64,13 +80,20 @@ export async function deleteImage(store: ImageDeletionStore, repository: string,
  * referrers whose subject is gone, which the referrers API allows (a dangling subject); so does
  * the per-request bound. They harm nothing; garbage collection is where they go.
  */
-async function deleteReferrersOf(store: ImageDeletionStore, repository: string, subject: string, budget = { left: MAX_REFERRERS_DELETED_PER_REQUEST }, depth = 0): Promise<void> {
+async function deleteReferrersOf(
+  store: ImageDeletionStore,
+  repository: string,
+  subject: string,
+  initiatedBy?: ChangeInitiator,
+  budget = { left: MAX_REFERRERS_DELETED_PER_REQUEST },
+  depth = 0,
+): Promise<void> {
   if (depth >= MAX_REFERRER_DEPTH) return;
   for await (const referrer of eachReferrer(store, repository, subject)) {
     if (budget.left <= 0) return;
-    const result = await store.deleteManifest(repository, referrer.digest, { onlyIfTags: [] });
+    const result = await store.deleteManifest(repository, referrer.digest, { onlyIfTags: [], ...(initiatedBy !== undefined ? { initiatedBy } : {}) });
     if (!result.ok) continue;
     budget.left--;
-    await deleteReferrersOf(store, repository, referrer.digest, budget, depth + 1);
+    await deleteReferrersOf(store, repository, referrer.digest, initiatedBy, budget, depth + 1);
   }
 }

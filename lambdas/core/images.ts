@@ -9,14 +9,14 @@
  *   children's sizes ("If the image is a manifest list, this will be the max size of all manifests
  *   in the list"). The manifest body itself is not counted, as in ECR.
  */
-import type { BlobLinkStore, ImagePage, ManifestStore, PageRequest, TagStore } from '../storage/ports';
+import type { BlobLinkStore, ImagePage, ImageStorageClassStore, ManifestStore, PageRequest, TagStore } from '../storage/ports';
 import { tryParseDigest } from './digest';
 import { deleteImage, deleteImageTag, type ImageDeletion } from './image-deletion';
-import type { ImageRecord, ManifestRecord, StoredManifest } from './model';
+import type { ImageRecord, ImageStorageClass, ManifestRecord, StoredManifest } from './model';
 import { isValidTag } from './names';
 import { DEFAULT_REFERRERS_PAGE_BYTES, readReferrerPage, type ReferrerPageRequest, type ReferrerPageResult } from './referrer-pages';
 
-export type ImageStore = ManifestStore & TagStore & Pick<BlobLinkStore, 'statBlobLink'>;
+export type ImageStore = ManifestStore & TagStore & Pick<BlobLinkStore, 'statBlobLink'> & ImageStorageClassStore;
 
 /** An image named by digest, tag or both (the tag must then name the digest). */
 export interface ImageReference {
@@ -100,6 +100,25 @@ export class Images {
   /** A manifest's body, wherever it is kept; undefined when this deployment cannot read it. */
   async bodyOf(manifest: StoredManifest): Promise<Uint8Array | undefined> {
     return manifest.body ?? (this.readManifestBody ? await this.readManifestBody(manifest.digest) : undefined);
+  }
+
+  /**
+   * Archives an image or restores it (ECR's UpdateImageStorageClass); the bytes stay where they are.
+   * Archiving a referrer (a signature, an SBOM) is refused (`unsupported`): lifecycle never archives
+   * one, and it stays pullable beside its archived subject (docs/lifecycle.md, "The archive state").
+   */
+  async setStorageClass(
+    repository: string,
+    digest: string,
+    target: ImageStorageClass,
+  ): Promise<{ ok: true } | { ok: false; reason: 'unknown' } | { ok: false; reason: 'unsupported'; why: string }> {
+    const manifest = await this.store.getManifest(repository, digest);
+    if (!manifest) return { ok: false, reason: 'unknown' };
+    if (target === 'ARCHIVE' && manifest.subject !== undefined) {
+      return { ok: false, reason: 'unsupported', why: `the image ${digest} is a referrer of ${manifest.subject}: archive its subject instead` };
+    }
+    const result = await this.store.setImageStorageClass(repository, digest, target, new Date().toISOString());
+    return result.ok ? { ok: true } : result;
   }
 
   /** Deletes an image by digest with every tag naming it, and its untagged referrers. */

@@ -52,6 +52,34 @@ export interface RepositorySettings {
   encryptionConfiguration: EncryptionConfiguration;
   /** Resource tags (TagResource), at most 50, in the order they were first set. */
   tags: ResourceTag[];
+  /** The lifecycle policy (PutLifecyclePolicy), when the repository has one. */
+  lifecyclePolicy?: StoredLifecyclePolicy;
+  /** The last lifecycle policy preview started (StartLifecyclePolicyPreview). */
+  lifecyclePreview?: LifecyclePreviewState;
+}
+
+/** A repository's lifecycle policy as stored: ECR's text, as given, validated when it was put. */
+export interface StoredLifecyclePolicy {
+  text: string;
+  /** ISO 8601: when the policy was put. */
+  updatedAt: string;
+  /** ISO 8601: when the policy was last evaluated (ECR's `lastEvaluatedAt`). */
+  lastEvaluatedAt?: string;
+}
+
+/**
+ * A preview's state (docs/lifecycle.md, "Previews"). Its results are not stored: they are the
+ * evaluation of `text` at `evaluatedAt` over the repository's images as they are when read.
+ */
+export interface LifecyclePreviewState {
+  text: string;
+  status: 'IN_PROGRESS' | 'COMPLETE' | 'FAILED';
+  /** ISO 8601. */
+  startedAt: string;
+  /** ISO 8601: the instant the preview evaluates age rules at (its completion). */
+  evaluatedAt?: string;
+  /** Why it failed, when it did. */
+  failure?: string;
 }
 
 /** Settings with the repository's creation time, as getRepositorySettings answers. */
@@ -86,7 +114,19 @@ export interface ManifestRecord {
    * tags); a re-push of the same manifest keeps it.
    */
   lastPulledAt?: string;
+  /**
+   * ECR's storage class: `ARCHIVE` while the image is archived (listed, never pullable); absent
+   * means STANDARD (ACTIVE). Set by ImageStorageClassStore; a re-push of the manifest restores it.
+   */
+  storageClass?: 'ARCHIVE';
+  /** ISO 8601: when the image was last archived (ECR's `lastArchivedAt`). */
+  lastArchivedAt?: string;
+  /** ISO 8601: when the image was last restored from the archive (ECR's `lastActivatedAt`). */
+  lastActivatedAt?: string;
 }
+
+/** ECR's two storage classes, as its API spells them. */
+export type ImageStorageClass = 'STANDARD' | 'ARCHIVE';
 
 export interface StoredManifest extends ManifestRecord {
   /**
@@ -149,6 +189,14 @@ export interface RepositoryCreationTemplateRecord extends RepositoryCreationTemp
 export interface RegistrySettings {
   /** Whether a push may create a repository that no CREATE_ON_PUSH template matches. */
   createOnPush: boolean;
+  /** Principals whose pulls do not move `lastRecordedPullTime` (RegisterPullTimeUpdateExclusion), in the order registered. */
+  pullTimeUpdateExclusions?: PullTimeUpdateExclusion[];
+}
+
+export interface PullTimeUpdateExclusion {
+  principalArn: string;
+  /** ISO 8601. */
+  createdAt: string;
 }
 
 export const DEFAULT_REGISTRY_SETTINGS: RegistrySettings = Object.freeze({ createOnPush: true });

@@ -235,8 +235,14 @@ export class Registry {
     return this.manifests.statManifest(repository, reference);
   }
 
-  async getManifest(repository: string, reference: string): Promise<ManifestContent> {
-    return this.manifests.getManifest(repository, reference);
+  /** Drops the pull path's cached pull time update exclusions (the control plane changed them). */
+  forgetPullTimeExclusions(): void {
+    this.manifests.forgetPullTimeExclusions();
+  }
+
+  /** A manifest for a pull; `pulledBy` is the caller's principal ARN (pull time update exclusions). */
+  async getManifest(repository: string, reference: string, options: { pulledBy?: string } = {}): Promise<ManifestContent> {
+    return this.manifests.getManifest(repository, reference, options);
   }
 
   async deleteManifest(repository: string, reference: string): Promise<void> {

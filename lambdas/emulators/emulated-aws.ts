@@ -3,7 +3,8 @@
  * stand-in, a table and a bucket made as the stack makes them, the real Lambda handlers
  * (registry API and authorizer, built by the same composition as on AWS) behind the API
  * Gateway simulator, and the ingest server (what runs on Fargate) on its own port. The event
- * publisher (emulated-events.ts) and the garbage collector (emulated-gc.ts) run as the stack runs them.
+ * publisher (emulated-events.ts), the garbage collector (emulated-gc.ts) and the lifecycle runner
+ * (emulated-lifecycle.ts) run as the stack runs them.
  *
  * What cannot run here is a port with a local implementation, named as such: Secrets
  * Manager is a LocalSecretSource (the --basic-auth credential and a random upload-token key).
@@ -56,6 +57,8 @@ import { DEFAULT_ACCOUNT, DEFAULT_REGIONS } from '../composition/local/identitie
 import { startEmulatedEvents } from './emulated-events';
 import { startEmulatedCollector, type EmulatedCollector } from './emulated-gc';
 import { DEFAULT_GC_GRACE_HOURS, DEFAULT_GC_INTERVAL_HOURS } from '../contracts/garbage-collector';
+import { startEmulatedLifecycle, type EmulatedLifecycle } from './emulated-lifecycle';
+import { DEFAULT_LIFECYCLE_INTERVAL_HOURS } from '../contracts/lifecycle-runner';
 
 export interface EmulatedAwsOptions {
   host: string;
@@ -90,6 +93,8 @@ export interface EmulatedAwsOptions {
   gcIntervalMs?: number;
   /** The stack's gcGracePeriod. @default 24 hours */
   gcGraceMs?: number;
+  /** How often the lifecycle runner dispatches (the stack's lifecycleSchedule); 0: never on a timer. @default 24 hours */
+  lifecycleIntervalMs?: number;
   log: Logger;
 }
 
@@ -119,6 +124,8 @@ export interface EmulatedAws {
   kms?: LocalKmsStandIn;
   /** The garbage collector function on its timer (runNow runs it at once). */
   garbageCollector: EmulatedCollector;
+  /** The lifecycle runner function on its timer (runNow dispatches at once and waits for every run). */
+  lifecycle: EmulatedLifecycle;
   stats(): EmulatedAwsStats;
   resetStats(): void;
   close(): Promise<void>;
@@ -353,6 +360,17 @@ async function compose(
     log: options.log,
   });
   cleanup.push(() => garbageCollector.close());
+  // The lifecycle runner function on the stack's schedule, with its own client.
+  const lifecycleIntervalMs = options.lifecycleIntervalMs ?? DEFAULT_LIFECYCLE_INTERVAL_HOURS * 3_600_000;
+  const lifecycle = startEmulatedLifecycle({
+    tableName,
+    clients: { dynamodb: createAwsClients(clientOptions).dynamodb },
+    account: identities?.account ?? DEFAULT_ACCOUNT,
+    region: identities?.regions[0] ?? DEFAULT_REGIONS[0],
+    intervalMs: lifecycleIntervalMs,
+    log: options.log,
+  });
+  cleanup.push(() => lifecycle.close());
   // GetAuthorizationToken's proxyEndpoint: the simulator's URL (http), not https://<Host>.
   if (controlPlaneSettings) controlPlaneSettings.proxyEndpoint = simulator.url;
 
@@ -366,6 +384,7 @@ async function compose(
     eventBridge: events.eventBridgeEndpoint,
     events: events.eventsFile,
     garbageCollection: { intervalMs: gcIntervalMs, graceMs: gcGraceMs },
+    lifecycle: { intervalMs: lifecycleIntervalMs },
     authentication: identities ? (options.publicRepositories ? 'tokens, public repositories' : 'tokens') : basicAuth ? 'basic' : 'anonymous',
     ...(identities && kms ? { account: identities.account, region: identities.regions[0], kmsKeyId: kms.keyId, controlPlane: `${simulator.url}/` } : {}),
   };
@@ -381,6 +400,7 @@ async function compose(
     simulator,
     kms,
     garbageCollector,
+    lifecycle,
     stats: () => simulator.stats() as EmulatedAwsStats,
     resetStats: () => simulator.resetStats(),
     close: closeAll,

@@ -5,6 +5,7 @@
  * remaining time is the stack's timeout), and never twice at once, as reserved concurrency 1 has it:
  * a tick that finds a run still at work is skipped.
  */
+import { emulatedSchedule } from './emulated-schedule';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_GC_TIMEOUT_MINUTES } from '../contracts/garbage-collector';
@@ -77,38 +78,11 @@ export function startEmulatedCollector(options: EmulatedCollectorOptions): Emula
   const handler = createGarbageCollectorHandler(deps, observability);
   const timeoutMs = options.timeoutMs ?? DEFAULT_GC_TIMEOUT_MINUTES * 60_000;
 
-  let running: Promise<GarbageCollectionSummary> | undefined;
-  let last: GarbageCollectionSummary | null = null;
-  const invoke = (): Promise<GarbageCollectionSummary> => {
-    const run = handler(scheduledEvent(options.account, options.region), collectorContext(options.account, options.region, timeoutMs)).then((summary) => {
-      last = summary;
-      return summary;
-    });
-    running = run;
-    const clear = () => {
-      if (running === run) running = undefined;
-    };
-    run.then(clear, clear);
-    return run;
-  };
-
-  const timer =
-    options.intervalMs > 0
-      ? setInterval(() => {
-          if (running) return;
-          invoke().catch((error: unknown) => options.log.error('garbage collector: the run failed; the next one goes on', { error }));
-        }, options.intervalMs).unref()
-      : undefined;
-
-  return {
-    runNow: async () => {
-      while (running) await running.catch(() => undefined);
-      return invoke();
-    },
-    last: () => last,
-    close: async () => {
-      if (timer) clearInterval(timer);
-      await running?.catch(() => undefined);
-    },
-  };
+  const schedule = emulatedSchedule(
+    () => handler(scheduledEvent(options.account, options.region), collectorContext(options.account, options.region, timeoutMs)),
+    options.intervalMs,
+    options.log,
+    'garbage collector: the run failed; the next one goes on',
+  );
+  return { runNow: schedule.runNow, last: schedule.last, close: schedule.close };
 }

@@ -37,6 +37,9 @@ import { REPOSITORY_ACTIONS } from './ecr-actions/repositories';
 import { IMAGE_ACTIONS } from './ecr-actions/images';
 import { LAYER_ACTIONS } from './ecr-actions/layers';
 import { REGISTRY_ACTIONS } from './ecr-actions/registry';
+import { LIFECYCLE_ACTIONS } from './ecr-actions/lifecycle';
+import { PULL_TIME_EXCLUSION_ACTIONS } from './ecr-actions/pull-time-exclusions';
+import { BERTH_LIFECYCLE_ACTIONS } from './ecr-actions/berth-lifecycle';
 
 export { EcrApiError } from './ecr-errors';
 export type { EcrActionContext, EcrActionDefinition, EcrApiOptions, EcrAuthentication, EcrCaller, EcrEncryption } from './ecr-actions/types';
@@ -128,6 +131,10 @@ export const ECR_API_ACTIONS: Record<string, EcrActionDefinition> = {
   // Layers, PutImage, ListImageReferrers (ecr-actions/layers.ts); DescribeRegistry, creation templates, account settings (ecr-actions/registry.ts).
   ...LAYER_ACTIONS,
   ...REGISTRY_ACTIONS,
+  ...LIFECYCLE_ACTIONS,
+  ...PULL_TIME_EXCLUSION_ACTIONS,
+  // Berth's own: BerthRunLifecyclePolicy (berth lifecycle run --endpoint), where the deployment runs it (ecr-actions/berth-lifecycle.ts).
+  ...BERTH_LIFECYCLE_ACTIONS,
 };
 
 // ---- the endpoint ----------------------------------------------------------------------------

@@ -102,6 +102,24 @@ export const ECR_EXCEPTIONS = {
     (a) => `A repository creation template with prefix '${a.prefix}' already exists in the registry with id '${a.account}'`,
   ),
 
+  // ---- lifecycle policies, the archive, pull time exclusions ----
+  LifecyclePolicyNotFoundException: entry<InRepository>(
+    400,
+    (a) => `Lifecycle policy does not exist for the repository with name '${a.name}' in the registry with id '${a.account}'`,
+  ),
+  LifecyclePolicyPreviewNotFoundException: entry<InRepository>(
+    400,
+    (a) => `There is no lifecycle policy preview for the repository with name '${a.name}' in the registry with id '${a.account}'`,
+  ),
+  LifecyclePolicyPreviewInProgressException: entry<InRepository>(
+    400,
+    (a) => `A lifecycle policy preview is already in progress for the repository with name '${a.name}' in the registry with id '${a.account}'`,
+  ),
+  ExclusionAlreadyExistsException: entry<{ principalArn: string }>(400, (a) => `The principal '${a.principalArn}' is already excluded from pull time updates`),
+  ExclusionNotFoundException: entry<{ principalArn: string }>(400, (a) => `The principal '${a.principalArn}' is not excluded from pull time updates`),
+  LimitExceededException: entry<Detail>(400, said),
+  ImageStorageClassUpdateNotSupportedException: entry<Detail>(400, said),
+
   // ---- images and layers ----
   ImageNotFoundException: entry<InRepository & { digest?: string; tag?: string }>(
     400,
@@ -207,6 +225,20 @@ export function ecrExceptionOf(err: unknown, context: EcrErrorContext): unknown 
       }
       case 'UPLOAD_EMPTY':
         return ecrError('EmptyUploadException', { upload: (e as DomainError<'UPLOAD_EMPTY'>).detail.upload });
+      case 'LIFECYCLE_POLICY_UNKNOWN':
+        return ecrError('LifecyclePolicyNotFoundException', { name: (e as DomainError<'LIFECYCLE_POLICY_UNKNOWN'>).detail.name, account });
+      case 'LIFECYCLE_PREVIEW_UNKNOWN':
+        return ecrError('LifecyclePolicyPreviewNotFoundException', { name: (e as DomainError<'LIFECYCLE_PREVIEW_UNKNOWN'>).detail.name, account });
+      case 'LIFECYCLE_PREVIEW_IN_PROGRESS':
+        return ecrError('LifecyclePolicyPreviewInProgressException', { name: (e as DomainError<'LIFECYCLE_PREVIEW_IN_PROGRESS'>).detail.name, account });
+      case 'EXCLUSION_EXISTS':
+        return ecrError('ExclusionAlreadyExistsException', (e as DomainError<'EXCLUSION_EXISTS'>).detail);
+      case 'EXCLUSION_UNKNOWN':
+        return ecrError('ExclusionNotFoundException', (e as DomainError<'EXCLUSION_UNKNOWN'>).detail);
+      case 'EXCLUSION_LIMIT':
+        return ecrError('LimitExceededException', {
+          detail: `The registry may exclude at most ${(e as DomainError<'EXCLUSION_LIMIT'>).detail.max} principals from pull time updates`,
+        });
       case 'LAYER_PART_INVALID':
         return ecrError(
           'InvalidLayerPartException',

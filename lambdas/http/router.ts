@@ -164,8 +164,9 @@ export function createRouter(options: RouterOptions): Handler {
       },
     },
     manifest: {
-      GET: async (_request, { name, reference }) => {
-        const manifest = await registry.getManifest(name, reference);
+      GET: async (request, { name, reference }) => {
+        const pulledBy = request.identity?.principal?.arn;
+        const manifest = await registry.getManifest(name, reference, pulledBy !== undefined ? { pulledBy } : {});
         return { status: 200, headers: manifestHeaders(manifest), body: manifest.body };
       },
       HEAD: async (_request, { name, reference }) => {

@@ -3,7 +3,8 @@
  * one place so that both adapters record the same changes for the same write.
  */
 import { randomUUID } from 'node:crypto';
-import type { ImageChange } from '../contracts/events';
+import type { ChangeInitiator, ImageChange } from '../contracts/events';
+import type { ImageStorageClass, ManifestRecord } from '../core/model';
 
 /** A manifest put: one PUSH, naming the tag the put named. */
 export function pushChange(repository: string, digest: string, tag: string | undefined, time = new Date()): ImageChange {
@@ -11,12 +12,41 @@ export function pushChange(repository: string, digest: string, tag: string | und
 }
 
 /** Tags removed from a manifest that stays: one DELETE per tag. */
-export function untagChanges(repository: string, digest: string, tags: readonly string[], time = new Date()): ImageChange[] {
-  return tags.map((tag) => ({ action: 'DELETE', repository, digest, tag, eventId: randomUUID(), time: time.toISOString() }));
+export function untagChanges(repository: string, digest: string, tags: readonly string[], time = new Date(), initiatedBy?: ChangeInitiator): ImageChange[] {
+  return tags.map((tag) => ({ action: 'DELETE', repository, digest, tag, eventId: randomUUID(), time: time.toISOString(), ...initiator(initiatedBy) }));
 }
 
 /** A manifest deleted: one DELETE per tag it had, or one without a tag when it had none. */
-export function imageDeleteChanges(repository: string, digest: string, tags: readonly string[], time = new Date()): ImageChange[] {
-  if (tags.length > 0) return untagChanges(repository, digest, tags, time);
-  return [{ action: 'DELETE', repository, digest, eventId: randomUUID(), time: time.toISOString() }];
+export function imageDeleteChanges(repository: string, digest: string, tags: readonly string[], time = new Date(), initiatedBy?: ChangeInitiator): ImageChange[] {
+  if (tags.length > 0) return untagChanges(repository, digest, tags, time, initiatedBy);
+  return [{ action: 'DELETE', repository, digest, eventId: randomUUID(), time: time.toISOString(), ...initiator(initiatedBy) }];
+}
+
+/** A manifest moved to another storage class (archived, or restored to STANDARD at `time`): one UPDATE_STORAGE_CLASS. */
+export function storageClassChange(
+  repository: string,
+  manifest: Pick<ManifestRecord, 'digest' | 'mediaType' | 'artifactType'>,
+  target: ImageStorageClass,
+  time = new Date(),
+  initiatedBy?: ChangeInitiator,
+): ImageChange {
+  const at = time.toISOString();
+  return {
+    action: 'UPDATE_STORAGE_CLASS',
+    repository,
+    digest: manifest.digest,
+    eventId: randomUUID(),
+    time: at,
+    storageClass: {
+      target,
+      mediaType: manifest.mediaType,
+      ...(manifest.artifactType !== undefined ? { artifactType: manifest.artifactType } : {}),
+      ...(target === 'STANDARD' ? { activatedAt: at } : {}),
+    },
+    ...initiator(initiatedBy),
+  };
+}
+
+function initiator(initiatedBy: ChangeInitiator | undefined): { initiatedBy?: ChangeInitiator } {
+  return initiatedBy !== undefined ? { initiatedBy } : {};
 }

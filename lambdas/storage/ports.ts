@@ -14,6 +14,7 @@
 import type {
   ByteStream,
   ImageRecord,
+  ImageStorageClass,
   ReferrerRecord,
   RegistrySettings,
   RepositoryCreationTemplate,
@@ -24,7 +25,7 @@ import type {
   StoredManifest,
   UploadState,
 } from '../core/model';
-import type { ImageChange } from '../contracts/events';
+import type { ChangeInitiator, ImageChange } from '../contracts/events';
 
 /** Stored content as the blob store sees it. */
 export interface StoredContentInfo {
@@ -184,6 +185,24 @@ export interface DeleteTagOptions {
 export interface DeleteManifestOptions {
   /** The tags (any order) that must be exactly the ones naming the manifest for the delete to happen. @default any tags */
   onlyIfTags?: string[];
+  /** Recorded on the outbox changes when no client request made the delete (a lifecycle expiry). @default none */
+  initiatedBy?: ChangeInitiator;
+}
+
+export type StorageClassUpdate =
+  | { ok: true; manifest: StoredManifest; changed: boolean }
+  | { ok: false; reason: 'unknown' };
+
+/** ECR's archive state (docs/lifecycle.md, "The archive state"). The bytes stay where they are. */
+export interface ImageStorageClassStore {
+  /**
+   * Moves a manifest to `target` at `at` (ISO): to ARCHIVE sets `storageClass` and `lastArchivedAt`, to
+   * STANDARD clears `storageClass` and sets `lastActivatedAt`; recorded in the outbox (one
+   * UPDATE_STORAGE_CLASS, with `initiatedBy`) in the same transaction. Already in `target`: nothing
+   * changes and nothing is recorded (`changed: false`). Every read after it (getManifest,
+   * getTaggedManifest, listManifests) sees the new state. Answers the manifest's record as it now is.
+   */
+  setImageStorageClass(repository: string, digest: string, target: ImageStorageClass, at: string, options?: { initiatedBy?: ChangeInitiator }): Promise<StorageClassUpdate>;
 }
 
 /** Whether two tag lists name the same set (for `onlyIfTags`). */
@@ -250,7 +269,9 @@ export interface ManifestStore {
   readonly inlineManifestLimit: number;
   /**
    * Stores a manifest (and moves `tag` to it) atomically, provided every blob and child
-   * manifest it needs is present in the repository at that moment.
+   * manifest it needs is present in the repository at that moment. A put of an archived manifest
+   * restores it (STANDARD, `lastActivatedAt` now) and keeps `lastArchivedAt`; the outbox gets its
+   * PUSH only (the push is the restore, as ECR documents re-pushing).
    */
   putManifest(repository: string, manifest: StoredManifest, tag?: string, options?: PutManifestOptions): Promise<PutManifestResult>;
   getManifest(repository: string, digest: string): Promise<StoredManifest | null>;
@@ -415,7 +436,8 @@ export interface MetadataStore
     TemplateStore,
     UploadStore,
     ChangeOutbox,
-    ContentStore {
+    ContentStore,
+    ImageStorageClassStore {
   /** Releases handles; the store is unusable afterwards. */
   close(): Promise<void>;
 }

@@ -13,7 +13,7 @@
  * against the targets. Environment: BENCH_REPS (pushes per registry, default 9), BENCH_PULLS
  * (pulls of each pushed image, default 3),
  * BENCH_SECONDS (per load run, default 5), BENCH_JSON (write the figures to this file),
- * BENCH_PARTS (a comma-separated subset of pushpull,rps,rss,gc; default all four).
+ * BENCH_PARTS (a comma-separated subset of pushpull,rps,rss,gc,lifecycle; default all five).
  *
  * skopeo's own files (the image it pushes, the copy it pulls) live on tmpfs when the machine
  * has one: they are the client's work, the same for both registries, and their writeback
@@ -29,6 +29,7 @@ import { scratchDir, startRegistryProcess, PROJECT_ROOT, type RegistryProcess } 
 import { imageBlobs, makeImage, writeLayout, type Image } from '../support/oci-fixtures';
 import { runLoad, type LoadResult } from './load';
 import { gcBenchmark, gcRequestsOnAws, type GcBench, type GcRequests } from './gc';
+import { lifecycleBenchmark, lifecycleRequestsOnAws, type LifecycleBench, type LifecycleRequests } from './lifecycle';
 import { REFERENCE_BINARY, startReferenceRegistry, type ReferenceRegistry } from './reference-registry';
 
 const run = promisify(execFile);
@@ -37,7 +38,8 @@ const REPS = Number(process.env.BENCH_REPS ?? 9);
 const PULLS_PER_PUSH = Number(process.env.BENCH_PULLS ?? 3);
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 32;
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'pushpull,rps,rss,gc').split(','));
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'pushpull,rps,rss,gc,lifecycle').split(','));
+const LIFECYCLE_IMAGES = Number(process.env.BENCH_LIFECYCLE_IMAGES ?? 100_000);
 const GC_BLOBS = Number(process.env.BENCH_GC_BLOBS ?? 100_000);
 
 interface Target {
@@ -364,12 +366,31 @@ async function main(): Promise<void> {
       log(`    ${Object.entries(gcAws.perBlob).filter(([, n]) => n > 0).map(([key, n]) => `${key} ${n}`).join(', ')}`);
     }
 
+    let lifecycle: LifecycleBench | undefined;
+    let lifecycleAws: LifecycleRequests | undefined;
+    if (PARTS.has('lifecycle')) {
+      log(`\n5. lifecycle policy on one repository of ${LIFECYCLE_IMAGES} images (LMDB; no reference registry has lifecycle policies: the goal is under 30 s)`);
+      lifecycle = await lifecycleBenchmark(work, LIFECYCLE_IMAGES);
+      log(`  evaluate (--dry-run): ${fmt(lifecycle.evaluateSeconds)} s; run expiring ${lifecycle.expired}: ${fmt(lifecycle.runSeconds)} s`);
+      rows.push({
+        what: `evaluate lifecycle, ${LIFECYCLE_IMAGES} images`,
+        berth: `${fmt(lifecycle.evaluateSeconds, 1)} s`,
+        reference: '-',
+        ratio: NaN,
+        target: 'Berth < 30 s',
+        pass: lifecycle.evaluateSeconds < 30,
+      });
+      lifecycleAws = await lifecycleRequestsOnAws(Number(process.env.BENCH_LIFECYCLE_AWS_IMAGES ?? 5000));
+      log(`  AWS path (DynamoDB Local), ${lifecycleAws.images} images: evaluation ${fmt(lifecycleAws.seconds)} s; requests per image:`);
+      log(`    ${Object.entries(lifecycleAws.perImage).map(([key, n]) => `${key} ${n}`).join(', ')}`);
+    }
+
     log('\n| measurement | Berth | reference | Berth/reference | target | |');
     log('|---|---:|---:|---:|---|---|');
     for (const r of rows) log(`| ${r.what} | ${r.berth} | ${r.reference} | ${fmt(r.ratio)} | ${r.target} | ${r.pass ? 'PASS' : 'MISS'} |`);
 
     if (process.env.BENCH_JSON) {
-      writeFileSync(process.env.BENCH_JSON, JSON.stringify({ date: new Date().toISOString(), versions: info, pushPull: pp, rps, rss, gc, gcAws, rows }, null, 2));
+      writeFileSync(process.env.BENCH_JSON, JSON.stringify({ date: new Date().toISOString(), versions: info, pushPull: pp, rps, rss, gc, gcAws, lifecycle, lifecycleAws, rows }, null, 2));
     }
   } finally {
     await berth?.stop();

@@ -19,8 +19,8 @@ describe('Lambda bundles', () => {
       sizes[id] = files.reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
     }
     console.log(`bundled and synthesized in ${Date.now() - started} ms; bundle bytes: ${JSON.stringify(sizes)}`);
-    // The registry handler, the authorizer, the event publisher and the garbage collector.
-    expect(Object.keys(sizes)).toHaveLength(4);
+    // The registry handler, the authorizer, the event publisher, the garbage collector and the lifecycle runner.
+    expect(Object.keys(sizes)).toHaveLength(5);
     for (const size of Object.values(sizes)) expect(size).toBeLessThan(ONE_MB);
   });
 });
@@ -49,7 +49,7 @@ async function bundleInputs(entry: string): Promise<string[]> {
 }
 
 describe('production bundles hold no emulator, stand-in or ECR client', () => {
-  test.each(['bin/berth-ingest.ts', 'lambdas/handlers/registry-api.ts', 'lambdas/handlers/authorizer.ts', 'lambdas/handlers/event-publisher.ts', 'lambdas/handlers/garbage-collector.ts'])(
+  test.each(['bin/berth-ingest.ts', 'lambdas/handlers/registry-api.ts', 'lambdas/handlers/authorizer.ts', 'lambdas/handlers/event-publisher.ts', 'lambdas/handlers/garbage-collector.ts', 'lambdas/handlers/lifecycle-runner.ts'])(
     'GIVEN %s bundled as it ships WHEN its metafile inputs are read THEN none is forbidden',
     async (entry) => {
       const inputs = await bundleInputs(entry);
@@ -68,6 +68,12 @@ describe('production bundles hold no emulator, stand-in or ECR client', () => {
     const inputs = await bundleInputs('lambdas/handlers/garbage-collector.ts');
     const clients = new Set(inputs.flatMap((input) => /node_modules\/@aws-sdk\/(client-[a-z0-9-]+)\//.exec(input)?.[1] ?? []));
     expect([...clients].sort()).toEqual(['client-dynamodb', 'client-s3']);
+  });
+
+  test('GIVEN the lifecycle runner bundled WHEN its inputs are read THEN it loads no SDK client but DynamoDB’s and Lambda’s (no S3: a lifecycle run changes records only)', async () => {
+    const inputs = await bundleInputs('lambdas/handlers/lifecycle-runner.ts');
+    const clients = new Set(inputs.flatMap((input) => /node_modules\/@aws-sdk\/(client-[a-z0-9-]+)\//.exec(input)?.[1] ?? []));
+    expect([...clients].sort()).toEqual(['client-dynamodb', 'client-lambda']);
   });
 
   test('GIVEN the whole command line (bin/berth.ts with --emulate-aws) WHEN bundled THEN the check sees the emulators (it is not vacuous)', async () => {

@@ -33,6 +33,7 @@ import { ContentBeingDeletedError, type MetadataStore } from '../../lambdas/stor
 import { describeWithDynamoDbLocal } from '../support/dynamodb-local';
 import { describeMetadataStoreContract } from './metadata-store.contract';
 import { describeLayoutUpgrade } from './dynamodb-adapter/layout-upgrade';
+import { describeArchiveStateOnDynamoDb } from './dynamodb-adapter/storage-class';
 
 const sha256 = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 const blob = (seed: string) => sha256(`blob ${seed}`);
@@ -86,6 +87,7 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
     command.constructor.name === 'TransactWriteCommand' && (command.input?.TransactItems ?? []).some((a) => a.Put?.Item?.sk === `manifest#${digest}`);
 
   describeLayoutUpgrade(local);
+  describeArchiveStateOnDynamoDb(local);
 
   describe('DynamoDB specifics', () => {
     let tableName: string;

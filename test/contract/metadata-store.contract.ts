@@ -18,6 +18,7 @@ import { describeRepositorySettings, describeRepositoryDeletion } from './metada
 import { describeUploads } from './metadata-store/uploads';
 import { describeOutbox } from './metadata-store/outbox';
 import { describeContentRecords } from './metadata-store/content-records';
+import { describeStorageClasses } from './metadata-store/storage-class';
 
 export type { OpenedMetadataStore } from './metadata-store/fixtures';
 
@@ -45,5 +46,6 @@ export function describeMetadataStoreContract(adapterName: string, open: () => P
     describeDurability(() => opened);
     describeOutbox(() => opened);
     describeContentRecords(() => opened);
+    describeStorageClasses(() => opened);
   });
 }

@@ -192,9 +192,9 @@ describe('ECR API with @aws-sdk/client-ecr against berth serve --config', () => 
     expect(res.headers.get('content-type')).toBe('application/x-amz-json-1.1');
     expect(await res.json()).toEqual({ __type: 'UnknownOperationException', message: 'Unknown operation AmazonEC2ContainerRegistry_V20150921.FlyToTheMoon' });
 
-    // The SDK has no class for it (it is not in ECR's model): it raises ECRServiceException named by the code.
-    const { GetLifecyclePolicyCommand } = await import('@aws-sdk/client-ecr');
-    const err = await client().send(new GetLifecyclePolicyCommand({ repositoryName: 'team/app' })).catch((e) => e);
+    // An action of ECR's model Berth does not implement yet: the SDK raises ECRServiceException named by the code.
+    const { GetSigningConfigurationCommand } = await import('@aws-sdk/client-ecr');
+    const err = await client().send(new GetSigningConfigurationCommand({})).catch((e) => e);
     expect(err.name).toBe('UnknownOperationException');
     expect(err.$metadata.httpStatusCode).toBe(400);
   });

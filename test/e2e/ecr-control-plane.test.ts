@@ -217,6 +217,7 @@ describe('images with @aws-sdk/client-ecr', () => {
       imagePushedAt: expect.any(Date),
       imageManifestMediaType: 'application/vnd.docker.distribution.manifest.v2+json',
       artifactMediaType: 'application/vnd.docker.container.image.v1+json',
+      imageStatus: 'ACTIVE',
     });
     expect(byDigest.get(oci.manifest.digest)).toMatchObject({ imageSizeInBytes: sizeOf(oci), imageManifestMediaType: 'application/vnd.oci.image.manifest.v1+json' });
     expect(byDigest.get(oci.manifest.digest)!.imageTags).toBeUndefined();

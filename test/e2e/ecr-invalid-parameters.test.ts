@@ -172,7 +172,8 @@ describe('the 21 classic actions answer an invalid member with InvalidParameterE
     // The model's errors per operation, as @aws-sdk/client-ecr documents them on each command.
     const commands = join(dirname(require.resolve('@aws-sdk/client-ecr/package.json')), 'dist-types', 'commands');
     const listsValidation = (action: string) => readFileSync(join(commands, `${action}Command.d.ts`), 'utf8').includes('@throws {@link ValidationException}');
-    for (const action of Object.keys(ECR_API_ACTIONS)) {
+    // Berth's own actions (BerthRunLifecyclePolicy) are not in ECR's model: they answer in the modern style.
+    for (const action of Object.keys(ECR_API_ACTIONS).filter((name) => !name.startsWith('Berth'))) {
       expect([action, validationStyleOf(action)]).toEqual([action, listsValidation(action) ? 'modern' : 'classic']);
     }
     expect([...CLASSIC_VALIDATION_ACTIONS].sort()).toEqual(CLASSIC_CASES.map(([action]) => action).sort());

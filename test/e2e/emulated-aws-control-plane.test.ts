@@ -272,6 +272,7 @@ describeWithBinaries(['java'], 'emulated AWS: the ECR control plane through the 
         imageManifestMediaType: 'application/vnd.docker.distribution.manifest.v2+json',
         artifactMediaType: 'application/vnd.docker.container.image.v1+json',
         lastRecordedPullTime: expect.any(Date),
+        imageStatus: 'ACTIVE',
       });
       expect(byDigest.get(image.manifest.digest)!.lastRecordedPullTime!.getTime()).toBeGreaterThanOrEqual(before);
       expect(byDigest.get(other.manifest.digest)).toMatchObject({ imageSizeInBytes: sizeOf(other), imageManifestMediaType: 'application/vnd.oci.image.manifest.v1+json' });
@@ -445,5 +446,51 @@ describeWithBinaries(['java'], 'emulated AWS: the ECR control plane through the 
     await expect(berth(['list-images', '--repository-name', 'emu/cli', '--image-ids', 'imageTag=v1'])).rejects.toThrow(/Unknown options: --image-ids/);
     // Errors as the CLI words them, exit code 254.
     await expect(berth(['describe-repositories', '--repository-names', 'emu/none'])).rejects.toThrow(/An error occurred \(RepositoryNotFoundException\) when calling the DescribeRepositories operation/);
+  }, 120_000);
+
+  test('GIVEN `berth ecr --execute-api` WHEN a lifecycle policy is put and previewed, an image archived and restored, an exclusion registered THEN the AWS path (DynamoDB) answers as ECR', async () => {
+    const berth = async (args: string[]) => {
+      const out = await runAsync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bin', 'berth.ts'), 'ecr', ...args, '--execute-api', '--endpoint-url', proc.url, '--region', REGION], {
+        env: { ...CLEAN_AWS_ENV, AWS_ACCESS_KEY_ID: ADMIN.accessKeyId, AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey },
+        timeoutMs: 60_000,
+      });
+      return out.trim() === '' ? {} : JSON.parse(out);
+    };
+    await api.send(new CreateRepositoryCommand({ repositoryName: 'emu/lifecycle' }));
+    const digests: string[] = [];
+    for (let i = 1; i <= 3; i++) {
+      const image = makeImage({ layers: [100], seed: `emu-lifecycle-${i}` });
+      expect(await ociPush('emu/lifecycle', image, `v${i}`)).toBe(201);
+      digests.push(image.manifest.digest);
+    }
+    const policy = JSON.stringify({
+      rules: [{ rulePriority: 1, description: 'keep the newest v image', selection: { tagStatus: 'tagged', tagPrefixList: ['v'], countType: 'imageCountMoreThan', countNumber: 1 }, action: { type: 'expire' } }],
+    });
+    const policyFile = join(work.path, 'lifecycle-policy.json');
+    writeFileSync(policyFile, policy);
+    expect((await berth(['put-lifecycle-policy', '--repository-name', 'emu/lifecycle', '--lifecycle-policy-text', `file://${policyFile}`])).lifecyclePolicyText).toBe(policy);
+    expect((await berth(['get-lifecycle-policy', '--repository-name', 'emu/lifecycle'])).lifecyclePolicyText).toBe(policy);
+    expect((await berth(['start-lifecycle-policy-preview', '--repository-name', 'emu/lifecycle'])).status).toBe('IN_PROGRESS');
+    const preview = await berth(['get-lifecycle-policy-preview', '--repository-name', 'emu/lifecycle']);
+    expect(preview.status).toBe('COMPLETE');
+    expect(preview.previewResults.map((r: { imageDigest: string }) => r.imageDigest)).toEqual([digests[0], digests[1]]);
+    expect(preview.summary).toEqual({ expiringImageTotalCount: 2, transitioningImageTotalCounts: [] });
+
+    const archived = await berth(['update-image-storage-class', '--repository-name', 'emu/lifecycle', '--image-id', 'imageTag=v3', '--target-storage-class', 'ARCHIVE']);
+    expect(archived.imageStatus).toBe('ARCHIVED');
+    // The tag's copy of the record says so: a pull through the gateway is refused.
+    const pulled = await fetch(`${proc.url}/v2/emu/lifecycle/manifests/v3`, { headers: { Authorization: basic, Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    expect(pulled.status).toBe(404);
+    expect(((await pulled.json()) as { errors: Array<{ message: string }> }).errors[0].message).toContain('archived');
+    const listed = await berth(['describe-images', '--repository-name', 'emu/lifecycle', '--filter', 'imageStatus=ARCHIVED']);
+    expect(listed.imageDetails.map((d: { imageDigest: string; imageStatus: string }) => [d.imageDigest, d.imageStatus])).toEqual([[digests[2], 'ARCHIVED']]);
+    expect((await berth(['update-image-storage-class', '--repository-name', 'emu/lifecycle', '--image-id', `imageDigest=${digests[2]}`, '--target-storage-class', 'STANDARD'])).imageStatus).toBe('ACTIVE');
+    expect((await fetch(`${proc.url}/v2/emu/lifecycle/manifests/v3`, { headers: { Authorization: basic, Accept: 'application/vnd.oci.image.manifest.v1+json' } })).status).toBe(200);
+
+    const scanner = `arn:aws:iam::${ACCOUNT}:role/scanner`;
+    expect((await berth(['register-pull-time-update-exclusion', '--principal-arn', scanner])).principalArn).toBe(scanner);
+    expect((await berth(['list-pull-time-update-exclusions'])).pullTimeUpdateExclusions).toEqual([scanner]);
+    await berth(['deregister-pull-time-update-exclusion', '--principal-arn', scanner]);
+    expect((await berth(['delete-lifecycle-policy', '--repository-name', 'emu/lifecycle'])).lifecyclePolicyText).toBe(policy);
   }, 120_000);
 });

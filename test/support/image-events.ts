@@ -46,7 +46,7 @@ export function readEventLines(file: string): ImageActionEvent[] {
     .map((line) => JSON.parse(line) as ImageActionEvent);
 }
 
-type Expected = { action: 'PUSH' | 'DELETE'; repo: string; digest: string; tag?: string };
+type Expected = { action: ImageActionEvent['detail']['action-type']; repo: string; digest: string; tag?: string };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -73,6 +73,39 @@ describe('the ECR Image Action shape', () => {
     expect(event.resources).toEqual([]);
   });
 
+  test('GIVEN an image archived by a lifecycle policy and one restored WHEN their events are built THEN detail has ECR’s UPDATE_STORAGE_CLASS keys and says lifecycle did the first', () => {
+    const archived = imageActionEvent(
+      change({
+        action: 'UPDATE_STORAGE_CLASS',
+        tag: undefined,
+        storageClass: { target: 'ARCHIVE', mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.example+json' },
+        initiatedBy: 'lifecycle-policy',
+      }),
+      ORIGIN,
+      'envelope-4',
+    );
+    expect(archived.detail).toEqual({
+      result: 'SUCCESS',
+      'repository-name': 'my-repository-name',
+      'image-digest': DIGEST,
+      'action-type': 'UPDATE_STORAGE_CLASS',
+      'target-storage-class': 'ARCHIVE',
+      'manifest-media-type': 'application/vnd.oci.image.manifest.v1+json',
+      'artifact-media-type': 'application/vnd.example+json',
+      'berth-event-id': '0b8e4c0e-4d8a-4c4c-9f57-6d1b7f1a2b3c',
+      'berth-initiated-by': 'lifecycle-policy',
+    });
+    const restored = imageActionEvent(
+      change({ action: 'UPDATE_STORAGE_CLASS', tag: undefined, storageClass: { target: 'STANDARD', mediaType: 'application/vnd.oci.image.manifest.v1+json', activatedAt: '2026-12-03T10:00:00.123Z' } }),
+      ORIGIN,
+      'envelope-5',
+    );
+    expect(restored.detail).toMatchObject({ 'target-storage-class': 'STANDARD', 'last-activated-at': '2026-12-03T10:00:00Z' });
+    expect(restored.detail).not.toHaveProperty('berth-initiated-by');
+    expect(restored.detail).not.toHaveProperty('artifact-media-type');
+    expect(isImageActionEvent(restored)).toBe(true);
+  });
+
   test('GIVEN one change sent twice WHEN its events are built THEN the envelope ids differ and berth-event-id is the same', () => {
     const recorded = change({ eventId: newEventId() });
     const [first] = eventsOf([recorded], ORIGIN);

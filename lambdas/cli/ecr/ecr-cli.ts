@@ -65,12 +65,21 @@ const COMMANDS: Record<string, CommandSpec> = {
   'list-image-referrers': { operation: 'ListImageReferrers', paginate: 'referrers' },
   'get-account-setting': { operation: 'GetAccountSetting' },
   'put-account-setting': { operation: 'PutAccountSetting' },
+  'put-lifecycle-policy': { operation: 'PutLifecyclePolicy' },
+  'get-lifecycle-policy': { operation: 'GetLifecyclePolicy' },
+  'delete-lifecycle-policy': { operation: 'DeleteLifecyclePolicy' },
+  'start-lifecycle-policy-preview': { operation: 'StartLifecyclePolicyPreview' },
+  'get-lifecycle-policy-preview': { operation: 'GetLifecyclePolicyPreview', paginate: 'previewResults' },
+  'update-image-storage-class': { operation: 'UpdateImageStorageClass' },
+  'register-pull-time-update-exclusion': { operation: 'RegisterPullTimeUpdateExclusion' },
+  'deregister-pull-time-update-exclusion': { operation: 'DeregisterPullTimeUpdateExclusion' },
+  'list-pull-time-update-exclusions': { operation: 'ListPullTimeUpdateExclusions', paginate: 'pullTimeUpdateExclusions' },
 };
 
 /** How a member's value is written on the command line. */
 const LIST_OF_STRUCTURES = new Set(['imageIds', 'tags', 'resourceTags', 'imageTagMutabilityExclusionFilters']);
 const LIST_OF_STRINGS = new Set(['repositoryNames', 'tagKeys', 'layerDigests', 'acceptedMediaTypes', 'appliedFor', 'prefixes', 'registryIds']);
-const STRUCTURES = new Set(['imageScanningConfiguration', 'encryptionConfiguration', 'filter', 'subjectId']);
+const STRUCTURES = new Set(['imageScanningConfiguration', 'encryptionConfiguration', 'filter', 'subjectId', 'imageId']);
 const INTEGERS = new Set(['maxResults']);
 const BOOLEANS = new Set(['force']);
 

@@ -15,6 +15,7 @@ import { localControlPlane } from './local-control-plane';
 import { openLocalRegistry, type LocalRegistry } from './local-registry';
 import { localEventOrigin, localEventSinks, type LocalEventSettings } from './local-events';
 import type { LocalGcSettings } from './local-gc';
+import type { LocalLifecycleSettings } from './local-lifecycle';
 import { readLastCollection } from '../../storage/local/last-collection';
 
 export interface LocalDeploymentOptions {
@@ -28,6 +29,8 @@ export interface LocalDeploymentOptions {
   events?: Omit<LocalEventSettings, 'account' | 'region'>;
   /** Online garbage collection. @default every hour, grace period 24 hours */
   gc?: LocalGcSettings;
+  /** Lifecycle policies on the server's timer. @default every 24 hours */
+  lifecycle?: LocalLifecycleSettings;
   log: Logger;
 }
 
@@ -43,11 +46,11 @@ export async function composeLocal(options: LocalDeploymentOptions): Promise<Loc
   const mountCheck = deferredCanPull();
   const eventSettings: LocalEventSettings = { ...options.events, account: identities.account, region: identities.regions[0] };
   const events = { sinks: localEventSinks(options.dataDir, eventSettings, log), origin: localEventOrigin(eventSettings) };
-  const local = await openLocalRegistry(options.dataDir, log, withIdentities ? { canPull: mountCheck.canPull } : {}, events, options.gc);
+  const local = await openLocalRegistry(options.dataDir, log, withIdentities ? { canPull: mountCheck.canPull } : {}, events, options.gc, options.lifecycle);
   // The ECR JSON API answers once there is someone to authenticate; the token key lives in the data directory.
   const tokens = new RegistryTokens(loadOrCreateTokenSigner(local.dataDir));
   const downloadTokens = withIdentities ? loadOrCreateDownloadTokens(local.dataDir) : undefined;
-  const controlPlane = withIdentities ? localControlPlane({ identities, store: local.metadata, tokens, downloadTokens, tls: options.tls, log }) : undefined;
+  const controlPlane = withIdentities ? localControlPlane({ identities, store: local.metadata, tokens, downloadTokens, tls: options.tls, runLifecyclePolicies: local.lifecycle.run, log }) : undefined;
   // The data plane: login tokens (Basic AWS:<token>), the token flow at /v2/token, and policies on every request.
   // Without identities, everyone stays anonymous and allowed (loopback only).
   const access = withIdentities

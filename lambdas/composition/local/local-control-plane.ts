@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../../core/log';
 import type { RegistryTokens } from '../../core/registry-tokens';
-import { createEcrApi } from '../../http/ecr-api';
+import { createEcrApi, type EcrApiOptions } from '../../http/ecr-api';
 import { controlPlaneOperations, type ControlPlaneStore } from '../../core/control-plane';
 import { verifySigV4 } from '../../http/sigv4';
 import type { Handler, HttpRequest } from '../../http/types';
@@ -27,6 +27,8 @@ export function localControlPlane(options: {
   downloadTokens?: BlobDownloadTokens;
   /** Whether the server speaks HTTPS (the scheme of proxyEndpoint). */
   tls: boolean;
+  /** BerthRunLifecyclePolicy's runs (the server's lifecycle queue, local-lifecycle.ts). @default the action is unknown */
+  runLifecyclePolicies?: EcrApiOptions['runLifecyclePolicies'];
   log: Logger;
   now?: () => number;
 }): Handler {
@@ -35,7 +37,7 @@ export function localControlPlane(options: {
   const proxyEndpoint = (request: HttpRequest) => `${options.tls ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`;
   const { downloadTokens } = options;
   return createEcrApi({
-    operations: controlPlaneOperations({ store: options.store, registry: options.registry ?? localRegistryOf(options.store) }),
+    operations: controlPlaneOperations({ store: options.store, registry: options.registry ?? localRegistryOf(options.store), now }),
     tokens: options.tokens,
     registryAccount: identities.account,
     region: identities.regions[0],
@@ -43,6 +45,7 @@ export function localControlPlane(options: {
     log: options.log,
     now,
     proxyEndpoint,
+    ...(options.runLifecyclePolicies ? { runLifecyclePolicies: options.runLifecyclePolicies } : {}),
     // As a presigned S3 URL: fetched without credentials while it lasts (the data plane checks the token).
     ...(downloadTokens
       ? {

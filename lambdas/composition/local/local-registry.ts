@@ -14,6 +14,7 @@ import type { EventOrigin, EventSink } from '../../core/events';
 import { DEFAULT_EVENT_SOURCE } from '../../contracts/events';
 import { outboxDrainJob } from './local-events';
 import { DEFAULT_LOCAL_GC, garbageCollectionJob, type LocalGcSettings } from './local-gc';
+import { DEFAULT_LOCAL_LIFECYCLE, localLifecycle, type LocalLifecycle, type LocalLifecycleSettings } from './local-lifecycle';
 import { DEFAULT_ACCOUNT, DEFAULT_REGIONS } from './identities';
 
 export interface LocalRegistry {
@@ -23,6 +24,8 @@ export interface LocalRegistry {
   dataDir: string;
   /** The scheduled jobs it runs (the upload purge), on the server's timer (job-runner.ts). */
   jobs: ScheduledJob[];
+  /** Lifecycle policies: the job in `jobs` and the runs asked for (berth lifecycle run --endpoint) share one queue. */
+  lifecycle: LocalLifecycle;
   close(): Promise<void>;
 }
 
@@ -46,6 +49,8 @@ export async function openLocalRegistry(
   events: { sinks: EventSink[]; origin: EventOrigin } = { sinks: [], origin: { account: DEFAULT_ACCOUNT, region: DEFAULT_REGIONS[0], source: DEFAULT_EVENT_SOURCE } },
   /** Online garbage collection (docs/garbage-collection.md); `intervalMs` 0 turns it off. */
   gc: LocalGcSettings = DEFAULT_LOCAL_GC,
+  /** Lifecycle policies on the server's timer (docs/lifecycle.md); `intervalMs` 0 turns it off. */
+  lifecycleSettings: LocalLifecycleSettings = DEFAULT_LOCAL_LIFECYCLE,
 ): Promise<LocalRegistry> {
   const root = resolve(dataDir);
   // A restarted container finds its predecessor's lock from another PID namespace: wait for its heartbeat to stop.
@@ -73,6 +78,7 @@ export async function openLocalRegistry(
     log,
   });
   registries.set(metadata, registry);
+  const lifecycle = localLifecycle(metadata, lifecycleSettings, log);
 
   const jobs: ScheduledJob[] = [
     {
@@ -85,6 +91,7 @@ export async function openLocalRegistry(
     },
     outboxDrainJob(metadata, events.sinks, events.origin),
     ...(gc.intervalMs > 0 ? [garbageCollectionJob(metadata, blobs, gc, log, root)] : []),
+    ...lifecycle.jobs,
   ];
   const runner = runLocalJobs(jobs, log);
 
@@ -93,6 +100,7 @@ export async function openLocalRegistry(
     metadata,
     dataDir: root,
     jobs,
+    lifecycle,
     close: async () => {
       await runner.stop();
       await metadata.close();

@@ -3,7 +3,8 @@
  * body beside the transaction when too large to keep inline), reads that record pulls, and
  * deletes that leave nothing an index still uses.
  */
-import type { StoredManifest } from '../model';
+import type { PullTimeUpdateExclusion, StoredManifest } from '../model';
+import { isExcludedFromPullTime } from '../pull-time-exclusions';
 import { ContentBeingDeletedError, type MetadataStore } from '../../storage/ports';
 import { claimForWriting, contentBusy } from '../content-claims';
 import { StorageLimitError } from '../../storage/errors';
@@ -19,6 +20,7 @@ import type { EnsurePushTarget, ManifestContent } from './types';
 
 /** How often at most a pull of one image is recorded (ECR's `lastRecordedPullTime` granularity). */
 export const PULL_RECORD_INTERVAL_MS = 60 * 60 * 1000;
+const EXCLUSIONS_CACHE_MS = 60_000;
 
 export interface RegistryManifestsOptions {
   metadata: MetadataStore;
@@ -44,6 +46,7 @@ export class RegistryManifests {
   private readonly log: Logger;
   /** Pulls recorded (or found recorded) by this process: `<repo>\0<digest>` -> epoch ms. */
   private readonly pullsNoted = new Map<string, number>();
+  private exclusions?: { readAt: number; list: PullTimeUpdateExclusion[] };
 
   constructor(options: RegistryManifestsOptions) {
     this.metadata = options.metadata;
@@ -116,13 +119,20 @@ export class RegistryManifests {
     if (!ref) throw await this.unknownManifest(repository, reference);
     // One metadata read either way (a tag's record comes with the tag): the hot path of every pull.
     const manifest = ref.kind === 'digest' ? await this.metadata.getManifest(repository, ref.digest.value) : await this.metadata.getTaggedManifest(repository, ref.tag);
+    if (manifest?.storageClass === 'ARCHIVE') {
+      throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${manifest.digest} is archived: restore it (UpdateImageStorageClass to STANDARD, or push it again) to pull it`, {
+        reference,
+        archived: true,
+      });
+    }
     if (manifest) return manifest;
     throw await this.unknownManifest(repository, reference);
   }
 
-  async getManifest(repository: string, reference: string): Promise<ManifestContent> {
+  /** The manifest for a pull; `pulledBy` (the caller's principal ARN) is checked against the pull time update exclusions. */
+  async getManifest(repository: string, reference: string, options: { pulledBy?: string } = {}): Promise<ManifestContent> {
     const manifest = await this.statManifest(repository, reference);
-    if (this.recordPulls) await this.notePull(repository, manifest);
+    if (this.recordPulls) await this.notePull(repository, manifest, options.pulledBy);
     const body = manifest.body ?? (await this.readManifestBody(manifest.digest));
     return { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.size, body: body };
   }
@@ -138,7 +148,7 @@ export class RegistryManifests {
     // The OCI DELETE by digest leaves the manifest's referrers (the spec's dangling subject).
     const result = await deleteImage(this.metadata, repository, ref.digest.value, { referrers: 'keep' });
     if (result.ok) return;
-    if (result.reason === 'unknown') throw await this.unknownManifest(repository, reference);
+    if (result.reason !== 'in-use') throw await this.unknownManifest(repository, reference);
     throw new RegistryError(
       'MANIFEST_IN_USE',
       `manifest ${ref.digest.value} is still referenced by image index(es) ${result.by.join(', ')}: delete the index first`,
@@ -156,13 +166,20 @@ export class RegistryManifests {
    * otherwise a conditional update that only writes when the stored time is older than that. A
    * failure is logged, never the pull's failure.
    */
-  private async notePull(repository: string, manifest: StoredManifest): Promise<void> {
+  private async notePull(repository: string, manifest: StoredManifest, pulledBy: string | undefined): Promise<void> {
     const now = this.now();
     const since = now - PULL_RECORD_INTERVAL_MS;
     if (manifest.lastPulledAt !== undefined && Date.parse(manifest.lastPulledAt) > since) return;
     const key = `${repository}\u0000${manifest.digest}`;
     const noted = this.pullsNoted.get(key);
     if (noted !== undefined && noted > since) return;
+    // An excluded principal's pull is not noted either: the next pull by someone else records.
+    try {
+      if (pulledBy !== undefined && isExcludedFromPullTime(await this.pullTimeExclusions(), pulledBy)) return;
+    } catch (error) {
+      this.log.warn('reading the pull time update exclusions failed', { error });
+      return;
+    }
     this.pullsNoted.delete(key);
     this.pullsNoted.set(key, now);
     if (this.pullsNoted.size > 10_000) this.pullsNoted.delete(this.pullsNoted.keys().next().value as string);
@@ -172,6 +189,20 @@ export class RegistryManifests {
       this.pullsNoted.delete(key);
       this.log.warn('recording a pull failed', { repository, digest: manifest.digest, error });
     }
+  }
+
+  /** Drops the cached exclusions: the list changed in this process. */
+  forgetPullTimeExclusions(): void {
+    this.exclusions = undefined;
+  }
+
+  /** The registry's exclusions, read at most once a minute: a change made in another process shows within that. */
+  private async pullTimeExclusions(): Promise<PullTimeUpdateExclusion[]> {
+    const now = this.now();
+    if (!this.exclusions || this.exclusions.readAt < now - EXCLUSIONS_CACHE_MS) {
+      this.exclusions = { readAt: now, list: (await this.metadata.getRegistrySettings()).pullTimeUpdateExclusions ?? [] };
+    }
+    return this.exclusions.list;
   }
 
   private async unknownManifest(repository: string, reference: string): Promise<RegistryError> {

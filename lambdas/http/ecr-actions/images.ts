@@ -43,6 +43,17 @@ function tagStatusOf(input: Input): TagStatus {
   return requiredEnum(filter, 'tagStatus', ['TAGGED', 'UNTAGGED', 'ANY'] as const);
 }
 
+type ImageStatusFilter = 'ACTIVE' | 'ARCHIVED' | 'ACTIVATING' | 'ANY';
+
+/** ECR: "If not specified, only images with ACTIVE status are returned." (Berth restores at once: nothing is ever ACTIVATING.) */
+function imageStatusOf(input: Input): ImageStatusFilter {
+  const filter = optionalObject(input, 'filter');
+  if (!filter || filter.imageStatus === undefined || filter.imageStatus === null) return 'ACTIVE';
+  return requiredEnum(filter, 'imageStatus', ['ACTIVE', 'ARCHIVED', 'ACTIVATING', 'ANY'] as const);
+}
+
+const statusOf = (image: ImageRecord): 'ACTIVE' | 'ARCHIVED' => (image.storageClass === 'ARCHIVE' ? 'ARCHIVED' : 'ACTIVE');
+
 function imageIdsOf(input: Input, required: boolean): ImageId[] | undefined {
   const list = optionalList(input, 'imageIds', 1, 100);
   if (!list) {
@@ -102,6 +113,9 @@ async function imageDetail(context: EcrActionContext, repository: string, image:
     ...(image.artifactType !== undefined ? { artifactMediaType: image.artifactType } : {}),
     ...(image.lastPulledAt !== undefined ? { lastRecordedPullTime: epochSeconds(image.lastPulledAt) } : {}),
     ...(image.subject !== undefined ? { subjectManifestDigest: image.subject } : {}),
+    imageStatus: statusOf(image),
+    ...(image.lastArchivedAt !== undefined ? { lastArchivedAt: epochSeconds(image.lastArchivedAt) } : {}),
+    ...(image.lastActivatedAt !== undefined ? { lastActivatedAt: epochSeconds(image.lastActivatedAt) } : {}),
   };
 }
 
@@ -149,7 +163,8 @@ async function pageOfImages<T>(
   }
 }
 
-const wanted = (status: TagStatus, image: ImageRecord) => status === 'ANY' || (status === 'TAGGED') === image.tags.length > 0;
+const wanted = (status: TagStatus, imageStatus: ImageStatusFilter, image: ImageRecord) =>
+  (status === 'ANY' || (status === 'TAGGED') === image.tags.length > 0) && (imageStatus === 'ANY' || imageStatus === statusOf(image));
 
 // ---- the actions -------------------------------------------------------------------------------
 
@@ -160,9 +175,10 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
     async run(context) {
       const repository = await existingRepository(context);
       const status = tagStatusOf(context.input);
+      const imageStatus = imageStatusOf(context.input);
       const max = maxResultsOf(context.input, 1000, 100);
       const { entries, nextToken } = await pageOfImages(context, repository, max, (image) => {
-        if (!wanted(status, image)) return [];
+        if (!wanted(status, imageStatus, image)) return [];
         if (image.tags.length === 0) return [{ imageDigest: image.digest }];
         return image.tags.map((imageTag) => ({ imageDigest: image.digest, imageTag }));
       });
@@ -195,9 +211,10 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
         return { imageDetails: [...details.values()] };
       }
       const status = tagStatusOf(input);
+      const imageStatus = imageStatusOf(input);
       const max = maxResultsOf(input, 1000, 100);
       const { entries, nextToken } = await pageOfImages(context, repository, max, async (image) =>
-        wanted(status, image) ? [await imageDetail(context, repository, image, sizes)] : [],
+        wanted(status, imageStatus, image) ? [await imageDetail(context, repository, image, sizes)] : [],
       );
       return { imageDetails: entries, ...(nextToken ? { nextToken } : {}) };
     },
@@ -229,6 +246,10 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
         const manifest = await options.operations.images.manifest(repository, resolved.digest);
         if (!manifest) {
           failures.push(failure(id, notFound));
+          continue;
+        }
+        if (manifest.storageClass === 'ARCHIVE') {
+          failures.push(failure(id, { failureCode: 'ImageNotFound', failureReason: 'Requested image is archived: restore it with UpdateImageStorageClass first' }));
           continue;
         }
         if (accepted && !accepted.includes(manifest.mediaType)) {

@@ -6,10 +6,12 @@
  *
  * Templates are the core's (core/templates.ts), matched as ECR matches them: `ROOT` matches every
  * repository, a prefix `prod` (or `prod/`) the repositories under `prod/`; the longest wins. Their
- * encryption follows the deployment's setting, as CreateRepository's does; a lifecycle policy and a
- * custom role are stored and reported, not used (Berth has neither lifecycle policies nor replication).
+ * encryption follows the deployment's setting, as CreateRepository's does; a lifecycle policy is
+ * validated as PutLifecyclePolicy validates it and given to the repositories the template creates;
+ * a custom role is stored and reported, not used (Berth has no replication yet).
  */
 import { parsePolicyDocument, PolicyValidationError } from '../../core/policy/policy-document';
+import { LifecyclePolicyValidationError, parseLifecyclePolicy } from '../../core/lifecycle/policy';
 import type { RepositoryCreationTemplate, RepositoryCreationTemplateRecord, RepositoryCreationTemplateUse } from '../../core/model';
 import type { EcrActionContext, EcrActionDefinition } from './types';
 import {
@@ -89,7 +91,16 @@ function templateFields(context: EcrActionContext): Partial<RepositoryCreationTe
   const policy = repositoryPolicyOf(input);
   if (policy !== undefined) fields.repositoryPolicy = policy;
   const lifecyclePolicy = boundedString(input, 'lifecyclePolicy', 30_720);
-  if (lifecyclePolicy !== undefined) fields.lifecyclePolicy = lifecyclePolicy;
+  if (lifecyclePolicy !== undefined) {
+    // A template's policy is what PutLifecyclePolicy would take: refused now, not at the push it would apply to.
+    try {
+      parseLifecyclePolicy(lifecyclePolicy);
+    } catch (err) {
+      if (err instanceof LifecyclePolicyValidationError) throw invalidParameter('lifecyclePolicy', err.message);
+      throw err;
+    }
+    fields.lifecyclePolicy = lifecyclePolicy;
+  }
   const customRoleArn = boundedString(input, 'customRoleArn', 2048);
   if (customRoleArn !== undefined) fields.customRoleArn = customRoleArn;
   const appliedFor = appliedForOf(input, false);

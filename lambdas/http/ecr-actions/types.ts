@@ -7,6 +7,7 @@ import type { EcrAction } from '../../contracts/ecr-actions';
 import type { ControlPlaneOperations } from '../../core/control-plane';
 import type { IdentityPolicySource } from '../../core/identity-policies';
 import type { Logger } from '../../core/log';
+import type { LifecycleRunReport } from '../../core/lifecycle/run';
 import type { Principal } from '../../core/policy/evaluate';
 import type { RegistryTokens } from '../../core/registry-tokens';
 import type { HttpRequest } from '../types';
@@ -55,6 +56,17 @@ export interface EcrApiOptions {
   layerDownloadUrl?: (request: HttpRequest, repository: string, digest: string) => string | Promise<string>;
   /** InitiateLayerUpload's partSize. @default 20,971,520 (ECR's, also the largest part taken) */
   layerPartSize?: number;
+  /**
+   * Berth's on-demand lifecycle run (BerthRunLifecyclePolicy, `berth lifecycle run --endpoint`): local
+   * mode's server runs it beside its timer (composition/local/local-lifecycle.ts).
+   * @default none: the action answers UnknownOperationException
+   */
+  runLifecyclePolicies?: (request: {
+    repository?: string;
+    now?: Date;
+    dryRun?: boolean;
+    include?: (repository: string) => Promise<boolean>;
+  }) => Promise<{ reports: LifecycleRunReport[]; failures: Array<{ repository: string; error: string }> }>;
   log?: Logger;
   now?: () => number;
 }

@@ -4,6 +4,7 @@
  * ("Invariants", "Deleting a manifest", "Deleting a repository").
  */
 import { linkSk, manifestSk, parentSk, POLICY_SK, REPO_SK, referrerSk, repoPk, SETTINGS_SK, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
+import type { ChangeInitiator } from '../../contracts/events';
 import { imageDeleteChanges, untagChanges } from '../image-changes';
 import { sameTags, type DeleteManifestOptions, type DeleteTagOptions, type DeleteRepositoryResult, type UnlinkOptions } from '../ports';
 import type { DeleteResult } from '../ports';
@@ -97,7 +98,7 @@ export async function deleteManifest(
     if (tags.length > fitting) {
       // Too many tags for one transaction: untag first (each step a state deleteTag could leave), then look again.
       for (const tag of tags.slice(fitting)) {
-        if (await untag(t, repository, tag, digest)) untaggedInSteps = true;
+        if (await untag(t, repository, tag, digest, options.initiatedBy)) untaggedInSteps = true;
       }
       return { again: true, immediately: true };
     }
@@ -129,7 +130,7 @@ export async function deleteManifest(
     }
     if (item.subject !== undefined) actions.push({ Delete: { TableName: t.table, Key: { pk, sk: referrerSk(item.subject as string, digest) } } });
     if (bodyCounted) actions.push({ Update: countLinks(t, digest, -1, false) });
-    if (tags.length > 0 || !untaggedInSteps) actions.push(outboxPut(t, imageDeleteChanges(repository, digest, tags, changeTime())));
+    if (tags.length > 0 || !untaggedInSteps) actions.push(outboxPut(t, imageDeleteChanges(repository, digest, tags, changeTime(), options.initiatedBy)));
     if (!(await transactOrRetry(t, actions))) return { again: true };
     if (unpinAfter) {
       // The manifest is gone; a failure here leaves pins too many, which only keeps blobs and children longer.
@@ -161,12 +162,12 @@ function tagDelete(t: TableContext, pk: string, tag: string, digest: string) {
 }
 
 /** Removes `tag` if it still names `digest`, recording its DELETE; false when it moved or went meanwhile. */
-async function untag(t: TableContext, repository: string, tag: string, digest: string): Promise<boolean> {
+async function untag(t: TableContext, repository: string, tag: string, digest: string, initiatedBy?: ChangeInitiator): Promise<boolean> {
   const pk = repoPk(repository);
   return transactOrRetry(t, [
     { Delete: tagDelete(t, pk, tag, digest) },
     { Delete: { TableName: t.table, Key: { pk, sk: taggedSk(digest, tag) } } },
-    outboxPut(t, untagChanges(repository, digest, [tag], changeTime())),
+    outboxPut(t, untagChanges(repository, digest, [tag], changeTime(), initiatedBy)),
   ]);
 }
 

@@ -6,7 +6,9 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ChangeInitiator } from '../../contracts/events';
 import type {
+  ImageStorageClass,
   RegistrySettings,
   RepositoryCreationTemplate,
   RepositoryCreationTemplateRecord,
@@ -33,6 +35,7 @@ import type {
   PutManifestOptions,
   PutManifestResult,
   ReferrerPage,
+  StorageClassUpdate,
   UnlinkOptions,
 } from '../ports';
 import * as content from './content';
@@ -42,6 +45,7 @@ import { putManifest } from './manifest-puts';
 import * as outbox from './outbox';
 import * as meta from './registry-meta';
 import * as repositories from './repositories';
+import * as storageClass from './storage-class';
 import type { TableContext } from './table';
 import * as uploads from './uploads';
 
@@ -188,6 +192,10 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
   recordImagePull(repository: string, digest: string, at: string, notBefore: string): Promise<boolean> {
     return manifestReads.recordImagePull(this.t, repository, digest, at, notBefore);
+  }
+
+  setImageStorageClass(repository: string, digest: string, target: ImageStorageClass, at: string, options: { initiatedBy?: ChangeInitiator } = {}): Promise<StorageClassUpdate> {
+    return storageClass.setImageStorageClass(this.t, repository, digest, target, at, options);
   }
 
   // ---- policies, registry settings, creation templates ----

@@ -1,6 +1,6 @@
 /**
  * The port's records as DynamoDB items and back. A tag item carries a copy of its manifest's
- * record (docs/storage.md, "A manifest by tag in one read").
+ * record, its archive state included (docs/storage.md, "A manifest by tag in one read", "The archive state").
  */
 import type { ReferrerRecord, StoredManifest, UploadState } from '../../core/model';
 import { itemSize, MAX_ITEM_BYTES, type Item, type Key } from './table';
@@ -29,8 +29,32 @@ function recordFields(m: StoredManifest): Item {
     ...(m.artifactType !== undefined ? { artifactType: m.artifactType } : {}),
     ...(m.annotations !== undefined ? { annotations: m.annotations } : {}),
     ...(m.body !== undefined ? { body: m.body } : {}),
+    ...(m.storageClass !== undefined ? { storageClass: m.storageClass } : {}),
+    ...(m.lastArchivedAt !== undefined ? { lastArchivedAt: m.lastArchivedAt } : {}),
+    ...(m.lastActivatedAt !== undefined ? { lastActivatedAt: m.lastActivatedAt } : {}),
   };
 }
+
+/** A projection of a manifest item's record without its body or counters (what manifestFromItem reads). */
+export const RECORD_PROJECTION = {
+  expression:
+    '#digest, #mediaType, #size, #blobs, #children, #pushedAt, #subject, #artifactType, #annotations, #lastPulledAt, #storageClass, #lastArchivedAt, #lastActivatedAt',
+  names: {
+    '#digest': 'digest',
+    '#mediaType': 'mediaType',
+    '#size': 'size',
+    '#blobs': 'blobs',
+    '#children': 'children',
+    '#pushedAt': 'pushedAt',
+    '#subject': 'subject',
+    '#artifactType': 'artifactType',
+    '#annotations': 'annotations',
+    '#lastPulledAt': 'lastPulledAt',
+    '#storageClass': 'storageClass',
+    '#lastArchivedAt': 'lastArchivedAt',
+    '#lastActivatedAt': 'lastActivatedAt',
+  },
+};
 
 export function manifestFromItem(item: Item): StoredManifest {
   return {
@@ -45,6 +69,9 @@ export function manifestFromItem(item: Item): StoredManifest {
     ...(item.annotations !== undefined ? { annotations: item.annotations as Record<string, string> } : {}),
     ...(item.body !== undefined ? { body: item.body as Uint8Array } : {}),
     ...(item.lastPulledAt !== undefined ? { lastPulledAt: item.lastPulledAt as string } : {}),
+    ...(item.storageClass === 'ARCHIVE' ? { storageClass: 'ARCHIVE' as const } : {}),
+    ...(item.lastArchivedAt !== undefined ? { lastArchivedAt: item.lastArchivedAt as string } : {}),
+    ...(item.lastActivatedAt !== undefined ? { lastActivatedAt: item.lastActivatedAt as string } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * putManifest: the manifest, its pins, its referrer entry and its tag move in one transaction, or
  * in two phases when its references do not fit in one (docs/storage.md, "Transaction size" and
- * "Two-phase puts").
+ * "Two-phase puts"). A put of an archived manifest restores it in its transaction ("The archive state").
  */
 import { randomUUID } from 'node:crypto';
 import { linkSk, manifestSk, parentSk, referrerSk, repoPk, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
@@ -12,18 +12,21 @@ import { countLinks, deletingSince } from './content';
 import { manifestFromItem, manifestItem, referrerItem, tagItem } from './items';
 import { pin, pinRecord, referencePins, unpin, type Pin } from './pins';
 import { changeTime, outboxPut } from './outbox';
-import { batchGet, get } from './reads';
+import { batchGet, get, suffixes } from './reads';
 import { ensureRepository } from './repositories';
-import { checkItemSize, keyString, MAX_ACTIONS, writableKey, type Action, type TableContext } from './table';
+import { checkItemSize, keyString, MAX_ACTIONS, writableKey, type Action, type Item, type Key, type TableContext } from './table';
 import { increment, retrying, transactOrRetry, transactOrRetryConflicts } from './transactions';
+import { movedTo, moveUpdate, stateCondition, stripCopies, tagCopyUpdate, withArchiveState, type ArchiveState, type Expression } from './storage-class';
 
 export async function putManifest(
   t: TableContext,
   repository: string,
-  manifest: StoredManifest,
+  given: StoredManifest,
   tag?: string,
   options: PutManifestOptions = {},
 ): Promise<PutManifestResult> {
+  // A manifest starts active; a stored one keeps (or, archived, restores) its own state below.
+  const manifest: StoredManifest = withArchiveState(given, {});
   const pk = repoPk(repository);
   const blobs = [...new Set(manifest.blobs)];
   const children = [...new Set(manifest.children)];
@@ -49,15 +52,19 @@ export async function putManifest(
     item.pinId = pinId;
     const linkKeys = blobs.map((b) => ({ pk, sk: linkSk(b) }));
     const childKeys = children.map((c) => ({ pk, sk: manifestSk(c) }));
-    const found = await batchGet(t, [...linkKeys, ...childKeys, manifestKey, ...(tagKey ? [tagKey] : [])], 'pk, sk, #rev, #digest', {
+    const found = await batchGet(t, [...linkKeys, ...childKeys, manifestKey, ...(tagKey ? [tagKey] : [])], 'pk, sk, #rev, #digest, #pinId, #storageClass', {
       '#rev': 'rev',
       '#digest': 'digest',
+      '#pinId': 'pinId',
+      '#storageClass': 'storageClass',
     });
     const missingBlobs = blobs.filter((_, i) => !found.has(keyString(linkKeys[i])));
     const missingManifests = children.filter((_, i) => !found.has(keyString(childKeys[i])));
     if (missingBlobs.length > 0 || missingManifests.length > 0) return { done: { ok: false, missingBlobs, missingManifests } };
 
     const exists = found.has(keyString(manifestKey));
+    const storedKeys = found.get(keyString(manifestKey));
+    const pushed = changeTime();
     const previous = tagKey ? (found.get(keyString(tagKey))?.digest as string | undefined) : undefined;
     // The tag write below is conditional on `previous`, so a racing push that set the tag
     // after this read makes the transaction fail, and the retry sees the new holder here.
@@ -85,6 +92,11 @@ export async function putManifest(
       // links, conditionally on `users` = 0, before the repository item).
       if (references === 0) actions.push({ Update: ensureRepository(t, repository) });
     }
+    // Archived: this put restores it, its item and every tag's copy (read after the item: a tag moved onto it bumps `rev`).
+    const restore = storedKeys?.storageClass === 'ARCHIVE' ? moveUpdate('STANDARD', pushed.toISOString()) : undefined;
+    const restoredTags = restore ? await suffixes(t, pk, `tagged#${manifest.digest}#`, Infinity) : [];
+    // The stored item's state when a tag moves onto it: the tag's copy is taken of that state.
+    let movedOnto: (ArchiveState & { pushedAt: string }) | undefined;
     if (tag !== undefined && tagKey && previous !== manifest.digest) {
       // The tag item carries a copy of the record it names: of the stored item when there is one.
       let named: StoredManifest = manifest;
@@ -92,18 +104,8 @@ export async function putManifest(
         const stored = await get(t, manifestKey);
         if (!stored) return { again: true, immediately: true };
         named = manifestFromItem(stored);
-        // A moved tag bumps the manifest's rev, so a delete that listed its tags before this move
-        // fails and looks again; `pushedAt` pins the item the copy was taken from.
-        actions.push({
-          Update: {
-            TableName: t.table,
-            Key: manifestKey,
-            UpdateExpression: 'ADD #rev :one',
-            ConditionExpression: 'attribute_exists(pk) AND #pushedAt = :pushedAt',
-            ExpressionAttributeNames: { '#rev': 'rev', '#pushedAt': 'pushedAt' },
-            ExpressionAttributeValues: { ':one': 1, ':pushedAt': named.pushedAt },
-          },
-        });
+        movedOnto = named;
+        if (restore) named = withArchiveState(named, movedTo(named, 'STANDARD', pushed.toISOString()));
       }
       actions.push({
         Put: {
@@ -117,8 +119,15 @@ export async function putManifest(
       actions.push({ Put: { TableName: t.table, Item: { pk, sk: taggedSk(manifest.digest, tag) } } });
       if (previous !== undefined) actions.push({ Delete: { TableName: t.table, Key: { pk, sk: taggedSk(previous, tag) } } });
     }
+    if (restore || movedOnto) actions.push({ Update: storedManifestUpdate(t, manifestKey, restore && storedKeys ? { update: restore, item: storedKeys } : undefined, movedOnto) });
+    if (restore) {
+      // Every action so far and the outbox item, then as many tags as fit; the rest lose their copy first.
+      const fitting = Math.max(0, MAX_ACTIONS - actions.length - 1);
+      await stripCopies(t, pk, manifest.digest, restoredTags.slice(fitting));
+      for (const restored of restoredTags.slice(0, fitting)) actions.push(tagCopyUpdate(t, pk, restored, manifest.digest, restore));
+    }
     // Every successful put records its PUSH, in the transaction that commits it (docs/storage.md, "The outbox").
-    const record = outboxPut(t, [pushChange(repository, manifest.digest, tag, changeTime())]);
+    const record = outboxPut(t, [pushChange(repository, manifest.digest, tag, pushed)]);
     if (actions.length === 0) {
       // Nothing to change (a repeated put): the PUSH alone, provided the state it was decided on still holds.
       const checks: Action[] = [{ ConditionCheck: { TableName: t.table, Key: manifestKey, ConditionExpression: 'attribute_exists(pk)' } }];
@@ -155,6 +164,38 @@ export async function putManifest(
     await refuseBodyBeingDeleted(t, manifest);
     return { again: true };
   });
+}
+
+/**
+ * The one Update of a stored manifest's item a put makes. A tag moved onto it bumps `rev`, so a delete
+ * that listed its tags before this move fails and looks again, on the condition that the item is the one
+ * the tag's copy was taken of (`pushedAt`, archive state). A restore (`restore`, with the item's keys as
+ * read) is conditional on the item being that one and still archived.
+ */
+function storedManifestUpdate(
+  t: TableContext,
+  key: Key,
+  restore: { update: Expression; item: Item } | undefined,
+  movedOnto: (ArchiveState & { pushedAt: string }) | undefined,
+): Action['Update'] {
+  const update: string[] = [];
+  const conditions = ['attribute_exists(pk)'];
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  if (restore) {
+    update.push(restore.update.expression);
+    conditions.push('#rev = :rev', restore.item.pinId !== undefined ? '#pinId = :pinId' : 'attribute_not_exists(#pinId)', '#storageClass = :archived');
+    Object.assign(names, restore.update.names, { '#rev': 'rev', '#pinId': 'pinId', '#storageClass': 'storageClass' });
+    Object.assign(values, restore.update.values, { ':rev': restore.item.rev ?? 0, ':archived': 'ARCHIVE' }, restore.item.pinId !== undefined ? { ':pinId': restore.item.pinId } : {});
+  }
+  if (movedOnto) {
+    const state = stateCondition(movedOnto);
+    update.push('ADD #rev :one');
+    conditions.push('#pushedAt = :pushedAt', state.expression);
+    Object.assign(names, state.names, { '#rev': 'rev', '#pushedAt': 'pushedAt' });
+    Object.assign(values, state.values, { ':one': 1, ':pushedAt': movedOnto.pushedAt });
+  }
+  return { TableName: t.table, Key: key, UpdateExpression: update.join(' '), ConditionExpression: conditions.join(' AND '), ExpressionAttributeNames: names, ExpressionAttributeValues: values };
 }
 
 /** A body kept as content cannot be counted while the collector deletes it: the core claims and stores it again first. */

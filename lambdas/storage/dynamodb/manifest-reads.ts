@@ -6,7 +6,7 @@ import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { manifestSk, referrerSk, repoPk, tagSk } from '../../contracts/dynamodb-table';
 import type { ImageRecord, ManifestRecord, ReferrerRecord, StoredManifest } from '../../core/model';
 import type { ImagePage, Page, PageRequest, ReferrerPage } from '../ports';
-import { manifestFromItem, referrerFromItem } from './items';
+import { manifestFromItem, RECORD_PROJECTION, referrerFromItem } from './items';
 import { get, pageByKey, suffixes } from './reads';
 import { bytes, clip, MAX_PK_BYTES, MAX_SK_BYTES, storable, type Item, type TableContext } from './table';
 import { isConditionFailure } from './transactions';
@@ -58,19 +58,8 @@ export async function listManifests(t: TableContext, repository: string, { last,
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
         ExpressionAttributeValues: { ':pk': pk, ':from': from, ':to': 'manifest$' },
         // Everything but the body and the counters.
-        ProjectionExpression: '#digest, #mediaType, #size, #blobs, #children, #pushedAt, #subject, #artifactType, #annotations, #lastPulledAt',
-        ExpressionAttributeNames: {
-          '#digest': 'digest',
-          '#mediaType': 'mediaType',
-          '#size': 'size',
-          '#blobs': 'blobs',
-          '#children': 'children',
-          '#pushedAt': 'pushedAt',
-          '#subject': 'subject',
-          '#artifactType': 'artifactType',
-          '#annotations': 'annotations',
-          '#lastPulledAt': 'lastPulledAt',
-        },
+        ProjectionExpression: RECORD_PROJECTION.expression,
+        ExpressionAttributeNames: RECORD_PROJECTION.names,
         ConsistentRead: true,
         Limit: Math.min(1000, limit + 2 - records.length),
         ExclusiveStartKey: start,

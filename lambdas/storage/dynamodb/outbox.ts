@@ -27,12 +27,15 @@ export function changeTime(): Date {
   return new Date(lastStamp);
 }
 
-/** The Put that records `changes` (one write's, at least one) in the transaction that makes them. */
-export function outboxPut(t: TableContext, changes: readonly ImageChange[]): Action {
+/**
+ * The Put that records `changes` (one write's, at least one) in the transaction that makes them, keyed
+ * by `at`: a changeTime, the first change's own time unless that is a caller's (a storage class change's).
+ */
+export function outboxPut(t: TableContext, changes: readonly ImageChange[], at: string = changes[0].time): Action {
   return {
     Put: {
       TableName: t.table,
-      Item: { pk: OUTBOX_PK, sk: outboxSk(changes[0].time, randomUUID()), [OUTBOX_CHANGES_ATTRIBUTE]: JSON.stringify(changes) },
+      Item: { pk: OUTBOX_PK, sk: outboxSk(at, randomUUID()), [OUTBOX_CHANGES_ATTRIBUTE]: JSON.stringify(changes) },
     },
   };
 }

@@ -5,7 +5,9 @@
  */
 import { open, type RootDatabase } from 'lmdb';
 import { mkdirSync } from 'node:fs';
+import type { ChangeInitiator } from '../../contracts/events';
 import type {
+  ImageStorageClass,
   RegistrySettings,
   RepositoryCreationTemplate,
   RepositoryCreationTemplateRecord,
@@ -33,6 +35,7 @@ import type {
   PutManifestOptions,
   PutManifestResult,
   ReferrerPage,
+  StorageClassUpdate,
 } from '../ports';
 import { StorageLayoutError } from '../errors';
 import * as repositories from './lmdb/repositories';
@@ -41,6 +44,7 @@ import * as meta from './lmdb/registry-meta';
 import * as uploads from './lmdb/uploads';
 import * as outbox from './lmdb/outbox';
 import * as content from './lmdb/content';
+import * as storageClass from './lmdb/storage-class';
 
 /** 2: content records (garbage collection); a version-1 environment is upgraded in place when opened. */
 export const LMDB_LAYOUT_VERSION = 2;
@@ -191,6 +195,16 @@ export class LmdbMetadataStore implements MetadataStore {
 
   async listReferrers(repository: string, subject: string, page: PageRequest): Promise<ReferrerPage> {
     return manifests.listReferrers(this.db, repository, subject, page);
+  }
+
+  async setImageStorageClass(
+    repository: string,
+    digest: string,
+    target: ImageStorageClass,
+    at: string,
+    options: { initiatedBy?: ChangeInitiator } = {},
+  ): Promise<StorageClassUpdate> {
+    return storageClass.setImageStorageClass(this.db, repository, digest, target, at, options);
   }
 
   // ---- registry settings, registry policy, creation templates (lmdb/registry-meta.ts) ----

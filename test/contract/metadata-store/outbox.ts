@@ -9,8 +9,8 @@ import { blob, manifest, storeHelpers, type OpenedMetadataStore } from './fixtur
 
 type Seen = Pick<ImageChange, 'action' | 'repository' | 'digest' | 'tag'>;
 
-/** Every entry in the outbox, following its pages. */
-async function allEntries(store: MetadataStore, pageSize = 50): Promise<OutboxEntry[]> {
+/** Every entry in the outbox, following its pages (the storage-class suite reads it too). */
+export async function allEntries(store: MetadataStore, pageSize = 50): Promise<OutboxEntry[]> {
   const out: OutboxEntry[] = [];
   for (;;) {
     const page = await store.readOutbox(pageSize, out.length > 0 ? out[out.length - 1].id : undefined);

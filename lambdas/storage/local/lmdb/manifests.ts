@@ -6,6 +6,7 @@ import { HIGH, key, page, prefix, storable, storablePrefix, suffixes, type ReadT
 import { ensureRepository } from './repositories';
 import { record } from './outbox';
 import { imageDeleteChanges, pushChange, untagChanges } from '../../image-changes';
+import { archiveKey, archiveStateIn, restoreOnPut, withoutArchiveState } from './storage-class';
 
 /**
  * About how many bytes of referrers one listReferrers call reads before it stops (plus the one that
@@ -25,8 +26,11 @@ export async function putManifest(db: RootDatabase, repository: string, manifest
     if (missingBlobs.length > 0 || missingManifests.length > 0) return { ok: false, missingBlobs, missingManifests };
 
     ensureRepository(db, repository);
-    const { lastPulledAt: _pulled, ...stored } = manifest;
+    const now = new Date();
+    // Pulls and the archive state live under keys of their own, which a put keeps (or, archived, restores).
+    const { lastPulledAt: _pulled, ...stored } = withoutArchiveState(manifest);
     db.put(key('manifest', repository, manifest.digest), stored);
+    restoreOnPut(db, repository, manifest.digest, now.toISOString());
     for (const blob of manifest.blobs) db.put(key('usage', repository, blob, manifest.digest), 1);
     for (const child of manifest.children) db.put(key('parent', repository, child, manifest.digest), 1);
     if (manifest.subject) {
@@ -45,7 +49,7 @@ export async function putManifest(db: RootDatabase, repository: string, manifest
       db.put(key('tag', repository, tag), manifest.digest);
       db.put(key('tagsof', repository, manifest.digest, tag), 1);
     }
-    record(db, [pushChange(repository, manifest.digest, tag)]);
+    record(db, [pushChange(repository, manifest.digest, tag, now)]);
     return { ok: true };
   });
 }
@@ -65,7 +69,7 @@ function manifestIn(db: RootDatabase, repository: string, digest: string, transa
   const manifest: StoredManifest | undefined = db.get(k, { transaction });
   if (manifest === undefined) return null;
   const pulled: string | undefined = db.get(key('pulled', repository, digest), { transaction });
-  return pulled !== undefined ? { ...manifest, lastPulledAt: pulled } : manifest;
+  return { ...manifest, ...(pulled !== undefined ? { lastPulledAt: pulled } : {}), ...archiveStateIn(db, repository, digest, transaction) };
 }
 
 export async function listManifests(db: RootDatabase, repository: string, { last, limit }: PageRequest): Promise<ImagePage> {
@@ -81,7 +85,12 @@ export async function listManifests(db: RootDatabase, repository: string, { last
       if (items.length === limit) return { items, more: true };
       const { body: _body, ...record } = value as StoredManifest;
       const pulled: string | undefined = db.get(key('pulled', repository, digest), { transaction });
-      items.push({ ...record, ...(pulled !== undefined ? { lastPulledAt: pulled } : {}), tags: suffixes(db, prefix('tagsof', repository, digest), Infinity, transaction) });
+      items.push({
+        ...record,
+        ...(pulled !== undefined ? { lastPulledAt: pulled } : {}),
+        ...archiveStateIn(db, repository, digest, transaction),
+        tags: suffixes(db, prefix('tagsof', repository, digest), Infinity, transaction),
+      });
     }
     return { items, more: false };
   } finally {
@@ -140,8 +149,9 @@ export async function deleteManifest(db: RootDatabase, repository: string, diges
     for (const child of manifest.children) db.remove(key('parent', repository, child, digest));
     if (manifest.subject) db.remove(key('referrer', repository, manifest.subject, digest));
     db.remove(key('pulled', repository, digest));
+    db.remove(archiveKey(repository, digest));
     db.remove(key('manifest', repository, digest));
-    record(db, imageDeleteChanges(repository, digest, tags));
+    record(db, imageDeleteChanges(repository, digest, tags, new Date(), options.initiatedBy));
     return { ok: true };
   });
 }
