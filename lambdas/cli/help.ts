@@ -31,7 +31,7 @@ Options:
                      request fails, its connection is closed, and the upload keeps
                      what it acknowledged, so the client resumes (default 60s; 30s,
                      2m, a number of seconds, or 0 for never; berth ingest too)
-  --events-file FILE append each image event (ECR's "ECR Image Action" shape) to FILE
+  --events-file FILE append each image event (ECR's "ECR Image Action" and "ECR Replication Action" shapes) to FILE
                      as one JSON line (docs/events.md)
   --webhook URL      POST each image event to URL as JSON, retried with backoff;
                      repeatable. Undelivered events go to a dead-letter file in the

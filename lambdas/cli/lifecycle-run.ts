@@ -13,11 +13,12 @@ import type { LifecycleOutcome, LifecycleRunReport } from '../core/lifecycle/run
 import { StorageLayoutError } from '../storage/errors';
 import { DataDirInUseError } from '../storage/local/data-dir-lock';
 import { count, fail, parseOptions } from './options';
+import { callEcrJson, EcrJsonCallError } from '../aws/ecr-json-call';
+import { BERTH_RUN_LIFECYCLE_POLICY } from '../http/ecr-actions/berth-lifecycle';
 
 export const LIFECYCLE_RUN_USAGE =
   'Usage: berth lifecycle run [--repository R] [--dry-run] [--now ISO-8601] [--endpoint URL | --data-dir DIR] [--region R] [--json]';
 const DEFAULT_ENDPOINT = 'http://127.0.0.1:5000';
-const TARGET = 'AmazonEC2ContainerRegistry_V20150921.BerthRunLifecyclePolicy';
 
 interface Runs {
   reports: LifecycleRunReport[];
@@ -94,48 +95,29 @@ async function fromEndpoint(endpoint: string, options: RunOptions, region: strin
   } catch {
     refuse(`--endpoint must be a URL such as ${DEFAULT_ENDPOINT}, not ${JSON.stringify(endpoint)}`);
   }
-  const body = JSON.stringify({
+  const input = {
     ...(options.repository !== undefined ? { repositoryName: options.repository } : {}),
     ...(options.dryRun ? { dryRun: true } : {}),
     ...(options.now !== undefined ? { now: options.now.getTime() / 1000 } : {}),
-  });
+  };
   const credentials = await credentialsFor(endpoint, region);
-  const { SignatureV4 } = await import('@smithy/signature-v4');
-  const { Sha256 } = await import('@aws-crypto/sha256-js');
-  const signed = await new SignatureV4({ service: 'ecr', region, credentials, sha256: Sha256 }).sign({
-    method: 'POST',
-    protocol: url.protocol,
-    hostname: url.hostname,
-    port: url.port === '' ? undefined : Number(url.port),
-    path: '/',
-    headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': TARGET },
-    body,
-  });
-  let response: Response;
+  let answer: Record<string, unknown>;
   try {
-    response = await fetch(new URL('/', url), { method: 'POST', headers: signed.headers as Record<string, string>, body });
+    answer = await callEcrJson({ url: url.origin, region, credentials }, BERTH_RUN_LIFECYCLE_POLICY, input);
   } catch (err) {
-    const reason = ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message;
-    failRun(`cannot reach ${url.origin}: ${reason} (is berth serve running there? On a stopped server: berth lifecycle run --data-dir DIR)`);
-  }
-  const text = await response.text();
-  let answer: Record<string, unknown> | undefined;
-  try {
-    answer = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    answer = undefined;
-  }
-  const errorType = response.headers.get('x-amzn-errortype') ?? (typeof answer?.__type === 'string' ? answer.__type : undefined);
-  if (!response.ok || answer === undefined) {
-    if (errorType === undefined) {
+    if (!(err instanceof EcrJsonCallError)) {
+      const reason = ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message;
+      failRun(`cannot reach ${url.origin}: ${reason} (is berth serve running there? On a stopped server: berth lifecycle run --data-dir DIR)`);
+    }
+    if (err.type.startsWith('HTTP')) {
       // Not the ECR API: a server without identities has none, so it takes no signed requests.
       failRun(
-        `${url.origin} answered ${response.status} without an ECR API: a server without identities (--config or BERTH_ACCESS_KEY_ID) ` +
+        `${url.origin} answered ${err.status} without an ECR API: a server without identities (--config or BERTH_ACCESS_KEY_ID) ` +
           'takes no signed requests; it runs its policies every --lifecycle-interval, or stop it and use --data-dir DIR',
       );
     }
-    if (errorType === 'UnknownOperationException') failRun(`${url.origin} does not run lifecycle policies on request (not a local berth serve, or an older one)`);
-    failRun(`${errorType}: ${String(answer?.message ?? text.slice(0, 500))}`);
+    if (err.type === 'UnknownOperationException') failRun(`${url.origin} does not run lifecycle policies on request (not a local berth serve, or an older one)`);
+    failRun(err.message);
   }
   return runsOfAnswer(answer as unknown as EndpointAnswer);
 }

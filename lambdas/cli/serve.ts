@@ -68,14 +68,27 @@ export async function serve(argv: string[]): Promise<void> {
 
   const log = jsonLogger();
   let local;
+  // Known once the server listens; replication's blob URLs are made after that.
+  let publicUrl = `${tls !== undefined ? 'https' : 'http'}://127.0.0.1:${port}`;
   try {
-    local = await composeLocal({ dataDir: values['data-dir'], identities, tls: tls !== undefined, challenge: values.challenge as 'bearer' | 'basic', events, gc, lifecycle, log });
+    local = await composeLocal({
+      dataDir: values['data-dir'],
+      identities,
+      tls: tls !== undefined,
+      challenge: values.challenge as 'bearer' | 'basic',
+      events,
+      gc,
+      lifecycle,
+      publicUrl: () => publicUrl,
+      log,
+    });
   } catch (err) {
     if (err instanceof StorageLayoutError || err instanceof DataDirInUseError) fail(err.message);
     throw err;
   }
   const router = local.router;
   const running = await startNodeServer({ handler: router, host: values.host, port, tls, log, bodyIdleTimeoutMs });
+  publicUrl = running.url;
   process.stdout.write(`Berth registry listening on ${running.url} (data in ${local.dataDir})\n`);
 
   closeOnSignals(async () => {

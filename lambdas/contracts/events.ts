@@ -1,13 +1,19 @@
 /**
- * The image events Berth emits, as a contract: ECR's `ECR Image Action` shape (ECR user guide,
- * "Amazon ECR events and EventBridge"), so rules and consumers written for ECR read them after
- * changing only their `source` filter. Read by the core's delivery port, the publishers (EventBridge
+ * The image events Berth emits, as a contract: ECR's `ECR Image Action` and `ECR Replication Action`
+ * shapes (ECR user guide, "Amazon ECR events and EventBridge"), so rules and consumers written for ECR
+ * read them after changing only their `source` filter. Read by the core's delivery port, the publishers (EventBridge
  * on AWS, the local sinks), the CDK constructs (rule patterns, the source prop) and the tests.
  * docs/events.md is the reader's version.
  */
+import { repositoryArn } from './ecr-actions';
 
 /** What ECR puts in `detail-type` for pushes and deletions. */
 export const IMAGE_ACTION_DETAIL_TYPE = 'ECR Image Action';
+
+/** What ECR puts in `detail-type` at the destination of a replication, once the replica is stored. */
+export const REPLICATION_ACTION_DETAIL_TYPE = 'ECR Replication Action';
+
+export type RegistryEventDetailType = typeof IMAGE_ACTION_DETAIL_TYPE | typeof REPLICATION_ACTION_DETAIL_TYPE;
 
 /** The `source` Berth's events carry unless configured otherwise (ECR's own is `aws.ecr`). */
 export const DEFAULT_EVENT_SOURCE = 'berth.ecr';
@@ -20,18 +26,43 @@ export const MAX_SOURCE_LENGTH = 256;
 
 export type ImageActionType = 'PUSH' | 'DELETE' | 'UPDATE_STORAGE_CLASS';
 
+/** The `action-type` of an `ECR Replication Action`. */
+export type ReplicationActionType = 'REPLICATE';
+
+/** Every action a recorded change may have; the detail-type follows from it (detailTypeOf). */
+export type ChangeAction = ImageActionType | ReplicationActionType;
+
+export const CHANGE_ACTIONS: readonly ChangeAction[] = ['PUSH', 'DELETE', 'UPDATE_STORAGE_CLASS', 'REPLICATE'];
+
+/** The `detail-type` of a change's event: REPLICATE is ECR's replication event, the rest its image event. */
+export function detailTypeOf(action: ChangeAction): RegistryEventDetailType {
+  return action === 'REPLICATE' ? REPLICATION_ACTION_DETAIL_TYPE : IMAGE_ACTION_DETAIL_TYPE;
+}
+
+/**
+ * Where a replica came from: the source registry's account (the authenticated caller's, never what it
+ * claims) and the region it says it replicates from.
+ */
+export interface ReplicatedFrom {
+  account: string;
+  region: string;
+}
+
 /** Why a change happened, when something other than a client's request made it (`berth-initiated-by`). */
 export type ChangeInitiator = 'lifecycle-policy';
 
 /** The keys of `detail` that ECR sends for a PUSH or a DELETE, in the order its examples list them. */
 export const ECR_DETAIL_KEYS = ['result', 'repository-name', 'image-digest', 'action-type', 'image-tag'] as const;
 
+/** The keys of `detail` that ECR sends for a REPLICATE, in the order its example lists them. */
+export const ECR_REPLICATION_DETAIL_KEYS = ['result', 'repository-name', 'image-digest', 'source-account', 'action-type', 'source-region', 'image-tag'] as const;
+
 /**
  * Berth's own keys in `detail`, all prefixed `berth-` so that no future ECR key can collide.
  * `berth-event-id` names the change, not the send: it stays the same when a delivery is retried or
  * replayed, which EventBridge's envelope `id` (assigned per PutEvents call) cannot.
  */
-export const BERTH_DETAIL_KEYS = ['berth-event-id', 'berth-initiated-by'] as const;
+export const BERTH_DETAIL_KEYS = ['berth-event-id', 'berth-initiated-by', 'berth-replicated-from'] as const;
 
 /**
  * `detail` of an `ECR Image Action` for a PUSH or a DELETE. ECR's documented examples of these
@@ -56,30 +87,63 @@ export interface ImageActionDetail {
   'berth-event-id': string;
   /** Present when no client request made the change: `lifecycle-policy` for what a lifecycle policy expired or archived (ECR emits no event for those). */
   'berth-initiated-by'?: ChangeInitiator;
+  /**
+   * PUSH only, present when the push stored a replica (BerthReplicateImage): where it came from.
+   * Replicators skip such pushes, so a replica is never replicated further (ECR: "once per image push").
+   * An object, so EventBridge rules that leave replicas out match on a leaf:
+   * `"berth-replicated-from": {"account": [{"exists": false}]}`.
+   */
+  'berth-replicated-from'?: ReplicatedFrom;
 }
 
-/** The envelope as EventBridge delivers it to rules' targets (and as the local sinks write it). */
+/**
+ * `detail` of an `ECR Replication Action`, as ECR sends it at the destination once a replica is
+ * stored: its keys in ECR's order, `image-tag` only when the replica was tagged, plus berth-event-id.
+ * Berth records only successes here (a refused replication changes nothing at the destination).
+ */
+export interface ReplicationActionDetail {
+  result: 'SUCCESS';
+  'repository-name': string;
+  'image-digest': string;
+  /** The account of the principal that replicated (the source registry's identity), as authenticated. */
+  'source-account': string;
+  'action-type': ReplicationActionType;
+  /** The region the source said it replicates from (informational: a caller can name any). */
+  'source-region': string;
+  'image-tag'?: string;
+  'berth-event-id': string;
+}
+
+export type RegistryEventDetail = ImageActionDetail | ReplicationActionDetail;
+
+/**
+ * The envelope as EventBridge delivers it to rules' targets (and as the local sinks write it): an
+ * `ECR Image Action` or, for a REPLICATE change, an `ECR Replication Action` (RegistryEvent is the
+ * same type under the name that says so).
+ */
 export interface ImageActionEvent {
   version: '0';
   /** Assigned per send (EventBridge does so on every PutEvents): deduplicate on `detail['berth-event-id']`. */
   id: string;
-  'detail-type': typeof IMAGE_ACTION_DETAIL_TYPE;
+  'detail-type': RegistryEventDetailType;
   source: string;
   account: string;
   /** ECR's format: seconds precision, UTC, `Z` (`2019-11-16T01:54:34Z`). */
   time: string;
   region: string;
-  /** ECR leaves it empty for image actions. */
+  /** ECR leaves it empty for image actions; a replication action names the destination repository's ARN. */
   resources: string[];
-  detail: ImageActionDetail;
+  detail: RegistryEventDetail;
 }
+
+export type RegistryEvent = ImageActionEvent;
 
 /**
  * A change to an image as the domain records it, once, when the change commits: the outbox keeps
  * it, and every send or replay of it builds its event from it, so the event id is stable.
  */
 export interface ImageChange {
-  action: ImageActionType;
+  action: ChangeAction;
   repository: string;
   digest: string;
   tag?: string;
@@ -90,6 +154,11 @@ export interface ImageChange {
   storageClass?: { target: 'ARCHIVE' | 'STANDARD'; mediaType: string; artifactType?: string; activatedAt?: string };
   /** Set when no client request made the change. */
   initiatedBy?: ChangeInitiator;
+  /**
+   * PUSH: set when the put stored a replica (sent as `berth-replicated-from`). REPLICATE: always, the
+   * source's account and region (sent as `source-account` and `source-region`).
+   */
+  replicatedFrom?: ReplicatedFrom;
 }
 
 /** Who emits: the deployment's account and region (local mode: its configured registry identity) and source. */
@@ -149,13 +218,13 @@ export function eventTime(time: string | Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** `detail` of the change, keys in ECR's order and `image-tag` only when a tag is concerned. */
+/** `detail` of an image change (PUSH, DELETE, UPDATE_STORAGE_CLASS), keys in ECR's order and `image-tag` only when a tag is concerned. */
 export function imageActionDetail(change: ImageChange): ImageActionDetail {
   return {
     result: 'SUCCESS',
     'repository-name': change.repository,
     'image-digest': change.digest,
-    'action-type': change.action,
+    'action-type': change.action as ImageActionType,
     ...(change.tag !== undefined ? { 'image-tag': change.tag } : {}),
     ...(change.storageClass !== undefined
       ? {
@@ -167,7 +236,37 @@ export function imageActionDetail(change: ImageChange): ImageActionDetail {
       : {}),
     'berth-event-id': change.eventId,
     ...(change.initiatedBy !== undefined ? { 'berth-initiated-by': change.initiatedBy } : {}),
+    ...(change.replicatedFrom !== undefined ? { 'berth-replicated-from': { account: change.replicatedFrom.account, region: change.replicatedFrom.region } } : {}),
   };
+}
+
+/** `detail` of a REPLICATE change, keys in ECR's order (ECR_REPLICATION_DETAIL_KEYS) then berth-event-id. */
+export function replicationActionDetail(change: ImageChange): ReplicationActionDetail {
+  if (change.replicatedFrom === undefined) throw new Error(`REPLICATE change ${change.eventId} has no replicatedFrom: its source cannot be named`);
+  return {
+    result: 'SUCCESS',
+    'repository-name': change.repository,
+    'image-digest': change.digest,
+    'source-account': change.replicatedFrom.account,
+    'action-type': 'REPLICATE',
+    'source-region': change.replicatedFrom.region,
+    ...(change.tag !== undefined ? { 'image-tag': change.tag } : {}),
+    'berth-event-id': change.eventId,
+  };
+}
+
+/** `detail` of any change, in the shape its detail-type has. */
+export function eventDetail(change: ImageChange): RegistryEventDetail {
+  return change.action === 'REPLICATE' ? replicationActionDetail(change) : imageActionDetail(change);
+}
+
+/**
+ * `resources` of a change's event. ECR leaves them empty for image actions and names the destination
+ * repository for a replication; the outbox change has its name, and the ARN's account and region are
+ * the emitting deployment's (EventOrigin, at send time), which is the destination.
+ */
+function resourcesOf(change: ImageChange, origin: EventOrigin): string[] {
+  return change.action === 'REPLICATE' ? [repositoryArn(origin.region, origin.account, change.repository)] : [];
 }
 
 /**
@@ -178,13 +277,13 @@ export function imageActionEvent(change: ImageChange, origin: EventOrigin, id: s
   return {
     version: '0',
     id,
-    'detail-type': IMAGE_ACTION_DETAIL_TYPE,
+    'detail-type': detailTypeOf(change.action),
     source: origin.source,
     account: origin.account,
     time: eventTime(change.time),
     region: origin.region,
-    resources: [],
-    detail: imageActionDetail(change),
+    resources: resourcesOf(change, origin),
+    detail: eventDetail(change),
   };
 }
 
@@ -208,14 +307,16 @@ export function putEventsEntryOf(event: ImageActionEvent, eventBusName?: string)
   };
 }
 
-/** Whether a parsed JSON value is an image action event of this contract (replay and receivers check what they read). */
-export function isImageActionEvent(value: unknown): value is ImageActionEvent {
+/**
+ * Whether a parsed JSON value is an event of this contract, of either detail-type, with an action-type
+ * that detail-type has (replay and receivers check what they read).
+ */
+export function isRegistryEvent(value: unknown): value is RegistryEvent {
   if (typeof value !== 'object' || value === null) return false;
   const event = value as Record<string, unknown>;
   const detail = event.detail as Record<string, unknown> | undefined;
   return (
     event.version === '0' &&
-    event['detail-type'] === IMAGE_ACTION_DETAIL_TYPE &&
     typeof event.id === 'string' &&
     typeof event.source === 'string' &&
     Array.isArray(event.resources) &&
@@ -224,6 +325,10 @@ export function isImageActionEvent(value: unknown): value is ImageActionEvent {
     typeof detail['berth-event-id'] === 'string' &&
     typeof detail['repository-name'] === 'string' &&
     typeof detail['image-digest'] === 'string' &&
-    (detail['action-type'] === 'PUSH' || detail['action-type'] === 'DELETE' || detail['action-type'] === 'UPDATE_STORAGE_CLASS')
+    CHANGE_ACTIONS.includes(detail['action-type'] as ChangeAction) &&
+    event['detail-type'] === detailTypeOf(detail['action-type'] as ChangeAction)
   );
 }
+
+/** The name this check had before replication events existed: it accepts both detail-types. */
+export const isImageActionEvent = isRegistryEvent;

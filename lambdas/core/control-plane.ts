@@ -6,6 +6,8 @@
 import type { BlobLinkStore, ImageStorageClassStore, ManifestStore, PolicyStore, RegistrySettingsStore, RepositoryStore, TagStore, TemplateStore } from '../storage/ports';
 import { LifecyclePolicies } from './lifecycle/lifecycle-policies';
 import { PullTimeExclusions } from './pull-time-exclusions';
+import { ReplicationConfigurations, type ReplicationDeployment } from './replication/configuration';
+import { Replicas } from './replication/replicas';
 import { RegistrySettingsOperations } from './create-on-push';
 import { Images } from './images';
 import { Policies } from './policies';
@@ -33,8 +35,12 @@ export interface ControlPlaneOperations {
   /** Lifecycle policies and their previews. */
   lifecycle: LifecyclePolicies;
   pullTimeExclusions: PullTimeExclusions;
+  /** The replication configuration, checked against the destinations the deployment knows. */
+  replication: ReplicationConfigurations;
   /** Layer uploads and manifest puts; absent without a Registry to push through. */
   pushes?: Pushes;
+  /** What a replication source stores here (the destination's side); absent without a Registry. */
+  replicas?: Replicas;
 }
 
 export function controlPlaneOperations(options: {
@@ -45,6 +51,8 @@ export function controlPlaneOperations(options: {
   readManifestBody?: (digest: string) => Promise<Uint8Array>;
   /** The clock lifecycle previews measure ages by. @default Date.now */
   now?: () => number;
+  /** This registry and the replication destinations its deployment configures. @default none: every destination is refused */
+  replication?: ReplicationDeployment;
 }): ControlPlaneOperations {
   const clock = options.now ?? Date.now;
   const { store, registry } = options;
@@ -59,6 +67,7 @@ export function controlPlaneOperations(options: {
     registrySettings: new RegistrySettingsOperations(store),
     lifecycle: new LifecyclePolicies(store, () => new Date(clock())),
     pullTimeExclusions: new PullTimeExclusions(store, () => new Date(clock()), () => registry?.forgetPullTimeExclusions()),
-    ...(registry ? { pushes: new Pushes(registry, store) } : {}),
+    replication: new ReplicationConfigurations(store, options.replication),
+    ...(registry ? { pushes: new Pushes(registry, store), replicas: new Replicas(registry, store) } : {}),
   };
 }

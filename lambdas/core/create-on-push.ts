@@ -9,6 +9,7 @@
  *   creates the repository with the default settings, or is refused with NAME_UNKNOWN.
  */
 import type { RegistrySettingsStore, TemplateStore } from '../storage/ports';
+import type { RepositoryCreationTemplateRecord, RepositorySettings } from './model';
 import type { CreateOnPushDecision } from './registry';
 import { templateFor } from './templates';
 
@@ -23,20 +24,23 @@ export function createOnPushFromSettings(store: Source, options: { enabled?: boo
   const enabled = options.enabled ?? true;
   return async (repository) => {
     const template = templateFor(await store.listRepositoryCreationTemplates(), repository);
-    if (template) {
-      return {
-        settings: {
-          imageTagMutability: template.imageTagMutability,
-          imageTagMutabilityExclusionFilters: template.imageTagMutabilityExclusionFilters,
-          imageScanningConfiguration: { scanOnPush: false },
-          encryptionConfiguration: template.encryptionConfiguration,
-          tags: template.resourceTags,
-          ...(template.lifecyclePolicy !== undefined ? { lifecyclePolicy: { text: template.lifecyclePolicy, updatedAt: new Date().toISOString() } } : {}),
-        },
-        ...(template.repositoryPolicy !== undefined ? { policy: template.repositoryPolicy } : {}),
-      };
-    }
+    if (template) return creationFromTemplate(template);
     return enabled && (await store.getRegistrySettings()).createOnPush;
+  };
+}
+
+/** What a repository created through a template gets: its settings and, if it has one, its policy (replication creates with it too). */
+export function creationFromTemplate(template: RepositoryCreationTemplateRecord): { settings: RepositorySettings; policy?: string } {
+  return {
+    settings: {
+      imageTagMutability: template.imageTagMutability,
+      imageTagMutabilityExclusionFilters: template.imageTagMutabilityExclusionFilters,
+      imageScanningConfiguration: { scanOnPush: false },
+      encryptionConfiguration: template.encryptionConfiguration,
+      tags: template.resourceTags,
+      ...(template.lifecyclePolicy !== undefined ? { lifecyclePolicy: { text: template.lifecyclePolicy, updatedAt: new Date().toISOString() } } : {}),
+    },
+    ...(template.repositoryPolicy !== undefined ? { policy: template.repositoryPolicy } : {}),
   };
 }
 

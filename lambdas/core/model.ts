@@ -191,6 +191,31 @@ export interface RegistrySettings {
   createOnPush: boolean;
   /** Principals whose pulls do not move `lastRecordedPullTime` (RegisterPullTimeUpdateExclusion), in the order registered. */
   pullTimeUpdateExclusions?: PullTimeUpdateExclusion[];
+  /** ECR's replication configuration (PutReplicationConfiguration), as validated by core/replication/configuration.ts. Absent: no rules. */
+  replicationConfiguration?: ReplicationConfiguration;
+}
+
+/** ECR's ReplicationConfiguration: which repositories go where. */
+export interface ReplicationConfiguration {
+  rules: ReplicationRule[];
+}
+
+export interface ReplicationRule {
+  destinations: ReplicationDestination[];
+  /** Absent: every repository. Present: the repositories whose name starts with one of the filters. */
+  repositoryFilters?: RepositoryFilter[];
+  /** Whether deletions at the source are replicated too (newer than @aws-sdk/client-ecr 3.1169's model). Kept as given. */
+  deleteReplication?: { enabled: boolean };
+}
+
+export interface ReplicationDestination {
+  region: string;
+  registryId: string;
+}
+
+export interface RepositoryFilter {
+  filter: string;
+  filterType: 'PREFIX_MATCH';
 }
 
 export interface PullTimeUpdateExclusion {

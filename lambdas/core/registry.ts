@@ -4,7 +4,7 @@
  * visible before it is complete and nothing referenced is ever removed.
  */
 import type { RepositorySettings, StoredManifest, UploadState } from './model';
-import type { BlobStore, MetadataStore, RepositoryStore } from '../storage/ports';
+import type { BlobStore, MetadataStore, PutManifestOptions, RepositoryStore } from '../storage/ports';
 import { MAX_MANIFEST_BYTES } from './manifest';
 import { LargeManifestBodies } from './large-manifest-bodies';
 import { DEFAULT_REFERRERS_PAGE_BYTES } from './referrer-pages';
@@ -193,6 +193,11 @@ export class Registry {
     return this.uploads.mountBlob(repository, digestText, from);
   }
 
+  /** Renews the repository's link to a blob it holds (a replication about to use it); false when it holds none. */
+  async renewBlobLink(repository: string, digestText: string): Promise<boolean> {
+    return this.uploads.renewBlobLink(repository, digestText);
+  }
+
   /** The single-request upload: `POST ?digest=` with the whole blob. */
   async uploadWhole(repository: string, digestText: string, request: ChunkRequest): Promise<BlobInfo> {
     return this.uploads.uploadWhole(repository, digestText, request);
@@ -226,8 +231,15 @@ export class Registry {
 
   // ---- manifests (registry/manifests.ts) ----------------------------------------------
 
-  async putManifest(repository: string, reference: string, body: Uint8Array, contentType: string | undefined): Promise<{ digest: string; subject?: string }> {
-    return this.manifests.putManifest(repository, reference, body, contentType);
+  /** `replicatedFrom`: the put stores a replica (BerthReplicateImage), recorded as such in the outbox. */
+  async putManifest(
+    repository: string,
+    reference: string,
+    body: Uint8Array,
+    contentType: string | undefined,
+    options: Pick<PutManifestOptions, 'replicatedFrom'> = {},
+  ): Promise<{ digest: string; subject?: string }> {
+    return this.manifests.putManifest(repository, reference, body, contentType, options);
   }
 
   /** Manifest metadata without the body, for HEAD. */

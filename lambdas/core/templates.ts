@@ -6,7 +6,7 @@
  */
 import type { TemplateStore } from '../storage/ports';
 import { DomainError } from './domain-errors';
-import type { RepositoryCreationTemplate, RepositoryCreationTemplateRecord } from './model';
+import type { RepositoryCreationTemplate, RepositoryCreationTemplateRecord, RepositoryCreationTemplateUse } from './model';
 
 /** Whether a template's prefix covers a repository name. */
 export function templateMatches(prefix: string, repository: string): boolean {
@@ -15,12 +15,16 @@ export function templateMatches(prefix: string, repository: string): boolean {
   return repository.startsWith(namespace);
 }
 
-/** The CREATE_ON_PUSH template for a repository name: the longest matching prefix. */
-export function templateFor(templates: RepositoryCreationTemplateRecord[], repository: string): RepositoryCreationTemplateRecord | undefined {
+/** The template for a repository name created by `use` (a push by default): the longest matching prefix among those applied for it. */
+export function templateFor(
+  templates: RepositoryCreationTemplateRecord[],
+  repository: string,
+  use: RepositoryCreationTemplateUse = 'CREATE_ON_PUSH',
+): RepositoryCreationTemplateRecord | undefined {
   let best: RepositoryCreationTemplateRecord | undefined;
   let bestLength = -1;
   for (const t of templates) {
-    if (!t.appliedFor.includes('CREATE_ON_PUSH') || !templateMatches(t.prefix, repository)) continue;
+    if (!t.appliedFor.includes(use) || !templateMatches(t.prefix, repository)) continue;
     const length = t.prefix === 'ROOT' ? 0 : t.prefix.replace(/\/$/, '').length;
     if (length > bestLength) {
       best = t;

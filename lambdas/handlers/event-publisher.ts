@@ -17,7 +17,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { OUTBOX_CHANGES_ATTRIBUTE, OUTBOX_PK, DYNAMODB_TABLE_SCHEMA } from '../contracts/dynamodb-table';
-import { putEventsEntry, type EventOrigin, type ImageChange } from '../contracts/events';
+import { CHANGE_ACTIONS, putEventsEntry, type EventOrigin, type ImageChange } from '../contracts/events';
 import { REPLAY_INPUT, SWEEP_INPUT } from '../contracts/event-publisher';
 import { deliverOutboxEntries, drainOutbox } from '../core/outbox-drain';
 import type { OutboxEntry } from '../storage/ports';
@@ -64,7 +64,8 @@ function isImageChange(value: unknown): value is ImageChange {
   return (
     typeof c === 'object' &&
     c !== null &&
-    (c.action === 'PUSH' || c.action === 'DELETE') &&
+    // Every action the outbox records (archive and replication changes too), not only pushes and deletions.
+    CHANGE_ACTIONS.includes(c.action as ImageChange['action']) &&
     typeof c.repository === 'string' &&
     typeof c.digest === 'string' &&
     (c.tag === undefined || typeof c.tag === 'string') &&

@@ -28,6 +28,7 @@ import { evaluate, type Decision, type NamedPolicy } from '../core/policy/evalua
 import type { IdentityInput } from '../core/identity-policies';
 import { parsePolicyDocument } from '../core/policy/policy-document';
 import { MAX_LAYER_PART_BYTES } from '../core/pushes';
+import { BERTH_REPLICATE_IMAGE } from '../contracts/replication-actions';
 import type { HttpRequest, HttpResponse } from './types';
 import { checkRegistryId, constraints, ConstraintViolation, optionalList, serializationError, validationError } from './ecr-actions/common';
 import type { EcrActionDefinition, EcrApiOptions, EcrCaller, ValidationStyle } from './ecr-actions/types';
@@ -39,7 +40,9 @@ import { LAYER_ACTIONS } from './ecr-actions/layers';
 import { REGISTRY_ACTIONS } from './ecr-actions/registry';
 import { LIFECYCLE_ACTIONS } from './ecr-actions/lifecycle';
 import { PULL_TIME_EXCLUSION_ACTIONS } from './ecr-actions/pull-time-exclusions';
+import { REPLICATION_ACTIONS } from './ecr-actions/replication';
 import { BERTH_LIFECYCLE_ACTIONS } from './ecr-actions/berth-lifecycle';
+import { REPLICATE_ACTIONS } from './ecr-actions/replicate';
 
 export { EcrApiError } from './ecr-errors';
 export type { EcrActionContext, EcrActionDefinition, EcrApiOptions, EcrAuthentication, EcrCaller, EcrEncryption } from './ecr-actions/types';
@@ -53,6 +56,7 @@ export const MAX_ECR_REQUEST_BYTES = 256 * 1024;
 const MAX_BODY_BYTES_OF: Record<string, number> = {
   UploadLayerPart: Math.ceil(MAX_LAYER_PART_BYTES / 3) * 4 + 64 * 1024,
   PutImage: 9 * 1024 * 1024,
+  [BERTH_REPLICATE_IMAGE]: 9 * 1024 * 1024,
 };
 
 /**
@@ -133,8 +137,12 @@ export const ECR_API_ACTIONS: Record<string, EcrActionDefinition> = {
   ...REGISTRY_ACTIONS,
   ...LIFECYCLE_ACTIONS,
   ...PULL_TIME_EXCLUSION_ACTIONS,
+  // PutReplicationConfiguration, DescribeImageReplicationStatus (ecr-actions/replication.ts).
+  ...REPLICATION_ACTIONS,
   // Berth's own: BerthRunLifecyclePolicy (berth lifecycle run --endpoint), where the deployment runs it (ecr-actions/berth-lifecycle.ts).
   ...BERTH_LIFECYCLE_ACTIONS,
+  // Berth's own: BerthReplicateBlob, BerthReplicateImage, BerthReplicateDelete, a replication source's calls (ecr-actions/replicate.ts).
+  ...REPLICATE_ACTIONS,
 };
 
 // ---- the endpoint ----------------------------------------------------------------------------
@@ -178,7 +186,10 @@ export function createEcrApi(options: EcrApiOptions): (request: HttpRequest) => 
       // A listing's caller was allowed `repository/*`: each repository's own policies may still deny
       // it. Its identity side is the listing's (one IAM simulation, not one per repository).
       const mayAccess = async (repository: string) => (await decide(repository, listing?.identity)).decision.decision === 'allow';
-      const output = await definition.run({ input, caller, request, options, now: at, mayAccess });
+      const authorize = async (action: EcrAction, repository: string) => {
+        authorized(await decision(action, repository, 'registry', caller, request, options, log), caller);
+      };
+      const output = await definition.run({ input, caller, request, options, now: at, mayAccess, authorize });
       log.info('ecr api', { requestId, action: actionName, principal: caller.principal.arn, status: 200 });
       return amzJson(200, output, requestId);
     } catch (caught) {

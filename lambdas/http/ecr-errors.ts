@@ -158,6 +158,21 @@ export const ECR_EXCEPTIONS = {
     'uploadId',
     'lastValidByteReceived',
   ]),
+
+  // ---- Berth's replication actions (contracts/replication-actions.ts) ----
+  /**
+   * BerthReplicateBlob could not fetch the blob from the URL it was given; nothing was stored. 400 as the
+   * catalogue's other refusals (the AWS JSON protocol answers by name): the replicator tells it by `__type`.
+   */
+  BerthBlobSourceUnavailableException: entry<{ digest: string; host: string; why: string }>(
+    400,
+    (a) => `Could not fetch blob ${a.digest} from the replication source at ${a.host}: ${a.why}; nothing was stored, retry with a fresh URL`,
+  ),
+  /** BerthReplicateDelete of an image an index of the repository still names (BatchDeleteImage's ImageReferencedByManifestList); nothing changed. */
+  BerthImageReferencedByManifestListException: entry<{ name: string; digest: string; by: string[] }>(
+    400,
+    (a) => `The image ${a.digest} in repository '${a.name}' is still referenced by image index(es) ${a.by.slice(0, 5).join(', ')}: delete the index first`,
+  ),
 } as const;
 
 export type EcrExceptionName = keyof typeof ECR_EXCEPTIONS;

@@ -3,12 +3,27 @@
  * one place so that both adapters record the same changes for the same write.
  */
 import { randomUUID } from 'node:crypto';
-import type { ChangeInitiator, ImageChange } from '../contracts/events';
+import type { ChangeInitiator, ImageChange, ReplicatedFrom } from '../contracts/events';
 import type { ImageStorageClass, ManifestRecord } from '../core/model';
 
 /** A manifest put: one PUSH, naming the tag the put named. */
 export function pushChange(repository: string, digest: string, tag: string | undefined, time = new Date()): ImageChange {
   return { action: 'PUSH', repository, digest, ...(tag !== undefined ? { tag } : {}), eventId: randomUUID(), time: time.toISOString() };
+}
+
+/**
+ * What a manifest put records: its PUSH and, when it stored a replica, the PUSH marked as one (so
+ * replicators skip it) followed by the REPLICATE of ECR's `ECR Replication Action`, both in the put's
+ * own transaction, with the tag the put set.
+ */
+export function manifestPutChanges(repository: string, digest: string, tag: string | undefined, time = new Date(), replicatedFrom?: ReplicatedFrom): ImageChange[] {
+  const push = pushChange(repository, digest, tag, time);
+  if (replicatedFrom === undefined) return [push];
+  const from = { account: replicatedFrom.account, region: replicatedFrom.region };
+  return [
+    { ...push, replicatedFrom: from },
+    { action: 'REPLICATE', repository, digest, ...(tag !== undefined ? { tag } : {}), eventId: randomUUID(), time: push.time, replicatedFrom: from },
+  ];
 }
 
 /** Tags removed from a manifest that stays: one DELETE per tag. */

@@ -25,7 +25,7 @@ import type {
   StoredManifest,
   UploadState,
 } from '../core/model';
-import type { ChangeInitiator, ImageChange } from '../contracts/events';
+import type { ChangeInitiator, ImageChange, ReplicatedFrom } from '../contracts/events';
 
 /** Stored content as the blob store sees it. */
 export interface StoredContentInfo {
@@ -173,6 +173,11 @@ export type PutManifestResult =
 export interface PutManifestOptions {
   /** The tag may be set but never moved to another manifest, even by a racing push. @default false */
   immutableTag?: boolean;
+  /**
+   * The put stores a replica from this source (BerthReplicateImage): its PUSH is marked as one and a
+   * REPLICATE is recorded beside it, in the same transaction (image-changes.ts manifestPutChanges). @default none
+   */
+  replicatedFrom?: ReplicatedFrom;
 }
 
 export type DeleteResult<T extends string> = { ok: true } | { ok: false; reason: T; by: string[] };
@@ -409,6 +414,7 @@ export interface OutboxEntry {
  * its changes here in the same transaction as the change itself, so a change is never committed
  * without its record nor recorded without having committed:
  * - putManifest: one PUSH (with `tag` when one was given), for every successful put, a repeated one included;
+ *   with `replicatedFrom`, that PUSH carries it and a REPLICATE follows (ECR's replication event);
  * - deleteTag: one DELETE with the tag, when it removed one;
  * - deleteManifest: one DELETE per tag the manifest had (tags removed in steps by an adapter count the
  *   same), or one without a tag when it had none;

@@ -208,6 +208,28 @@ describeWithDynamoDbLocal('the event publisher on DynamoDB Local and the EventBr
     expect(await outboxItems()).toEqual([]);
   });
 
+  test('GIVEN a replica put and an archived image WHEN their stream records reach the handler THEN the replica’s PUSH, an ECR Replication Action naming the repository, and the UPDATE_STORAGE_CLASS are published', async () => {
+    const replica = manifest('replica', { blobs: [blob('r')] });
+    await store.linkBlob('team/app', blob('r'), { size: 10 });
+    const from = { account: '111122223333', region: 'us-west-2' };
+    expect(await store.putManifest('team/app', replica, 'v1', { replicatedFrom: from })).toEqual({ ok: true });
+    expect(await store.setImageStorageClass('team/app', replica.digest, 'ARCHIVE', new Date().toISOString())).toMatchObject({ ok: true });
+
+    expect(await handler()(await streamEvent())).toEqual({ batchItemFailures: [] });
+
+    const sent = events();
+    expect(sent.map((e) => [e['detail-type'], e.detail['action-type']])).toEqual([
+      ['ECR Image Action', 'PUSH'],
+      ['ECR Replication Action', 'REPLICATE'],
+      ['ECR Image Action', 'UPDATE_STORAGE_CLASS'],
+    ]);
+    expect(sent[0].detail['berth-replicated-from']).toEqual(from);
+    expect(sent[1]).toMatchObject({ account: ACCOUNT, region: REGION, resources: [`arn:aws:ecr:${REGION}:${ACCOUNT}:repository/team/app`] });
+    expect(sent[1].detail).toMatchObject({ 'source-account': from.account, 'source-region': from.region, 'image-tag': 'v1' });
+    for (const event of sent) expect(isImageActionEvent(event)).toBe(true);
+    expect(await outboxItems()).toEqual([]);
+  });
+
   test('GIVEN 12 outbox items and EventBridge refusing the entries of the second PutEvents call WHEN the batch reaches the handler THEN batchItemFailures start at the 11th record, the first 10 are published and deleted, the last 2 stay', async () => {
     for (let n = 0; n < 12; n++) await push('team/app', manifest(`image-${n}`, { blobs: [blob('a')] }), `v${n}`);
     const batch = await streamEvent();

@@ -14,6 +14,7 @@ import {
   type ImageChange,
 } from '../../lambdas/contracts/events';
 import { eventsOf, fanOut, newEventId, type EventSink } from '../../lambdas/core/events';
+import { BERTH_DETAIL_KEYS, ECR_REPLICATION_DETAIL_KEYS, isRegistryEvent } from '../../lambdas/contracts/events';
 
 const DIGEST = 'sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234';
 const ORIGIN: EventOrigin = { account: '123456789012', region: 'us-west-2', source: DEFAULT_EVENT_SOURCE };
@@ -128,6 +129,71 @@ describe('the ECR Image Action shape', () => {
 
   test('GIVEN a change whose time is not a time WHEN its event is built THEN it is refused', () => {
     expect(() => imageActionEvent(change({ time: 'yesterday' }), ORIGIN, 'x')).toThrow(/Not a time/);
+  });
+});
+
+describe('the ECR Replication Action shape', () => {
+  // ECR's documented example (user guide, "Amazon ECR events and EventBridge"): region is the destination's, source-region the origin's.
+  const REPLICA_ORIGIN: EventOrigin = { account: '123456789012', region: 'us-east-1', source: DEFAULT_EVENT_SOURCE };
+  const FROM = { account: '111122223333', region: 'us-west-2' };
+
+  test('GIVEN a REPLICATE change WHEN its event is built THEN detail-type, the destination repository in resources and ECR’s keys in ECR’s order, plus berth-event-id', () => {
+    const event = imageActionEvent(change({ action: 'REPLICATE', replicatedFrom: FROM }), REPLICA_ORIGIN, 'envelope-r1');
+    expect(Object.keys(event)).toEqual(['version', 'id', 'detail-type', 'source', 'account', 'time', 'region', 'resources', 'detail']);
+    expect(event).toEqual({
+      version: '0',
+      id: 'envelope-r1',
+      'detail-type': 'ECR Replication Action',
+      source: 'berth.ecr',
+      account: '123456789012',
+      time: '2019-11-16T01:54:34Z',
+      region: 'us-east-1',
+      resources: ['arn:aws:ecr:us-east-1:123456789012:repository/my-repository-name'],
+      detail: {
+        result: 'SUCCESS',
+        'repository-name': 'my-repository-name',
+        'image-digest': DIGEST,
+        'source-account': '111122223333',
+        'action-type': 'REPLICATE',
+        'source-region': 'us-west-2',
+        'image-tag': 'latest',
+        'berth-event-id': '0b8e4c0e-4d8a-4c4c-9f57-6d1b7f1a2b3c',
+      },
+    });
+    expect(Object.keys(event.detail)).toEqual([...ECR_REPLICATION_DETAIL_KEYS, 'berth-event-id']);
+    expect(isRegistryEvent(JSON.parse(JSON.stringify(event)))).toBe(true);
+    expect(isImageActionEvent(event)).toBe(true);
+  });
+
+  test('GIVEN an untagged replica WHEN its REPLICATE event is built THEN no image-tag', () => {
+    const event = imageActionEvent(change({ action: 'REPLICATE', tag: undefined, replicatedFrom: FROM }), REPLICA_ORIGIN, 'envelope-r2');
+    expect(Object.keys(event.detail)).toEqual(['result', 'repository-name', 'image-digest', 'source-account', 'action-type', 'source-region', 'berth-event-id']);
+  });
+
+  test('GIVEN the PUSH of a replica WHEN its event is built THEN ECR’s image action with berth-replicated-from last; other pushes are unchanged', () => {
+    const event = imageActionEvent(change({ replicatedFrom: FROM }), REPLICA_ORIGIN, 'envelope-r3');
+    expect(event['detail-type']).toBe('ECR Image Action');
+    expect(event.resources).toEqual([]);
+    expect(Object.keys(event.detail)).toEqual(['result', 'repository-name', 'image-digest', 'action-type', 'image-tag', 'berth-event-id', 'berth-replicated-from']);
+    expect(event.detail).toMatchObject({ 'action-type': 'PUSH', 'berth-replicated-from': FROM });
+    expect(BERTH_DETAIL_KEYS).toContain('berth-replicated-from');
+    expect(imageActionEvent(change(), REPLICA_ORIGIN, 'x').detail).not.toHaveProperty('berth-replicated-from');
+  });
+
+  test('GIVEN a REPLICATE change WHEN its PutEvents entry is built THEN its detail-type and resources go to EventBridge', () => {
+    const replicate = change({ action: 'REPLICATE', replicatedFrom: FROM });
+    const entry = putEventsEntry(replicate, REPLICA_ORIGIN);
+    expect(entry).toMatchObject({ DetailType: 'ECR Replication Action', Resources: ['arn:aws:ecr:us-east-1:123456789012:repository/my-repository-name'] });
+    expect(JSON.parse(entry.Detail)).toEqual(imageActionEvent(replicate, REPLICA_ORIGIN, 'x').detail);
+    expect(putEventsEntryOf(imageActionEvent(replicate, REPLICA_ORIGIN, 'x'))).toEqual(entry);
+  });
+
+  test('GIVEN events whose detail-type does not go with their action-type, or a REPLICATE without its source WHEN checked or built THEN refused', () => {
+    const event = imageActionEvent(change({ action: 'REPLICATE', replicatedFrom: FROM }), REPLICA_ORIGIN, 'x');
+    expect(isRegistryEvent({ ...event, 'detail-type': 'ECR Image Action' })).toBe(false);
+    expect(isRegistryEvent({ ...imageActionEvent(change(), ORIGIN, 'x'), 'detail-type': 'ECR Replication Action' })).toBe(false);
+    expect(isRegistryEvent({ ...event, detail: { ...event.detail, 'action-type': 'COPY' } })).toBe(false);
+    expect(() => imageActionEvent(change({ action: 'REPLICATE' }), REPLICA_ORIGIN, 'x')).toThrow(/no replicatedFrom/);
   });
 });
 

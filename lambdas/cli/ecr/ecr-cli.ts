@@ -23,6 +23,7 @@ import * as sdk from '@aws-sdk/client-ecr';
 import * as jmespath from 'jmespath';
 import { formatCliText } from './cli-text-output';
 import { ecrClient, getLoginPassword } from './ecr-login';
+import { carryDeleteReplication, type CommandWithMiddleware } from './delete-replication';
 
 export interface EcrCliIo {
   stdout(text: string): void;
@@ -74,12 +75,17 @@ const COMMANDS: Record<string, CommandSpec> = {
   'register-pull-time-update-exclusion': { operation: 'RegisterPullTimeUpdateExclusion' },
   'deregister-pull-time-update-exclusion': { operation: 'DeregisterPullTimeUpdateExclusion' },
   'list-pull-time-update-exclusions': { operation: 'ListPullTimeUpdateExclusions', paginate: 'pullTimeUpdateExclusions' },
+  // With `deleteReplication`, which the SDK's model lacks (delete-replication.ts); so does describe-registry's answer.
+  'put-replication-configuration': { operation: 'PutReplicationConfiguration' },
+  'describe-image-replication-status': { operation: 'DescribeImageReplicationStatus' },
 };
 
 /** How a member's value is written on the command line. */
 const LIST_OF_STRUCTURES = new Set(['imageIds', 'tags', 'resourceTags', 'imageTagMutabilityExclusionFilters']);
 const LIST_OF_STRINGS = new Set(['repositoryNames', 'tagKeys', 'layerDigests', 'acceptedMediaTypes', 'appliedFor', 'prefixes', 'registryIds']);
 const STRUCTURES = new Set(['imageScanningConfiguration', 'encryptionConfiguration', 'filter', 'subjectId', 'imageId']);
+/** Structures given as JSON only (the CLI's shorthand for nested lists is not implemented). */
+const JSON_STRUCTURES = new Set(['replicationConfiguration']);
 const INTEGERS = new Set(['maxResults']);
 const BOOLEANS = new Set(['force']);
 
@@ -115,6 +121,10 @@ function memberValue(member: string, values: string[]): unknown {
   if (LIST_OF_STRUCTURES.has(member)) return json ?? texts.map(shorthand);
   if (LIST_OF_STRINGS.has(member)) return json ?? texts.flatMap((t) => (texts.length === 1 && t.includes(',') && !t.includes('"') ? t.split(',') : [t]));
   if (STRUCTURES.has(member)) return json ?? shorthand(texts.join(','));
+  if (JSON_STRUCTURES.has(member)) {
+    if (json === undefined) throw new UsageError(`--${kebab(member)} takes JSON, e.g. file://config.json`);
+    return json;
+  }
   if (texts.length !== 1) throw new UsageError(`--${member} takes one value`);
   if (INTEGERS.has(member)) {
     if (!/^-?\d+$/.test(texts[0])) throw new UsageError(`--${member} must be an integer`);
@@ -282,8 +292,8 @@ export async function runEcrCommand(argv: string[], io: EcrCliIo): Promise<numbe
     io.stderr(`\naws: error: argument operation: Invalid choice, valid choices are:\n\n${[...Object.keys(COMMANDS), 'get-login-password'].sort().join(' | ')}\n`);
     return 252;
   }
-  const Command = (sdk as unknown as Record<string, unknown>)[`${spec.operation}Command`] as (new (input: unknown) => unknown) | undefined;
-  if (!Command) {
+  const SdkCommand = (sdk as unknown as Record<string, unknown>)[`${spec.operation}Command`] as (new (input: unknown) => unknown) | undefined;
+  if (!SdkCommand) {
     io.stderr(`\nthe installed @aws-sdk/client-ecr has no ${spec.operation}\n`);
     return 252;
   }
@@ -301,15 +311,20 @@ export async function runEcrCommand(argv: string[], io: EcrCliIo): Promise<numbe
       return 252;
     }
   }
+  const commandOf = (commandInput: Record<string, unknown>) => {
+    const built = new SdkCommand(commandInput) as CommandWithMiddleware;
+    carryDeleteReplication(built, spec.operation, commandInput);
+    return built;
+  };
   const client = endpointUrl ? ecrClient({ endpointUrl, region: region!, executeApi }) : new sdk.ECRClient({ region: region! });
   try {
     const paginate = spec.paginate !== undefined && globals['no-paginate'] !== true && input.nextToken === undefined;
-    let output = (await client.send(new Command(input) as never)) as unknown as Record<string, unknown>;
+    let output = (await client.send(commandOf(input) as never)) as unknown as Record<string, unknown>;
     if (paginate) {
       const key = spec.paginate!;
       const items = [...((output[key] as unknown[] | undefined) ?? [])];
       while (typeof output.nextToken === 'string') {
-        output = (await client.send(new Command({ ...input, nextToken: output.nextToken }) as never)) as unknown as Record<string, unknown>;
+        output = (await client.send(commandOf({ ...input, nextToken: output.nextToken }) as never)) as unknown as Record<string, unknown>;
         items.push(...((output[key] as unknown[] | undefined) ?? []));
       }
       output = { ...output, [key]: items };

@@ -7,7 +7,9 @@
  * Environment: TOKEN_KEY_ID (the KMS key), REGISTRY_ACCOUNT_ID (the registry's account, the stack's),
  * AWS_REGION (set by Lambda), PROXY_ENDPOINT (optional: the registry URL clients log in to; default
  * https://<Host of the request>; the stack sets it, since the control plane is called on the API's own
- * host while docker uses the registry host), CHALLENGE (`bearer`, the default, or `basic`).
+ * host while docker uses the registry host), CHALLENGE (`bearer`, the default, or `basic`),
+ * REPLICATION_DESTINATIONS (optional: the destinations replication rules may name, JSON of
+ * contracts/replication.ts's ReplicationDestinationEndpoint; none when unset).
  */
 import type { Logger } from '../../core/log';
 import type { IdentityPolicySource } from '../../core/identity-policies';
@@ -17,6 +19,7 @@ import { controlPlaneOperations, type ControlPlaneStore } from '../../core/contr
 import type { Registry } from '../../core/registry';
 import type { Handler } from '../../http/types';
 import { KmsTokenSigner, type KmsSigningApi } from '../../aws/kms-token-signer';
+import { replicationDestinationsFromEnv, type ReplicationDestinationEndpoint } from '../../contracts/replication';
 
 export interface AwsControlPlaneSettings {
   tokenKeyId: string;
@@ -27,6 +30,8 @@ export interface AwsControlPlaneSettings {
   challenge: 'bearer' | 'basic';
   /** The bucket's KMS key (BLOB_KMS_KEY_ARN); absent: SSE-S3. Every repository reports it. */
   blobKmsKeyArn?: string;
+  /** The destinations replication rules may name (REPLICATION_DESTINATIONS). @default none */
+  replicationDestinations?: ReplicationDestinationEndpoint[];
 }
 
 /** The control plane's settings, or undefined when TOKEN_KEY_ID is not set (no control plane). */
@@ -37,6 +42,7 @@ export function controlPlaneSettingsFromEnv(env: NodeJS.ProcessEnv = process.env
   const blobKmsKeyArn = env.BLOB_KMS_KEY_ARN || undefined;
   const challenge = env.CHALLENGE || 'bearer';
   if (challenge !== 'bearer' && challenge !== 'basic') throw new Error(`CHALLENGE must be bearer or basic, got ${challenge}`);
+  const replicationDestinations = replicationDestinationsFromEnv(env, { registryId: env.REGISTRY_ACCOUNT_ID, regions: [env.AWS_REGION] });
   return {
     tokenKeyId: env.TOKEN_KEY_ID,
     registryAccount: env.REGISTRY_ACCOUNT_ID,
@@ -44,6 +50,7 @@ export function controlPlaneSettingsFromEnv(env: NodeJS.ProcessEnv = process.env
     proxyEndpoint: env.PROXY_ENDPOINT || undefined,
     challenge,
     ...(blobKmsKeyArn ? { blobKmsKeyArn } : {}),
+    ...(replicationDestinations.length > 0 ? { replicationDestinations } : {}),
   };
 }
 
@@ -63,7 +70,16 @@ export function awsControlPlane(options: {
   const { settings } = options;
   if (!options.tokens && !options.kms) throw new Error('awsControlPlane needs kms or tokens');
   return createEcrApi({
-    operations: controlPlaneOperations({ store: options.store, registry: options.registry, readManifestBody: options.readManifestBody }),
+    operations: controlPlaneOperations({
+      store: options.store,
+      registry: options.registry,
+      readManifestBody: options.readManifestBody,
+      replication: {
+        self: { registryId: settings.registryAccount, regions: [settings.region] },
+        destinations: settings.replicationDestinations ?? [],
+        configuredBy: 'the stack\'s replication destinations (REPLICATION_DESTINATIONS)',
+      },
+    }),
     tokens: options.tokens ?? new RegistryTokens(new KmsTokenSigner(options.kms!, settings.tokenKeyId)),
     registryAccount: settings.registryAccount,
     region: settings.region,

@@ -17,6 +17,9 @@ import { localEventOrigin, localEventSinks, type LocalEventSettings } from './lo
 import type { LocalGcSettings } from './local-gc';
 import type { LocalLifecycleSettings } from './local-lifecycle';
 import { readLastCollection } from '../../storage/local/last-collection';
+import { DOWNLOAD_TOKEN_PARAM } from '../../http/router';
+import type { Registry } from '../../core/registry';
+import { localReplication } from './local-replication';
 
 export interface LocalDeploymentOptions {
   dataDir: string;
@@ -31,6 +34,8 @@ export interface LocalDeploymentOptions {
   gc?: LocalGcSettings;
   /** Lifecycle policies on the server's timer. @default every 24 hours */
   lifecycle?: LocalLifecycleSettings;
+  /** The URL this server is reached at (known once it listens): where replication destinations fetch blobs from. */
+  publicUrl?: () => string;
   log: Logger;
 }
 
@@ -46,10 +51,29 @@ export async function composeLocal(options: LocalDeploymentOptions): Promise<Loc
   const mountCheck = deferredCanPull();
   const eventSettings: LocalEventSettings = { ...options.events, account: identities.account, region: identities.regions[0] };
   const events = { sinks: localEventSinks(options.dataDir, eventSettings, log), origin: localEventOrigin(eventSettings) };
-  const local = await openLocalRegistry(options.dataDir, log, withIdentities ? { canPull: mountCheck.canPull } : {}, events, options.gc, options.lifecycle);
+  const downloadTokens = withIdentities ? loadOrCreateDownloadTokens(options.dataDir) : undefined;
+  // Replication needs identities: the destination fetches blobs with signed download URLs.
+  const replicate =
+    downloadTokens && identities.replicationDestinations.length > 0
+      ? ({ registry, metadata, dataDir }: { registry: Registry; metadata: LocalRegistry['metadata']; dataDir: string }) => {
+          const replication = localReplication({
+            dataDir,
+            store: metadata,
+            readManifestBody: (digest) => registry.readManifestBody(digest),
+            blobUrl: async (repository, digest) => {
+              const base = options.publicUrl?.() ?? 'http://127.0.0.1:5000';
+              return `${base}/v2/${repository}/blobs/${digest}?${DOWNLOAD_TOKEN_PARAM}=${downloadTokens.issue(repository, digest)}`;
+            },
+            destinations: identities.replicationDestinations,
+            region: identities.regions[0],
+            log,
+          });
+          return { sinks: [replication.sink], jobs: [replication.job] };
+        }
+      : undefined;
+  const local = await openLocalRegistry(options.dataDir, log, withIdentities ? { canPull: mountCheck.canPull } : {}, events, options.gc, options.lifecycle, replicate);
   // The ECR JSON API answers once there is someone to authenticate; the token key lives in the data directory.
   const tokens = new RegistryTokens(loadOrCreateTokenSigner(local.dataDir));
-  const downloadTokens = withIdentities ? loadOrCreateDownloadTokens(local.dataDir) : undefined;
   const controlPlane = withIdentities ? localControlPlane({ identities, store: local.metadata, tokens, downloadTokens, tls: options.tls, runLifecyclePolicies: local.lifecycle.run, log }) : undefined;
   // The data plane: login tokens (Basic AWS:<token>), the token flow at /v2/token, and policies on every request.
   // Without identities, everyone stays anonymous and allowed (loopback only).

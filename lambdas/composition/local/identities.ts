@@ -17,6 +17,7 @@ import type { NamedPolicy, Principal } from '../../core/policy/evaluate';
 import { StaticIdentityPolicies, type IdentityPolicySource } from '../../core/identity-policies';
 import { PolicyValidationError, validatePolicy } from '../../core/policy/policy-document';
 import type { SigV4Secret } from '../../http/sigv4';
+import { parseReplicationDestinations, ReplicationDestinationsError, type LocalReplicationDestination } from '../../contracts/replication';
 
 /** The account of the registry and of the environment admin when the configuration names none (LocalStack's choice too). */
 export const DEFAULT_ACCOUNT = '000000000000';
@@ -39,6 +40,8 @@ export interface LocalIdentities {
   /** The regions SigV4 credential scopes may name; the first is the one in repository ARNs. */
   regions: string[];
   identities: LocalIdentity[];
+  /** Where replication rules may send images, and the keys to sign with there (`replicationDestinations`, docs/replication.md). */
+  replicationDestinations: LocalReplicationDestination[];
   /** The identities' policies, for the policy engine. */
   policies: IdentityPolicySource;
   /** For verifySigV4: the identity of an access key, or null. */
@@ -64,6 +67,8 @@ export interface IdentityConfigFile {
   webhookSecret?: string;
   /** The `source` of image events (docs/events.md); read by the events' settings, not here. */
   eventSource?: string;
+  /** The destinations replication rules may name (contracts/replication.ts), checked here against the registry's own account and regions. */
+  replicationDestinations?: unknown;
   identities?: Array<{
     name?: string;
     accessKeyId: string;
@@ -95,7 +100,7 @@ export function readIdentityConfig(path: string): IdentityConfigFile {
 export function loadIdentities(config: IdentityConfigFile | undefined, env: NodeJS.ProcessEnv = process.env): LocalIdentities {
   const where = (i: number, field: string) => `identities[${i}].${field}`;
   if (config !== undefined && (typeof config !== 'object' || config === null || Array.isArray(config))) throw new IdentityConfigError('the configuration must be a JSON object');
-  const known = ['registry', 'identities', 'webhookSecret', 'eventSource'];
+  const known = ['registry', 'identities', 'webhookSecret', 'eventSource', 'replicationDestinations'];
   for (const key of Object.keys(config ?? {})) if (!known.includes(key)) throw new IdentityConfigError(`unknown configuration key "${key}"; expected ${known.join(', ')}`);
   const account = config?.registry?.account ?? DEFAULT_ACCOUNT;
   if (typeof account !== 'string' || !ACCOUNT_ID.test(account)) throw new IdentityConfigError(`registry.account must be a 12-digit account id, got ${JSON.stringify(account)}`);
@@ -103,6 +108,8 @@ export function loadIdentities(config: IdentityConfigFile | undefined, env: Node
   if (!Array.isArray(regions) || regions.length === 0 || regions.some((r) => typeof r !== 'string' || !REGION.test(r))) {
     throw new IdentityConfigError(`registry.regions must be a non-empty list of region names such as "us-east-1", got ${JSON.stringify(regions)}`);
   }
+
+  const replicationDestinations = destinationsOf(config?.replicationDestinations, account, regions);
 
   const identities: LocalIdentity[] = [];
   const entries = config?.identities ?? [];
@@ -155,6 +162,7 @@ export function loadIdentities(config: IdentityConfigFile | undefined, env: Node
     account,
     regions,
     identities,
+    replicationDestinations,
     policies: new StaticIdentityPolicies(
       identities.map((identity) => ({ arn: identity.principal.arn, policies: identity.identityPolicies })),
       account,
@@ -166,6 +174,16 @@ export function loadIdentities(config: IdentityConfigFile | undefined, env: Node
       return identity ? { secretAccessKey: identity.secretAccessKey, principal: identity } : null;
     },
   };
+}
+
+function destinationsOf(value: unknown, account: string, regions: string[]): LocalReplicationDestination[] {
+  if (value === undefined) return [];
+  try {
+    return parseReplicationDestinations(value, { where: 'replicationDestinations', credentials: true, self: { registryId: account, regions } });
+  } catch (err) {
+    if (err instanceof ReplicationDestinationsError) throw new IdentityConfigError(err.message);
+    throw err;
+  }
 }
 
 function identityPolicy(json: unknown, where: string) {

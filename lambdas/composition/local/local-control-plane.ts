@@ -37,7 +37,17 @@ export function localControlPlane(options: {
   const proxyEndpoint = (request: HttpRequest) => `${options.tls ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`;
   const { downloadTokens } = options;
   return createEcrApi({
-    operations: controlPlaneOperations({ store: options.store, registry: options.registry ?? localRegistryOf(options.store), now }),
+    operations: controlPlaneOperations({
+      store: options.store,
+      registry: options.registry ?? localRegistryOf(options.store),
+      now,
+      // Rules may name only the destinations of the --config file (its `registry` is this registry itself).
+      replication: {
+        self: { registryId: identities.account, regions: identities.regions },
+        destinations: identities.replicationDestinations,
+        configuredBy: 'replicationDestinations in the --config file (docs/replication.md)',
+      },
+    }),
     tokens: options.tokens,
     registryAccount: identities.account,
     region: identities.regions[0],

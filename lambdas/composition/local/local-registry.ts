@@ -51,6 +51,8 @@ export async function openLocalRegistry(
   gc: LocalGcSettings = DEFAULT_LOCAL_GC,
   /** Lifecycle policies on the server's timer (docs/lifecycle.md); `intervalMs` 0 turns it off. */
   lifecycleSettings: LocalLifecycleSettings = DEFAULT_LOCAL_LIFECYCLE,
+  /** More event sinks and jobs that need the opened registry (replication). */
+  extend?: (opened: { registry: Registry; metadata: LmdbMetadataStore; dataDir: string }) => { sinks: EventSink[]; jobs: ScheduledJob[] },
 ): Promise<LocalRegistry> {
   const root = resolve(dataDir);
   // A restarted container finds its predecessor's lock from another PID namespace: wait for its heartbeat to stop.
@@ -79,6 +81,7 @@ export async function openLocalRegistry(
   });
   registries.set(metadata, registry);
   const lifecycle = localLifecycle(metadata, lifecycleSettings, log);
+  const extension = extend?.({ registry, metadata, dataDir: root }) ?? { sinks: [], jobs: [] };
 
   const jobs: ScheduledJob[] = [
     {
@@ -89,9 +92,10 @@ export async function openLocalRegistry(
         if (count > 0) log.info('purged abandoned uploads', { count });
       },
     },
-    outboxDrainJob(metadata, events.sinks, events.origin),
+    outboxDrainJob(metadata, [...events.sinks, ...extension.sinks], events.origin),
     ...(gc.intervalMs > 0 ? [garbageCollectionJob(metadata, blobs, gc, log, root)] : []),
     ...lifecycle.jobs,
+    ...extension.jobs,
   ];
   const runner = runLocalJobs(jobs, log);
 

@@ -5,7 +5,7 @@
  */
 import type { PullTimeUpdateExclusion, StoredManifest } from '../model';
 import { isExcludedFromPullTime } from '../pull-time-exclusions';
-import { ContentBeingDeletedError, type MetadataStore } from '../../storage/ports';
+import { ContentBeingDeletedError, type MetadataStore, type PutManifestOptions } from '../../storage/ports';
 import { claimForWriting, contentBusy } from '../content-claims';
 import { StorageLimitError } from '../../storage/errors';
 import { RegistryError } from '../errors';
@@ -60,7 +60,13 @@ export class RegistryManifests {
     this.log = options.log;
   }
 
-  async putManifest(repository: string, reference: string, body: Uint8Array, contentType: string | undefined): Promise<{ digest: string; subject?: string }> {
+  async putManifest(
+    repository: string,
+    reference: string,
+    body: Uint8Array,
+    contentType: string | undefined,
+    options: Pick<PutManifestOptions, 'replicatedFrom'> = {},
+  ): Promise<{ digest: string; subject?: string }> {
     validateRepositoryName(repository);
     const ref = parseReference(reference);
     if (body.byteLength > this.maxManifestBytes) throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${this.maxManifestBytes} bytes`);
@@ -87,7 +93,8 @@ export class RegistryManifests {
     // A manifest needing no blobs (an empty index, an artifact) could otherwise create the repository.
     if (parsed.blobs.length === 0 && parsed.children.length === 0) await this.ensurePushTarget(repository);
     const immutableTag = tag !== undefined && (await this.isTagImmutable(repository, tag));
-    const commit = () => this.metadata.putManifest(repository, record, tag, { immutableTag });
+    const replicatedFrom = options.replicatedFrom;
+    const commit = () => this.metadata.putManifest(repository, record, tag, { immutableTag, ...(replicatedFrom !== undefined ? { replicatedFrom } : {}) });
     // A body kept in the blob store must be there before the commit, but only stays if the commit happens.
     // Claimed first, as an upload's bytes are: the collector then leaves the body's content alone (docs/garbage-collection.md).
     if (!inline) await claimForWriting(this.metadata, digest);

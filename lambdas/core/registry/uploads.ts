@@ -87,6 +87,25 @@ export class RegistryUploads {
     return undefined;
   }
 
+  /**
+   * Renews the repository's link to a blob it holds, as a mount of it would: a replication about to
+   * name the blob in a manifest keeps it from the collector for a grace period. False when the
+   * repository holds no such link (or the collector took the content meanwhile): the caller copies it.
+   */
+  async renewBlobLink(repository: string, digestText: string): Promise<boolean> {
+    validateRepositoryName(repository);
+    const digest = parseDigest(digestText);
+    const link = await this.metadata.statBlobLink(repository, digest.value);
+    if (!link || !(await claimContent(this.metadata, digest.value))) return false;
+    try {
+      await this.metadata.linkBlob(repository, digest.value, { size: link.size });
+    } catch (err) {
+      if (err instanceof ContentBeingDeletedError) return false;
+      throw err;
+    }
+    return true;
+  }
+
   async uploadWhole(repository: string, digestText: string, request: ChunkRequest): Promise<BlobInfo> {
     validateRepositoryName(repository);
     parseDigest(digestText);

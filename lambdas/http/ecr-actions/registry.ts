@@ -1,5 +1,6 @@
 /**
- * ECR's registry-wide actions: DescribeRegistry, the repository creation templates
+ * ECR's registry-wide actions: DescribeRegistry (its replication configuration is PutReplicationConfiguration's,
+ * ecr-actions/replication.ts), the repository creation templates
  * (Create/Describe/Update/DeleteRepositoryCreationTemplate) and Get/PutAccountSetting for Berth's
  * one registry setting, `BERTH_CREATE_ON_PUSH` (ENABLED by default: a push may create a repository
  * no template matches; DISABLED: only CreateRepository or a CREATE_ON_PUSH template creates one).
@@ -29,6 +30,7 @@ import {
   type Input,
 } from './common';
 import { encryptionOf, mutabilityOf, tagsOf } from './repositories';
+import { replicationConfigurationObject } from './replication';
 
 export const CREATE_ON_PUSH_SETTING = 'BERTH_CREATE_ON_PUSH';
 const PREFIX = /^((?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*\/?|ROOT)$/;
@@ -130,8 +132,8 @@ export const REGISTRY_ACTIONS: Record<string, EcrActionDefinition> = {
   DescribeRegistry: {
     iamAction: 'ecr:DescribeRegistry',
     async run({ options }) {
-      // No replication here: the configuration is always empty.
-      return { registryId: options.registryAccount, replicationConfiguration: { rules: [] } };
+      // The stored configuration (PutReplicationConfiguration, ecr-actions/replication.ts); no rules when none was put.
+      return { registryId: options.registryAccount, replicationConfiguration: replicationConfigurationObject(await options.operations.replication.get()) };
     },
   },
 

@@ -83,6 +83,12 @@ export interface EcrActionContext {
    * policies (no error): listings across repositories use it to leave out the ones they may not see.
    */
   mayAccess(repository: string): Promise<boolean>;
+  /**
+   * Checks that the caller may also perform a second action on a repository (a replication that must
+   * create it needs ecr:CreateRepository too), by that repository's ARN and policies as the action's
+   * own check is made: AccessDeniedException otherwise.
+   */
+  authorize(action: EcrAction, repository: string): Promise<void>;
 }
 
 export interface EcrActionDefinition {

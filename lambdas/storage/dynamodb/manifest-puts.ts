@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { linkSk, manifestSk, parentSk, referrerSk, repoPk, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
 import type { StoredManifest } from '../../core/model';
-import { pushChange } from '../image-changes';
+import { manifestPutChanges } from '../image-changes';
 import { ContentBeingDeletedError, type PutManifestOptions, type PutManifestResult } from '../ports';
 import { countLinks, deletingSince } from './content';
 import { manifestFromItem, manifestItem, referrerItem, tagItem } from './items';
@@ -127,7 +127,7 @@ export async function putManifest(
       for (const restored of restoredTags.slice(0, fitting)) actions.push(tagCopyUpdate(t, pk, restored, manifest.digest, restore));
     }
     // Every successful put records its PUSH, in the transaction that commits it (docs/storage.md, "The outbox").
-    const record = outboxPut(t, [pushChange(repository, manifest.digest, tag, pushed)]);
+    const record = outboxPut(t, manifestPutChanges(repository, manifest.digest, tag, pushed, options.replicatedFrom));
     if (actions.length === 0) {
       // Nothing to change (a repeated put): the PUSH alone, provided the state it was decided on still holds.
       const checks: Action[] = [{ ConditionCheck: { TableName: t.table, Key: manifestKey, ConditionExpression: 'attribute_exists(pk)' } }];

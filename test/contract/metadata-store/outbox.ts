@@ -74,6 +74,33 @@ export function describeOutbox(current: () => OpenedMetadataStore): void {
       expect(await store.readOutbox(10)).toEqual([]);
     });
 
+    test('GIVEN a replica put (replicatedFrom) with a tag and one by digest WHEN the outbox is read THEN each put is one entry: its PUSH marked as a replica, then a REPLICATE with the same tag and source', async () => {
+      const image = manifest('replica', { blobs: [blob('a')] });
+      await store.linkBlob('team/replica', blob('a'), { size: 10 });
+      await drain();
+      const from = { account: '111122223333', region: 'eu-west-1' };
+      expect(await store.putManifest('team/replica', image, 'v1', { replicatedFrom: from })).toEqual({ ok: true });
+      expect(await store.putManifest('team/replica', image, undefined, { replicatedFrom: from })).toEqual({ ok: true });
+      const entries = await allEntries(store);
+      expect(entries.map((e) => e.changes.map(({ action, tag, replicatedFrom }) => ({ action, tag, replicatedFrom })))).toEqual([
+        [
+          { action: 'PUSH', tag: 'v1', replicatedFrom: from },
+          { action: 'REPLICATE', tag: 'v1', replicatedFrom: from },
+        ],
+        [
+          { action: 'PUSH', tag: undefined, replicatedFrom: from },
+          { action: 'REPLICATE', tag: undefined, replicatedFrom: from },
+        ],
+      ]);
+      const [pushed, replicated] = entries[0].changes;
+      expect(replicated).toMatchObject({ repository: 'team/replica', digest: image.digest, time: pushed.time });
+      expect(replicated.eventId).not.toBe(pushed.eventId);
+      // A put that is not a replica records the PUSH alone, without the mark.
+      await drain();
+      await push('team/replica', image, 'v2');
+      expect((await allEntries(store)).flatMap((e) => e.changes).map((c) => [c.action, c.replicatedFrom])).toEqual([['PUSH', undefined]]);
+    });
+
     test('GIVEN a tag removed from an image WHEN deleteTag succeeds THEN one DELETE with the tag; a tag absent or naming another image records nothing', async () => {
       const image = manifest('image', { blobs: [blob('a')] });
       await push('team/app', image, 'v1');

@@ -5,7 +5,7 @@ import { sameTags, type DeleteManifestOptions, type DeleteTagOptions, type Delet
 import { HIGH, key, page, prefix, storable, storablePrefix, suffixes, type ReadTransaction } from './keys';
 import { ensureRepository } from './repositories';
 import { record } from './outbox';
-import { imageDeleteChanges, pushChange, untagChanges } from '../../image-changes';
+import { imageDeleteChanges, manifestPutChanges, untagChanges } from '../../image-changes';
 import { archiveKey, archiveStateIn, restoreOnPut, withoutArchiveState } from './storage-class';
 
 /**
@@ -49,7 +49,7 @@ export async function putManifest(db: RootDatabase, repository: string, manifest
       db.put(key('tag', repository, tag), manifest.digest);
       db.put(key('tagsof', repository, manifest.digest, tag), 1);
     }
-    record(db, [pushChange(repository, manifest.digest, tag, now)]);
+    record(db, manifestPutChanges(repository, manifest.digest, tag, now, options.replicatedFrom));
     return { ok: true };
   });
 }

@@ -1,0 +1,137 @@
+/**
+ * Local mode's replication (docs/replication.md, "Running it locally"): a sink of the image events
+ * that queues the jobs each change asks for (core/replication/replication-jobs.ts) in the data
+ * directory, and a job on the server's timer that carries them out one at a time against each
+ * destination's ECR JSON endpoint, signed with the access key `replicationDestinations` gives it.
+ * A failed job is tried again with backoff (the destination may be down for a while: a job keeps
+ * trying for about two hours), then dead-lettered. A job waits while an earlier one for the same
+ * image and destination is pending, so a push and the delete after it arrive in that order.
+ */
+import type { LocalReplicationDestination } from '../../contracts/replication';
+import type { EventSink, ImageActionEvent } from '../../core/events';
+import type { Logger } from '../../core/log';
+import type { ReplicationConfiguration, StoredManifest } from '../../core/model';
+import { replicatePush, type ReplicationSource, type ReplicationTarget } from '../../core/replication/replicate-push';
+import { replicationJobsOf, type ReplicationJob } from '../../core/replication/replication-jobs';
+import { EcrReplicationTarget } from '../../aws/ecr-replication-target';
+import type { BlobLinkStore, ManifestStore, RegistrySettingsStore } from '../../storage/ports';
+import { LocalReplicationQueue, type QueuedReplication } from '../../storage/local/replication-queue';
+import type { ScheduledJob } from '../deployment';
+
+/** Attempts before a job is dead-lettered: with the backoff below, about two hours of trying. */
+export const REPLICATION_ATTEMPTS = 30;
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 5 * 60_000;
+
+export interface LocalReplicationOptions {
+  dataDir: string;
+  store: RegistrySettingsStore & Pick<ManifestStore, 'getManifest'> & Pick<BlobLinkStore, 'statBlobLink'>;
+  readManifestBody: (digest: string) => Promise<Uint8Array>;
+  /** A URL the destination can fetch a blob of this registry from without credentials (a download-token URL). */
+  blobUrl: (repository: string, digest: string) => Promise<string>;
+  destinations: readonly LocalReplicationDestination[];
+  /** This registry's region, which the destination's events name as the source region. */
+  region: string;
+  log: Logger;
+  /** How often the queue is looked at. @default 500 ms */
+  everyMs?: number;
+  now?: () => number;
+}
+
+export interface LocalReplication {
+  sink: EventSink;
+  job: ScheduledJob;
+  queue: LocalReplicationQueue;
+}
+
+const keyOf = (job: ReplicationJob) => `${job.repository}\u0000${job.digest}\u0000${job.destination.region}\u0000${job.destination.registryId}`;
+
+export function localReplication(options: LocalReplicationOptions): LocalReplication {
+  const queue = new LocalReplicationQueue(options.dataDir);
+  const now = options.now ?? Date.now;
+  const targets = new Map<string, ReplicationTarget>(
+    options.destinations.map((d) => [
+      `${d.region}/${d.registryId}`,
+      new EcrReplicationTarget({ url: d.endpoint, region: d.region, credentials: { accessKeyId: d.accessKeyId, secretAccessKey: d.secretAccessKey } }),
+    ]),
+  );
+  const source: ReplicationSource = {
+    getManifest: (repository, digest): Promise<StoredManifest | null> => options.store.getManifest(repository, digest),
+    readManifestBody: options.readManifestBody,
+    blobSize: async (repository, digest) => (await options.store.statBlobLink(repository, digest))?.size ?? null,
+    blobUrl: options.blobUrl,
+  };
+
+  const sink: EventSink = {
+    async deliver(events: readonly ImageActionEvent[]) {
+      let configuration: ReplicationConfiguration | undefined;
+      for (const event of events) {
+        configuration ??= (await options.store.getRegistrySettings()).replicationConfiguration ?? { rules: [] };
+        const detail = event.detail as ImageActionEvent['detail'] & { 'berth-replicated-from'?: unknown };
+        const jobs = replicationJobsOf(
+          {
+            action: detail['action-type'],
+            repository: detail['repository-name'],
+            digest: detail['image-digest'],
+            ...(detail['image-tag'] !== undefined ? { tag: detail['image-tag'] } : {}),
+            ...(detail['berth-replicated-from'] !== undefined ? { replicatedFrom: detail['berth-replicated-from'] } : {}),
+          },
+          configuration,
+        );
+        for (const job of jobs) await queue.enqueue(job, { time: event.time, eventId: detail['berth-event-id'] });
+      }
+    },
+  };
+
+  async function carryOut(job: ReplicationJob): Promise<void> {
+    const target = targets.get(`${job.destination.region}/${job.destination.registryId}`);
+    if (!target) throw new Error(`no replicationDestinations entry for ${job.destination.region}/${job.destination.registryId}`);
+    if (job.kind === 'delete') {
+      await target.replicateDelete({ repository: job.repository, digest: job.digest, ...(job.tag !== undefined ? { tag: job.tag } : {}), sourceRegion: options.region });
+      return;
+    }
+    const result = await replicatePush(source, target, { repository: job.repository, digest: job.digest, ...(job.tag !== undefined ? { tag: job.tag } : {}) }, options.region);
+    if (result.ok && !result.tagged && job.tag !== undefined) {
+      options.log.warn('replica left untagged', { repository: job.repository, digest: job.digest, tag: job.tag, destination: job.destination, reason: result.reason });
+    }
+  }
+
+  const job: ScheduledJob = {
+    name: 'replicate-images',
+    everyMs: options.everyMs ?? 500,
+    run: async () => {
+      const blocked = new Set<string>();
+      for (const queued of await queue.list()) {
+        const key = keyOf(queued.job);
+        if (blocked.has(key)) continue;
+        if (queued.notBefore > now()) {
+          blocked.add(key);
+          continue;
+        }
+        try {
+          await carryOut(queued.job);
+          await queue.done(queued);
+          options.log.info('image replicated', { kind: queued.job.kind, repository: queued.job.repository, digest: queued.job.digest, destination: queued.job.destination });
+        } catch (error) {
+          blocked.add(key);
+          await failed(queued, error);
+        }
+      }
+    },
+  };
+
+  async function failed(queued: QueuedReplication, error: unknown): Promise<void> {
+    const lastError = error instanceof Error ? error.message : String(error);
+    if (queued.attempts + 1 >= REPLICATION_ATTEMPTS) {
+      await queue.deadLetter(queued, lastError);
+      options.log.error('replication abandoned, job dead-lettered', { job: queued.job, attempts: queued.attempts + 1, lastError, deadLetterFile: queue.deadLetters });
+      return;
+    }
+    const bound = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** queued.attempts);
+    const delay = bound / 2 + Math.random() * (bound / 2);
+    await queue.retryLater(queued, lastError, now() + delay);
+    options.log.warn('replication failed, retrying', { job: queued.job, attempt: queued.attempts + 1, lastError, retryInMs: Math.round(delay) });
+  }
+
+  return { sink, job, queue };
+}

@@ -1,0 +1,77 @@
+/**
+ * ECR's replication actions over the core's ReplicationConfigurations (core/replication/configuration.ts):
+ * PutReplicationConfiguration and DescribeImageReplicationStatus; DescribeRegistry (ecr-actions/registry.ts)
+ * answers the stored configuration with replicationConfigurationObject.
+ *
+ * A configuration the core refuses is InvalidParameterException at 'replicationConfiguration' with
+ * the core's message, which names the rule and the field. `deleteReplication` is read and answered as
+ * raw JSON: @aws-sdk/client-ecr 3.1169 predates it (berth ecr adds it itself, ecr-cli.ts).
+ *
+ * DescribeImageReplicationStatus answers IN_PROGRESS for every destination the rules give the image's
+ * repository until the replicator exists and records real statuses (docs/replication.md).
+ */
+import { ReplicationConfigurationError } from '../../core/replication/configuration';
+import type { ReplicationConfiguration } from '../../core/model';
+import { ecrError } from '../ecr-errors';
+import type { EcrActionDefinition } from './types';
+import { checkRegistryId, existingRepository, invalidParameter, missingMember, optionalObject, optionalString, repositoryNameOf, serializationError, type Input } from './common';
+
+/** A configuration as ECR's ReplicationConfiguration shape (members in the model's order). */
+export function replicationConfigurationObject(configuration: ReplicationConfiguration): Record<string, unknown> {
+  return {
+    rules: configuration.rules.map((rule) => ({
+      destinations: rule.destinations.map(({ region, registryId }) => ({ region, registryId })),
+      ...(rule.repositoryFilters !== undefined ? { repositoryFilters: rule.repositoryFilters.map(({ filter, filterType }) => ({ filter, filterType })) } : {}),
+      ...(rule.deleteReplication !== undefined ? { deleteReplication: { enabled: rule.deleteReplication.enabled } } : {}),
+    })),
+  };
+}
+
+function imageIdOf(value: unknown): { imageDigest?: string; imageTag?: string } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw serializationError('imageId must be an object');
+  const imageDigest = optionalString(value as Input, 'imageDigest');
+  const imageTag = optionalString(value as Input, 'imageTag');
+  if (imageDigest === undefined && imageTag === undefined) throw invalidParameter('imageId', 'an image id needs an imageDigest or an imageTag');
+  return { ...(imageDigest !== undefined ? { imageDigest } : {}), ...(imageTag !== undefined ? { imageTag } : {}) };
+}
+
+export const REPLICATION_ACTIONS: Record<string, EcrActionDefinition> = {
+  PutReplicationConfiguration: {
+    iamAction: 'ecr:PutReplicationConfiguration',
+    async run({ input, options }) {
+      const raw = optionalObject(input, 'replicationConfiguration');
+      if (raw === undefined) throw missingMember('replicationConfiguration');
+      try {
+        const stored = await options.operations.replication.put(raw);
+        return { replicationConfiguration: replicationConfigurationObject(stored) };
+      } catch (err) {
+        if (err instanceof ReplicationConfigurationError) throw invalidParameter('replicationConfiguration', err.message);
+        throw err;
+      }
+    },
+  },
+
+  DescribeImageReplicationStatus: {
+    iamAction: 'ecr:DescribeImageReplicationStatus',
+    repository: repositoryNameOf,
+    async run(context) {
+      const { input, options } = context;
+      checkRegistryId(input, options.registryAccount);
+      const repositoryName = await existingRepository(context);
+      if (input.imageId === undefined || input.imageId === null) throw missingMember('imageId');
+      const id = imageIdOf(input.imageId);
+      const resolved = await options.operations.images.resolve(repositoryName, { digest: id.imageDigest, tag: id.imageTag });
+      if (!resolved.ok) {
+        if (resolved.reason === 'invalid-digest' || resolved.reason === 'invalid-tag') throw invalidParameter('imageId', `the image id is not valid (${resolved.reason})`);
+        throw ecrError('ImageNotFoundException', { name: repositoryName, account: options.registryAccount, digest: id.imageDigest, tag: id.imageTag });
+      }
+      // Placeholder statuses (IN_PROGRESS) until the replicator records real ones: see ReplicationConfigurations.statusOf.
+      const statuses = await options.operations.replication.statusOf(repositoryName);
+      return {
+        repositoryName,
+        imageId: { imageDigest: resolved.digest, ...(id.imageTag !== undefined ? { imageTag: id.imageTag } : {}) },
+        replicationStatuses: statuses.map((s) => ({ region: s.region, registryId: s.registryId, status: s.status, ...(s.failureCode !== undefined ? { failureCode: s.failureCode } : {}) })),
+      };
+    },
+  },
+};
