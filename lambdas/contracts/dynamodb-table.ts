@@ -64,6 +64,11 @@ export const taggedSk = (digest: string, tag: string) => `tagged#${digest}#${tag
 export const usageSk = (blob: string, manifest: string, pinId: string) => `usage#${blob}#${manifest}#${pinId}`;
 export const parentSk = (child: string, index: string, pinId: string) => `parent#${child}#${index}#${pinId}`;
 export const referrerSk = (subject: string, digest: string) => `referrer#${subject}#${digest}`;
+/**
+ * An image's replication status to one destination (ReplicationStatusStore): status, failureCode?,
+ * updatedAt. In the repository's partition, so that deleting the repository removes it.
+ */
+export const replicationStatusSk = (digest: string, region: string, registryId: string) => `replication#${digest}#${region}#${registryId}`;
 
 /**
  * The outbox of image changes (ChangeOutbox, docs/events.md): one item per committed write that

@@ -3,7 +3,17 @@
  * Registry the data plane uses, so that both ways in share each rule and the Registry's repository
  * role (a CachedRepositorySettings in the composition roots: a change made here is seen by the next push).
  */
-import type { BlobLinkStore, ImageStorageClassStore, ManifestStore, PolicyStore, RegistrySettingsStore, RepositoryStore, TagStore, TemplateStore } from '../storage/ports';
+import type {
+  BlobLinkStore,
+  ImageStorageClassStore,
+  ManifestStore,
+  PolicyStore,
+  RegistrySettingsStore,
+  ReplicationStatusStore,
+  RepositoryStore,
+  TagStore,
+  TemplateStore,
+} from '../storage/ports';
 import { LifecyclePolicies } from './lifecycle/lifecycle-policies';
 import { PullTimeExclusions } from './pull-time-exclusions';
 import { ReplicationConfigurations, type ReplicationDeployment } from './replication/configuration';
@@ -24,7 +34,8 @@ export type ControlPlaneStore = RepositoryStore &
   PolicyStore &
   TemplateStore &
   RegistrySettingsStore &
-  ImageStorageClassStore;
+  ImageStorageClassStore &
+  Pick<ReplicationStatusStore, 'getReplicationStatuses'>;
 
 export interface ControlPlaneOperations {
   repositories: Repositories;

@@ -213,6 +213,23 @@ export interface ReplicationDestination {
   registryId: string;
 }
 
+/** Where an image's replication to one destination stands (ECR's ImageReplicationStatus `status`). */
+export type ReplicationState = 'IN_PROGRESS' | 'COMPLETE' | 'FAILED';
+
+/** A status as the replicator records it for one image and destination (docs/replication.md, "DescribeImageReplicationStatus"). */
+export interface ReplicationStatus {
+  status: ReplicationState;
+  /** Why it failed (the destination's exception name, DESTINATION_UNREACHABLE, ...), or what a COMPLETE replica lacks (IMAGE_TAG_ALREADY_EXISTS). */
+  failureCode?: string;
+  /** ISO 8601: when the state it records began (a push queued, an attempt started). Writes never go back in time. */
+  updatedAt: string;
+}
+
+/** A stored status, with the destination it is of. */
+export interface ReplicationStatusRecord extends ReplicationStatus {
+  destination: ReplicationDestination;
+}
+
 export interface RepositoryFilter {
   filter: string;
   filterType: 'PREFIX_MATCH';

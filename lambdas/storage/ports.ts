@@ -22,6 +22,9 @@ import type {
   RepositoryRecord,
   RepositorySettings,
   RepositorySettingsRecord,
+  ReplicationDestination,
+  ReplicationStatus,
+  ReplicationStatusRecord,
   StoredManifest,
   UploadState,
 } from '../core/model';
@@ -210,6 +213,26 @@ export interface ImageStorageClassStore {
   setImageStorageClass(repository: string, digest: string, target: ImageStorageClass, at: string, options?: { initiatedBy?: ChangeInitiator }): Promise<StorageClassUpdate>;
 }
 
+/**
+ * Where each image's replication stands, per destination (DescribeImageReplicationStatus;
+ * docs/replication.md). Kept beside the image in its repository, and deleted with the repository.
+ */
+export interface ReplicationStatusStore {
+  /**
+   * Records the status of the replication of `digest` to `destination`, only while the manifest exists
+   * and only if the status stored for that destination has an older `updatedAt` (or there is none), in
+   * one conditional write: a COMPLETE or FAILED of an earlier push that lands after the IN_PROGRESS of
+   * a newer push of the same digest never hides it. True when it wrote.
+   */
+  setReplicationStatus(repository: string, digest: string, destination: ReplicationDestination, status: ReplicationStatus): Promise<boolean>;
+  /**
+   * The stored statuses of `digest` in `repository`, one per destination, in byte order of region then
+   * registryId. Those of a deleted manifest may remain until it is pushed again (which writes anew) or
+   * its repository is deleted; readers ask only about images that exist.
+   */
+  getReplicationStatuses(repository: string, digest: string): Promise<ReplicationStatusRecord[]>;
+}
+
 /** Whether two tag lists name the same set (for `onlyIfTags`). */
 export function sameTags(a: readonly string[], b: readonly string[]): boolean {
   const want = new Set(b);
@@ -240,8 +263,8 @@ export interface RepositoryStore {
   updateRepositorySettings(name: string, update: (current: RepositorySettings) => RepositorySettings): Promise<RepositorySettingsRecord | null>;
   /**
    * Deletes a repository: refused (`not-empty`) while it holds a manifest unless `force`; with
-   * `force` its manifests, tags, blob links, usage records, referrer entries, policy and settings
-   * go too. Blob content stays in the blob store (other repositories may link it). Uploads in
+   * `force` its manifests, tags, blob links, usage records, referrer entries, replication statuses,
+   * policy and settings go too. Blob content stays in the blob store (other repositories may link it). Uploads in
    * progress are left to the purge; one that completes later creates the repository anew, as a push does.
    * No state in between is one that reads could find inconsistent (see each adapter for how).
    */
@@ -443,7 +466,8 @@ export interface MetadataStore
     UploadStore,
     ChangeOutbox,
     ContentStore,
-    ImageStorageClassStore {
+    ImageStorageClassStore,
+    ReplicationStatusStore {
   /** Releases handles; the store is unusable afterwards. */
   close(): Promise<void>;
 }

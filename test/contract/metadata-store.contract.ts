@@ -19,6 +19,7 @@ import { describeUploads } from './metadata-store/uploads';
 import { describeOutbox } from './metadata-store/outbox';
 import { describeContentRecords } from './metadata-store/content-records';
 import { describeStorageClasses } from './metadata-store/storage-class';
+import { describeReplicationStatuses } from './metadata-store/replication-status';
 
 export type { OpenedMetadataStore } from './metadata-store/fixtures';
 
@@ -47,5 +48,6 @@ export function describeMetadataStoreContract(adapterName: string, open: () => P
     describeOutbox(() => opened);
     describeContentRecords(() => opened);
     describeStorageClasses(() => opened);
+    describeReplicationStatuses(() => opened);
   });
 }

@@ -225,7 +225,7 @@ describe('berth ecr put-replication-configuration and describe-registry carry de
 });
 
 describe('DescribeImageReplicationStatus', () => {
-  test('GIVEN a pushed image WHEN its status is asked THEN IN_PROGRESS for each destination its repository’s rules give (for now); none outside the filters', async () => {
+  test('GIVEN a pushed image and destinations that cannot be reached WHEN its status is asked THEN IN_PROGRESS (retrying) for each destination its repository’s rules give; none outside the filters', async () => {
     await ecr().send(
       new PutReplicationConfigurationCommand({
         replicationConfiguration: { rules: [{ destinations: [WEST], repositoryFilters: [{ filter: 'prod/', filterType: 'PREFIX_MATCH' }] }, { destinations: [PARTNER_EAST, WEST] }] },
@@ -240,6 +240,13 @@ describe('DescribeImageReplicationStatus', () => {
       }
       const res = await fetch(`${proc.url}/v2/${repository}/manifests/v1`, { method: 'PUT', body: image.manifest.bytes, headers: { 'Content-Type': image.manifest.mediaType, Authorization: basic } });
       expect(res.status).toBe(201);
+    }
+    // The statuses are the replicator's records: IN_PROGRESS once the push's event queued its jobs (its retries keep it so).
+    for (const repositoryName of ['prod/app', 'dev/app']) {
+      const deadline = Date.now() + 30_000;
+      while ((await ecr().send(new DescribeImageReplicationStatusCommand({ repositoryName, imageId: { imageTag: 'v1' } }))).replicationStatuses?.length !== 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
     const prod = await ecr().send(new DescribeImageReplicationStatusCommand({ repositoryName: 'prod/app', imageId: { imageTag: 'v1' } }));
     expect(prod).toMatchObject({

@@ -2,20 +2,33 @@
  * Replication between two local-mode servers (issue 14): a source (account 111122223333, us-east-1)
  * whose `--config` names the destination (account 222233334444, eu-west-1) in `replicationDestinations`,
  * a rule put with PutReplicationConfiguration, images pushed to the source and found at the
- * destination with identical digests, prefix filters respected, a multi-arch index replicated whole.
+ * destination with identical digests, prefix filters respected, a multi-arch index replicated whole;
+ * DescribeImageReplicationStatus at the source, and a third server (account 333344445555) that refuses the
+ * source's replicator until its registry policy allows it.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ECRClient, GetAuthorizationTokenCommand, PutReplicationConfigurationCommand } from '@aws-sdk/client-ecr';
+import {
+  DescribeImageReplicationStatusCommand,
+  ECRClient,
+  GetAuthorizationTokenCommand,
+  PutRegistryPolicyCommand,
+  PutReplicationConfigurationCommand,
+  type ImageReplicationStatus,
+} from '@aws-sdk/client-ecr';
 import { scratchDir, startRegistryProcess, type RegistryProcess } from '../support/registry-harness';
 import { imageBlobs, makeImage, makeIndex, type Blob, type Image } from '../support/oci-fixtures';
 import { callEcrJson } from '../../lambdas/aws/ecr-json-call';
 
 const SOURCE = { account: '111122223333', region: 'us-east-1' };
 const DEST = { account: '222233334444', region: 'eu-west-1' };
+/** A destination of another account, whose replicator identity is of the source's account (cross-account: its registry policy decides). */
+const THIRD = { account: '333344445555', region: 'ap-southeast-2' };
 const SOURCE_ADMIN = { accessKeyId: 'AKIASOURCEADMIN00014', secretAccessKey: 'source-admin-secret-access-key-00014' };
 const DEST_ADMIN = { accessKeyId: 'AKIADESTADMIN0000014', secretAccessKey: 'dest-admin-secret-access-key-0000014' };
 const REPLICATOR = { accessKeyId: 'AKIAREPLICATOR000014', secretAccessKey: 'replicator-secret-access-key-000014' };
+const THIRD_ADMIN = { accessKeyId: 'AKIATHIRDADMIN000014', secretAccessKey: 'third-admin-secret-access-key-000014' };
+const THIRD_REPLICATOR = { accessKeyId: 'AKIATHIRDREPLICA0014', secretAccessKey: 'third-replicator-secret-access-key-14' };
 const allowAll = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ecr:*', Resource: '*' }] };
 const allowReplication = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['ecr:ReplicateImage', 'ecr:CreateRepository'], Resource: '*' }] };
 
@@ -23,6 +36,7 @@ let work: { path: string; remove: () => void };
 let destConfig: string;
 let source: RegistryProcess;
 let dest: RegistryProcess;
+let third: RegistryProcess;
 const basic = { source: '', dest: '' };
 
 const client = (proc: RegistryProcess, region: string, credentials: typeof SOURCE_ADMIN) => new ECRClient({ region, endpoint: proc.url, credentials, maxAttempts: 1 });
@@ -75,10 +89,21 @@ beforeAll(async () => {
     ],
   });
   dest = await startRegistryProcess(join(work.path, 'dest-data'), 0, ['--config', destConfig]);
+  const thirdConfig = writeConfig('third', {
+    registry: { account: THIRD.account, regions: [THIRD.region] },
+    identities: [
+      { name: 'admin', ...THIRD_ADMIN, arn: `arn:aws:iam::${THIRD.account}:user/admin`, policy: allowAll },
+      { name: 'replicator', ...THIRD_REPLICATOR, arn: `arn:aws:iam::${SOURCE.account}:user/replicator`, policy: allowReplication },
+    ],
+  });
+  third = await startRegistryProcess(join(work.path, 'third-data'), 0, ['--config', thirdConfig]);
   const sourceConfig = writeConfig('source', {
     registry: { account: SOURCE.account, regions: [SOURCE.region] },
     identities: [{ name: 'admin', ...SOURCE_ADMIN, arn: `arn:aws:iam::${SOURCE.account}:user/admin`, policy: allowAll }],
-    replicationDestinations: [{ region: DEST.region, registryId: DEST.account, endpoint: dest.url, ...REPLICATOR }],
+    replicationDestinations: [
+      { region: DEST.region, registryId: DEST.account, endpoint: dest.url, ...REPLICATOR },
+      { region: THIRD.region, registryId: THIRD.account, endpoint: third.url, ...THIRD_REPLICATOR },
+    ],
   });
   source = await startRegistryProcess(join(work.path, 'source-data'), 0, ['--config', sourceConfig]);
   for (const [name, proc, region, credentials] of [
@@ -98,6 +123,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await source?.stop();
   await dest?.stop();
+  await third?.stop();
   work?.remove();
 });
 
@@ -178,3 +204,76 @@ test('GIVEN the destination stopped WHEN an image is pushed THEN it is replicate
   expect(res.status).toBe(200);
   expect(res.headers.get('docker-content-digest')).toBe(image.manifest.digest);
 }, 120_000);
+
+/** The source's DescribeImageReplicationStatus for an image, polled until `until` holds or 30 s pass. */
+async function statusesAtSource(repo: string, imageTag: string, until: (statuses: ImageReplicationStatus[]) => boolean): Promise<ImageReplicationStatus[]> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const answer = await client(source, SOURCE.region, SOURCE_ADMIN).send(new DescribeImageReplicationStatusCommand({ repositoryName: repo, imageId: { imageTag } }));
+    const statuses = answer.replicationStatuses ?? [];
+    if (until(statuses) || Date.now() > deadline) return statuses;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const settled = (statuses: ImageReplicationStatus[]) => statuses.length > 0 && statuses.every((s) => s.status !== 'IN_PROGRESS');
+
+test('GIVEN an image replicated WHEN DescribeImageReplicationStatus is asked at the source THEN COMPLETE for the destination', async () => {
+  const image = makeImage({ layers: [256], seed: 'status-complete' });
+  await push('prod/status', image, 'v1');
+  expect((await atDestination('prod/status', 'v1')).status).toBe(200);
+  expect(await statusesAtSource('prod/status', 'v1', settled)).toEqual([{ region: DEST.region, registryId: DEST.account, status: 'COMPLETE' }]);
+}, 60_000);
+
+test('GIVEN a destination of another account without a registry policy for the source WHEN an image is pushed THEN FAILED with AccessDeniedException at once; with the policy, the next push replicates', async () => {
+  await callEcrJson({ url: source.url, region: SOURCE.region, credentials: SOURCE_ADMIN }, 'PutReplicationConfiguration', {
+    replicationConfiguration: {
+      rules: [
+        { destinations: [{ region: DEST.region, registryId: DEST.account }], repositoryFilters: [{ filter: 'prod/', filterType: 'PREFIX_MATCH' }], deleteReplication: { enabled: false } },
+        { destinations: [{ region: THIRD.region, registryId: THIRD.account }], repositoryFilters: [{ filter: 'partner/', filterType: 'PREFIX_MATCH' }] },
+      ],
+    },
+  });
+  const image = makeImage({ layers: [128], seed: 'cross-account' });
+  const pushedAt = Date.now();
+  await push('partner/app', image, 'v1');
+  const refused = await statusesAtSource('partner/app', 'v1', settled);
+  expect(refused).toEqual([{ region: THIRD.region, registryId: THIRD.account, status: 'FAILED', failureCode: 'AccessDeniedException' }]);
+  // A refusal is not retried: the first retry alone would wait a second, all of them two hours.
+  expect(Date.now() - pushedAt).toBeLessThan(20_000);
+  const lines = source.stderr().split('\n').filter((line) => line.includes('partner/app'));
+  expect(lines.some((line) => line.includes('replication refused by the destination, job dead-lettered'))).toBe(true);
+  expect(lines.filter((line) => line.includes('replication failed, retrying'))).toEqual([]);
+  const deadLetters = readFileSync(join(work.path, 'source-data', 'replication', 'dead-letters.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { attempts: number; failureCode?: string; job: { repository: string } });
+  expect(deadLetters.filter((d) => d.job.repository === 'partner/app')).toEqual([expect.objectContaining({ attempts: 1, failureCode: 'AccessDeniedException' })]);
+
+  // The destination's registry policy lets the source's account replicate (and create repositories).
+  const policy = {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'ReplicationFromSource',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${SOURCE.account}:root` },
+        Action: ['ecr:ReplicateImage', 'ecr:CreateRepository'],
+        Resource: `arn:aws:ecr:${THIRD.region}:${THIRD.account}:repository/*`,
+      },
+    ],
+  };
+  const thirdClient = client(third, THIRD.region, THIRD_ADMIN);
+  await thirdClient.send(new PutRegistryPolicyCommand({ policyText: JSON.stringify(policy) }));
+  // The same image pushed again: a new push, IN_PROGRESS anew, then COMPLETE.
+  await push('partner/app', image, 'v1');
+  expect(await statusesAtSource('partner/app', 'v1', (statuses) => statuses.some((s) => s.status === 'COMPLETE'))).toEqual([
+    { region: THIRD.region, registryId: THIRD.account, status: 'COMPLETE' },
+  ]);
+  const token = await thirdClient.send(new GetAuthorizationTokenCommand({}));
+  const res = await fetch(`${third.url}/v2/partner/app/manifests/v1`, {
+    headers: { Accept: image.manifest.mediaType, Authorization: `Basic ${token.authorizationData![0].authorizationToken}` },
+  });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('docker-content-digest')).toBe(image.manifest.digest);
+}, 90_000);

@@ -11,7 +11,7 @@ import {
   ReplicationConfigurations,
   type ReplicationDeployment,
 } from '../../lambdas/core/replication/configuration';
-import { DEFAULT_REGISTRY_SETTINGS, type RegistrySettings } from '../../lambdas/core/model';
+import { DEFAULT_REGISTRY_SETTINGS, type RegistrySettings, type ReplicationStatusRecord } from '../../lambdas/core/model';
 import {
   parseReplicationDestinations,
   REPLICATION_DESTINATIONS_ENV,
@@ -159,10 +159,11 @@ describe('destinationsFor: which destinations a repository’s images go to', ()
 });
 
 describe('ReplicationConfigurations over the registry settings', () => {
-  function settingsStore(initial: RegistrySettings = { ...DEFAULT_REGISTRY_SETTINGS }) {
+  function settingsStore(initial: RegistrySettings = { ...DEFAULT_REGISTRY_SETTINGS }, statuses: Record<string, ReplicationStatusRecord[]> = {}) {
     let settings = structuredClone(initial);
     return {
       getRegistrySettings: async () => structuredClone(settings),
+      getReplicationStatuses: async (repository: string, digest: string) => structuredClone(statuses[`${repository}@${digest}`] ?? []),
       setRegistrySettings: async (next: RegistrySettings) => {
         settings = structuredClone(next);
       },
@@ -184,14 +185,28 @@ describe('ReplicationConfigurations over the registry settings', () => {
     expect(await replication.get()).toEqual({ rules: [] });
   });
 
-  test('GIVEN rules WHEN an image’s status is asked THEN IN_PROGRESS for each destination its repository has (none: an empty list)', async () => {
-    const replication = new ReplicationConfigurations(settingsStore(), DEPLOYMENT);
-    await replication.put({ rules: [{ destinations: [WEST, EAST2], repositoryFilters: [{ filter: 'prod', filterType: 'PREFIX_MATCH' }] }] });
-    expect(await replication.statusOf('prod/app')).toEqual([
-      { ...WEST, status: 'IN_PROGRESS' },
-      { ...EAST2, status: 'IN_PROGRESS' },
+  test('GIVEN rules and recorded statuses WHEN an image’s status is asked THEN the records of the destinations its repository has, in the rules’ order; none without a record or outside the rules', async () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const at = '2026-01-01T00:00:00.000Z';
+    const statuses: Record<string, ReplicationStatusRecord[]> = {
+      [`prod/app@${digest}`]: [
+        { destination: WEST, status: 'FAILED', failureCode: 'AccessDeniedException', updatedAt: at },
+        { destination: EAST2, status: 'COMPLETE', updatedAt: at },
+        // A destination no rule names any more.
+        { destination: { region: 'ap-south-1', registryId: OTHER }, status: 'COMPLETE', updatedAt: at },
+      ],
+      [`prod/old@${digest}`]: [{ destination: EAST2, status: 'IN_PROGRESS', updatedAt: at }],
+      [`dev/app@${digest}`]: [{ destination: WEST, status: 'COMPLETE', updatedAt: at }],
+    };
+    const replication = new ReplicationConfigurations(settingsStore(undefined, statuses), DEPLOYMENT);
+    await replication.put({ rules: [{ destinations: [EAST2, WEST], repositoryFilters: [{ filter: 'prod', filterType: 'PREFIX_MATCH' }] }] });
+    expect(await replication.statusOf('prod/app', digest)).toEqual([
+      { ...EAST2, status: 'COMPLETE' },
+      { ...WEST, status: 'FAILED', failureCode: 'AccessDeniedException' },
     ]);
-    expect(await replication.statusOf('dev/app')).toEqual([]);
+    // Pushed before the rule sent it to WEST: no record there, so no entry.
+    expect(await replication.statusOf('prod/old', digest)).toEqual([{ ...EAST2, status: 'IN_PROGRESS' }]);
+    expect(await replication.statusOf('dev/app', digest)).toEqual([]);
   });
 
   test('GIVEN no deployment WHEN a destination is named THEN refused: none are configured', async () => {

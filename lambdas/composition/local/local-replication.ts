@@ -4,17 +4,25 @@
  * directory, and a job on the server's timer that carries them out one at a time against each
  * destination's ECR JSON endpoint, signed with the access key `replicationDestinations` gives it.
  * A failed job is tried again with backoff (the destination may be down for a while: a job keeps
- * trying for about two hours), then dead-lettered. A job waits while an earlier one for the same
- * image and destination is pending, so a push and the delete after it arrive in that order.
+ * trying for about two hours), then dead-lettered; a refusal retrying cannot change (aws/replication-failures.ts)
+ * is dead-lettered at once. A job waits while an earlier one for the same image and destination is
+ * pending, so a push and the delete after it arrive in that order.
+ *
+ * A push job records the image's status at that destination (DescribeImageReplicationStatus):
+ * IN_PROGRESS when queued, COMPLETE when done, FAILED with a failure code when dead-lettered. Each
+ * write is stamped with when its state began (the queueing, the attempt's start) and the store keeps
+ * the latest, so an attempt that ends after a new push of the same digest was queued leaves that
+ * push's IN_PROGRESS in place.
  */
 import type { LocalReplicationDestination } from '../../contracts/replication';
 import type { EventSink, ImageActionEvent } from '../../core/events';
 import type { Logger } from '../../core/log';
-import type { ReplicationConfiguration, StoredManifest } from '../../core/model';
+import type { ReplicationConfiguration, ReplicationStatus, StoredManifest } from '../../core/model';
 import { replicatePush, type ReplicationSource, type ReplicationTarget } from '../../core/replication/replicate-push';
 import { replicationJobsOf, type ReplicationJob } from '../../core/replication/replication-jobs';
 import { EcrReplicationTarget } from '../../aws/ecr-replication-target';
-import type { BlobLinkStore, ManifestStore, RegistrySettingsStore } from '../../storage/ports';
+import { replicationFailureOf } from '../../aws/replication-failures';
+import type { BlobLinkStore, ManifestStore, RegistrySettingsStore, ReplicationStatusStore } from '../../storage/ports';
 import { LocalReplicationQueue, type QueuedReplication } from '../../storage/local/replication-queue';
 import type { ScheduledJob } from '../deployment';
 
@@ -25,7 +33,7 @@ const MAX_RETRY_MS = 5 * 60_000;
 
 export interface LocalReplicationOptions {
   dataDir: string;
-  store: RegistrySettingsStore & Pick<ManifestStore, 'getManifest'> & Pick<BlobLinkStore, 'statBlobLink'>;
+  store: RegistrySettingsStore & Pick<ManifestStore, 'getManifest'> & Pick<BlobLinkStore, 'statBlobLink'> & Pick<ReplicationStatusStore, 'setReplicationStatus'>;
   readManifestBody: (digest: string) => Promise<Uint8Array>;
   /** A URL the destination can fetch a blob of this registry from without credentials (a download-token URL). */
   blobUrl: (repository: string, digest: string) => Promise<string>;
@@ -62,6 +70,12 @@ export function localReplication(options: LocalReplicationOptions): LocalReplica
     blobUrl: options.blobUrl,
   };
 
+  /** Statuses are kept for pushes only (ECR's are per image); a refused write is a later state already stored. */
+  async function recordStatus(job: ReplicationJob, status: ReplicationStatus): Promise<void> {
+    if (job.kind !== 'push') return;
+    await options.store.setReplicationStatus(job.repository, job.digest, job.destination, status);
+  }
+
   const sink: EventSink = {
     async deliver(events: readonly ImageActionEvent[]) {
       let configuration: ReplicationConfiguration | undefined;
@@ -78,12 +92,17 @@ export function localReplication(options: LocalReplicationOptions): LocalReplica
           },
           configuration,
         );
-        for (const job of jobs) await queue.enqueue(job, { time: event.time, eventId: detail['berth-event-id'] });
+        for (const job of jobs) {
+          // Before the job exists, so that every attempt of it starts after its IN_PROGRESS.
+          const statusAt = new Date(now()).toISOString();
+          await recordStatus(job, { status: 'IN_PROGRESS', updatedAt: statusAt });
+          await queue.enqueue(job, { time: event.time, eventId: detail['berth-event-id'] }, { statusAt });
+        }
       }
     },
   };
 
-  async function carryOut(job: ReplicationJob): Promise<void> {
+  async function carryOut(job: ReplicationJob, attemptAt: string): Promise<void> {
     const target = targets.get(`${job.destination.region}/${job.destination.registryId}`);
     if (!target) throw new Error(`no replicationDestinations entry for ${job.destination.region}/${job.destination.registryId}`);
     if (job.kind === 'delete') {
@@ -91,9 +110,20 @@ export function localReplication(options: LocalReplicationOptions): LocalReplica
       return;
     }
     const result = await replicatePush(source, target, { repository: job.repository, digest: job.digest, ...(job.tag !== undefined ? { tag: job.tag } : {}) }, options.region);
-    if (result.ok && !result.tagged && job.tag !== undefined) {
+    // Gone at the source since its push: nothing was replicated and the image has no status to show.
+    if (!result.ok) return;
+    const untagged = !result.tagged && job.tag !== undefined;
+    if (untagged) {
       options.log.warn('replica left untagged', { repository: job.repository, digest: job.digest, tag: job.tag, destination: job.destination, reason: result.reason });
     }
+    // The image is there, pullable by digest; the code says its tag is not (docs/replication.md, "DescribeImageReplicationStatus").
+    await recordStatus(job, { status: 'COMPLETE', ...(untagged ? { failureCode: result.reason ?? 'IMAGE_TAG_ALREADY_EXISTS' } : {}), updatedAt: attemptAt });
+  }
+
+  /** An attempt's statuses are stamped with its start, always after the job's IN_PROGRESS (clocks agree to the millisecond at best). */
+  function attemptTime(queued: QueuedReplication): string {
+    const queuedAt = queued.statusAt !== undefined ? Date.parse(queued.statusAt) : -Infinity;
+    return new Date(Math.max(now(), queuedAt + 1)).toISOString();
   }
 
   const job: ScheduledJob = {
@@ -108,23 +138,27 @@ export function localReplication(options: LocalReplicationOptions): LocalReplica
           blocked.add(key);
           continue;
         }
+        const attemptAt = attemptTime(queued);
         try {
-          await carryOut(queued.job);
+          await carryOut(queued.job, attemptAt);
           await queue.done(queued);
           options.log.info('image replicated', { kind: queued.job.kind, repository: queued.job.repository, digest: queued.job.digest, destination: queued.job.destination });
         } catch (error) {
           blocked.add(key);
-          await failed(queued, error);
+          await failed(queued, error, attemptAt);
         }
       }
     },
   };
 
-  async function failed(queued: QueuedReplication, error: unknown): Promise<void> {
+  async function failed(queued: QueuedReplication, error: unknown, attemptAt: string): Promise<void> {
     const lastError = error instanceof Error ? error.message : String(error);
-    if (queued.attempts + 1 >= REPLICATION_ATTEMPTS) {
-      await queue.deadLetter(queued, lastError);
-      options.log.error('replication abandoned, job dead-lettered', { job: queued.job, attempts: queued.attempts + 1, lastError, deadLetterFile: queue.deadLetters });
+    const failure = replicationFailureOf(error);
+    if (failure.permanent || queued.attempts + 1 >= REPLICATION_ATTEMPTS) {
+      await recordStatus(queued.job, { status: 'FAILED', failureCode: failure.code, updatedAt: attemptAt });
+      await queue.deadLetter(queued, lastError, failure.code);
+      const message = failure.permanent ? 'replication refused by the destination, job dead-lettered' : 'replication abandoned, job dead-lettered';
+      options.log.error(message, { job: queued.job, attempts: queued.attempts + 1, failureCode: failure.code, lastError, deadLetterFile: queue.deadLetters });
       return;
     }
     const bound = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** queued.attempts);

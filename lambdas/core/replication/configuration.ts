@@ -14,8 +14,8 @@
  * - The same destination twice in one rule is refused; in two rules it is accepted (one replication).
  */
 import { REGISTRY_ID_PATTERN, REPLICATION_REGION_PATTERN, type ReplicationSelf } from '../../contracts/replication';
-import type { RegistrySettingsStore } from '../../storage/ports';
-import type { ReplicationConfiguration, ReplicationDestination, ReplicationRule, RepositoryFilter } from '../model';
+import type { RegistrySettingsStore, ReplicationStatusStore } from '../../storage/ports';
+import type { ReplicationConfiguration, ReplicationDestination, ReplicationRule, ReplicationState, RepositoryFilter } from '../model';
 
 /** ECR's limits (API reference). */
 export const MAX_REPLICATION_RULES = 10;
@@ -51,7 +51,7 @@ export interface ReplicationDeployment {
 
 /** A destination's status for an image (DescribeImageReplicationStatus). */
 export interface ImageReplicationStatus extends ReplicationDestination {
-  status: 'IN_PROGRESS' | 'COMPLETE' | 'FAILED';
+  status: ReplicationState;
   failureCode?: string;
 }
 
@@ -175,7 +175,7 @@ export function destinationsFor(configuration: ReplicationConfiguration, reposit
 
 export class ReplicationConfigurations {
   constructor(
-    private readonly store: RegistrySettingsStore,
+    private readonly store: RegistrySettingsStore & Pick<ReplicationStatusStore, 'getReplicationStatuses'>,
     private readonly deployment: ReplicationDeployment = { destinations: [] },
   ) {}
 
@@ -193,11 +193,19 @@ export class ReplicationConfigurations {
   }
 
   /**
-   * Each destination's status for an image of `repository`. For now every destination the rules give
-   * the repository is IN_PROGRESS: nothing replicates yet, and the replicator (issue 14, "Behaviour")
-   * will record COMPLETE and FAILED per image here.
+   * The statuses the replicator recorded for image `digest` of `repository`, for the destinations the
+   * current rules give the repository, in the rules' order. A destination without a record is left
+   * out: the image was pushed before a rule sent it there, so it was never replicated there (nor will
+   * be until pushed again), and IN_PROGRESS would never end. Records of destinations no rule names
+   * any more are old news and left out too.
    */
-  async statusOf(repository: string): Promise<ImageReplicationStatus[]> {
-    return destinationsFor(await this.get(), repository).map((d) => ({ ...d, status: 'IN_PROGRESS' }));
+  async statusOf(repository: string, digest: string): Promise<ImageReplicationStatus[]> {
+    const destinations = destinationsFor(await this.get(), repository);
+    if (destinations.length === 0) return [];
+    const stored = new Map((await this.store.getReplicationStatuses(repository, digest)).map((s) => [keyOf(s.destination), s]));
+    return destinations.flatMap((d): ImageReplicationStatus[] => {
+      const record = stored.get(keyOf(d));
+      return record ? [{ ...d, status: record.status, ...(record.failureCode !== undefined ? { failureCode: record.failureCode } : {}) }] : [];
+    });
   }
 }

@@ -7,8 +7,8 @@
  * the core's message, which names the rule and the field. `deleteReplication` is read and answered as
  * raw JSON: @aws-sdk/client-ecr 3.1169 predates it (berth ecr adds it itself, ecr-cli.ts).
  *
- * DescribeImageReplicationStatus answers IN_PROGRESS for every destination the rules give the image's
- * repository until the replicator exists and records real statuses (docs/replication.md).
+ * DescribeImageReplicationStatus answers the statuses the replicator recorded for the image's digest,
+ * for the destinations the rules give its repository (ReplicationConfigurations.statusOf; docs/replication.md).
  */
 import { ReplicationConfigurationError } from '../../core/replication/configuration';
 import type { ReplicationConfiguration } from '../../core/model';
@@ -65,8 +65,7 @@ export const REPLICATION_ACTIONS: Record<string, EcrActionDefinition> = {
         if (resolved.reason === 'invalid-digest' || resolved.reason === 'invalid-tag') throw invalidParameter('imageId', `the image id is not valid (${resolved.reason})`);
         throw ecrError('ImageNotFoundException', { name: repositoryName, account: options.registryAccount, digest: id.imageDigest, tag: id.imageTag });
       }
-      // Placeholder statuses (IN_PROGRESS) until the replicator records real ones: see ReplicationConfigurations.statusOf.
-      const statuses = await options.operations.replication.statusOf(repositoryName);
+      const statuses = await options.operations.replication.statusOf(repositoryName, resolved.digest);
       return {
         repositoryName,
         imageId: { imageDigest: resolved.digest, ...(id.imageTag !== undefined ? { imageTag: id.imageTag } : {}) },

@@ -12,6 +12,7 @@ import { countLinks } from './content';
 import { changeTime, outboxPut } from './outbox';
 import { referencePins, releaseOrphanPins, unpin } from './pins';
 import { get, queryPartition, queryPrefix, suffixes } from './reads';
+import { deleteReplicationStatuses } from './replication-status';
 import { MAX_ACTIONS, storable, type Action, type Key, type TableContext } from './table';
 import { backoff, increment, MAX_ATTEMPTS, retrying, sleep, transactOrRetry, transactOrRetryConflicts } from './transactions';
 
@@ -205,6 +206,8 @@ export async function deleteRepository(t: TableContext, name: string, force: boo
       pinned = !(await transactOrRetryConflicts(t, batch));
     }
     if (pinned) continue;
+    // Then replication statuses, which nothing else removes (a manifest's delete leaves them).
+    await deleteReplicationStatuses(t, pk);
     // 3. nothing else may be left under the repository.
     const rest = await queryPartition(t, pk, 4);
     if (rest.some((item) => ![REPO_SK, POLICY_SK, SETTINGS_SK].includes(item.sk as string))) continue;

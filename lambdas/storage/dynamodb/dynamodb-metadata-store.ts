@@ -15,6 +15,9 @@ import type {
   RepositoryRecord,
   RepositorySettings,
   RepositorySettingsRecord,
+  ReplicationDestination,
+  ReplicationStatus,
+  ReplicationStatusRecord,
   StoredManifest,
   UploadState,
 } from '../../core/model';
@@ -44,6 +47,7 @@ import * as manifestReads from './manifest-reads';
 import { putManifest } from './manifest-puts';
 import * as outbox from './outbox';
 import * as meta from './registry-meta';
+import * as replicationStatus from './replication-status';
 import * as repositories from './repositories';
 import * as storageClass from './storage-class';
 import type { TableContext } from './table';
@@ -196,6 +200,16 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
   setImageStorageClass(repository: string, digest: string, target: ImageStorageClass, at: string, options: { initiatedBy?: ChangeInitiator } = {}): Promise<StorageClassUpdate> {
     return storageClass.setImageStorageClass(this.t, repository, digest, target, at, options);
+  }
+
+  // ---- replication statuses ----
+
+  setReplicationStatus(repository: string, digest: string, destination: ReplicationDestination, status: ReplicationStatus): Promise<boolean> {
+    return replicationStatus.setReplicationStatus(this.t, repository, digest, destination, status);
+  }
+
+  getReplicationStatuses(repository: string, digest: string): Promise<ReplicationStatusRecord[]> {
+    return replicationStatus.getReplicationStatuses(this.t, repository, digest);
   }
 
   // ---- policies, registry settings, creation templates ----

@@ -14,6 +14,9 @@ import type {
   RepositoryRecord,
   RepositorySettings,
   RepositorySettingsRecord,
+  ReplicationDestination,
+  ReplicationStatus,
+  ReplicationStatusRecord,
   StoredManifest,
   UploadState,
 } from '../../core/model';
@@ -45,6 +48,7 @@ import * as uploads from './lmdb/uploads';
 import * as outbox from './lmdb/outbox';
 import * as content from './lmdb/content';
 import * as storageClass from './lmdb/storage-class';
+import * as replicationStatus from './lmdb/replication-status';
 
 /** 2: content records (garbage collection); a version-1 environment is upgraded in place when opened. */
 export const LMDB_LAYOUT_VERSION = 2;
@@ -205,6 +209,16 @@ export class LmdbMetadataStore implements MetadataStore {
     options: { initiatedBy?: ChangeInitiator } = {},
   ): Promise<StorageClassUpdate> {
     return storageClass.setImageStorageClass(this.db, repository, digest, target, at, options);
+  }
+
+  // ---- replication statuses (lmdb/replication-status.ts) --------------------------------
+
+  async setReplicationStatus(repository: string, digest: string, destination: ReplicationDestination, status: ReplicationStatus): Promise<boolean> {
+    return replicationStatus.setReplicationStatus(this.db, repository, digest, destination, status);
+  }
+
+  async getReplicationStatuses(repository: string, digest: string): Promise<ReplicationStatusRecord[]> {
+    return replicationStatus.getReplicationStatuses(this.db, repository, digest);
   }
 
   // ---- registry settings, registry policy, creation templates (lmdb/registry-meta.ts) ----

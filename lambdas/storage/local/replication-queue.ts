@@ -21,6 +21,8 @@ export interface QueuedReplication {
   /** Epoch ms before which the job is not tried again. */
   notBefore: number;
   lastError?: string;
+  /** When the job's IN_PROGRESS status was recorded: the statuses its attempts record must be later (absent in files queued before statuses). */
+  statusAt?: string;
 }
 
 export class LocalReplicationQueue {
@@ -33,9 +35,9 @@ export class LocalReplicationQueue {
   }
 
   /** Queues the job an event asked for (idempotent per event and destination). */
-  async enqueue(job: ReplicationJob, event: { time: string; eventId: string }): Promise<void> {
+  async enqueue(job: ReplicationJob, event: { time: string; eventId: string }, options: { statusAt?: string } = {}): Promise<void> {
     const id = `${event.time.replace(/[^0-9TZ]/g, '')}-${event.eventId}-${job.destination.region}-${job.destination.registryId}.json`;
-    await this.write({ id, job, attempts: 0, notBefore: 0 });
+    await this.write({ id, job, attempts: 0, notBefore: 0, ...(options.statusAt !== undefined ? { statusAt: options.statusAt } : {}) });
   }
 
   /** Every queued job, in the order of their names. */
@@ -69,8 +71,9 @@ export class LocalReplicationQueue {
   }
 
   /** Gives up on a job: one JSON line in the dead-letter file, then the job's file goes. */
-  async deadLetter(queued: QueuedReplication, lastError: string): Promise<void> {
-    await appendLines(this.deadLetterFile, [JSON.stringify({ failedAt: new Date().toISOString(), attempts: queued.attempts + 1, lastError, job: queued.job })], 0o600);
+  async deadLetter(queued: QueuedReplication, lastError: string, failureCode?: string): Promise<void> {
+    const line = { failedAt: new Date().toISOString(), attempts: queued.attempts + 1, lastError, ...(failureCode !== undefined ? { failureCode } : {}), job: queued.job };
+    await appendLines(this.deadLetterFile, [JSON.stringify(line)], 0o600);
     await this.done(queued);
   }
 
