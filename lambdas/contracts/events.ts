@@ -88,8 +88,9 @@ export interface ImageActionDetail {
   /** Present when no client request made the change: `lifecycle-policy` for what a lifecycle policy expired or archived (ECR emits no event for those). */
   'berth-initiated-by'?: ChangeInitiator;
   /**
-   * PUSH only, present when the push stored a replica (BerthReplicateImage): where it came from.
-   * Replicators skip such pushes, so a replica is never replicated further (ECR: "once per image push").
+   * PUSH and DELETE: present when the push stored a replica (BerthReplicateImage), or the delete carried
+   * out a source's deletion (BerthReplicateDelete): where it came from. Replicators skip such changes,
+   * so a replica is never replicated further (ECR: "once per image push") nor a replicated delete passed on.
    * An object, so EventBridge rules that leave replicas out match on a leaf:
    * `"berth-replicated-from": {"account": [{"exists": false}]}`.
    */
@@ -155,8 +156,9 @@ export interface ImageChange {
   /** Set when no client request made the change. */
   initiatedBy?: ChangeInitiator;
   /**
-   * PUSH: set when the put stored a replica (sent as `berth-replicated-from`). REPLICATE: always, the
-   * source's account and region (sent as `source-account` and `source-region`).
+   * PUSH: set when the put stored a replica; DELETE: when the delete carried out a source's
+   * (BerthReplicateDelete); both sent as `berth-replicated-from`. REPLICATE: always, the source's
+   * account and region (sent as `source-account` and `source-region`).
    */
   replicatedFrom?: ReplicatedFrom;
 }

@@ -9,7 +9,7 @@
  * Every delete is conditional on the tags the store finds in the same transaction
  * (`deleteManifest`'s `onlyIfTags`), so an image a racing push tags meanwhile is never deleted.
  */
-import type { ChangeInitiator } from '../contracts/events';
+import type { ChangeInitiator, ReplicatedFrom } from '../contracts/events';
 import type { ManifestStore, TagStore } from '../storage/ports';
 import { eachReferrer } from './referrer-pages';
 
@@ -33,40 +33,61 @@ const MAX_REFERRER_DEPTH = 8;
  */
 export const MAX_REFERRERS_DELETED_PER_REQUEST = 100;
 
-/** Removes `tag`, which named `digest` when the caller resolved it; the image goes with its last tag. */
-export async function deleteImageTag(store: ImageDeletionStore, repository: string, tag: string, digest: string): Promise<ImageDeletion> {
-  const whole = await store.deleteManifest(repository, digest, { onlyIfTags: [tag] });
+/**
+ * What marks the DELETEs a deletion records, on every write it makes (the image, its tags, its
+ * referrers): `initiatedBy` for a lifecycle expiry, `replicatedFrom` for a source's deletion carried
+ * out here (BerthReplicateDelete), which replicators then skip.
+ */
+export interface DeletionMarks {
+  initiatedBy?: ChangeInitiator;
+  replicatedFrom?: ReplicatedFrom;
+}
+
+/**
+ * Removes `tag`, which named `digest` when the caller resolved it; the image goes with its last tag.
+ * `replicatedFrom` marks the recorded DELETEs (a replicated delete).
+ */
+export async function deleteImageTag(
+  store: ImageDeletionStore,
+  repository: string,
+  tag: string,
+  digest: string,
+  options: Pick<DeletionMarks, 'replicatedFrom'> = {},
+): Promise<ImageDeletion> {
+  const marks = marksOf(options);
+  const whole = await store.deleteManifest(repository, digest, { onlyIfTags: [tag], ...marks });
   if (whole.ok) {
-    await deleteReferrersOf(store, repository, digest);
+    await deleteReferrersOf(store, repository, digest, marks);
     return { ok: true, imageDeleted: true };
   }
   if (whole.reason === 'in-use') return { ok: false, reason: 'in-use', by: whole.by };
   if (whole.reason === 'unknown') return { ok: false, reason: 'unknown' };
   // Other tags name the image too: this tag only, and only while it still names this image (a push may have moved it).
-  if (!(await store.deleteTag(repository, tag, { ifDigest: digest }))) return { ok: false, reason: 'unknown' };
+  if (!(await store.deleteTag(repository, tag, { ifDigest: digest, ...marks }))) return { ok: false, reason: 'unknown' };
   // Those other tags may have gone meanwhile; then this was the last one after all.
-  const rest = await store.deleteManifest(repository, digest, { onlyIfTags: [] });
-  if (rest.ok) await deleteReferrersOf(store, repository, digest);
+  const rest = await store.deleteManifest(repository, digest, { onlyIfTags: [], ...marks });
+  if (rest.ok) await deleteReferrersOf(store, repository, digest, marks);
   return { ok: true, imageDeleted: rest.ok };
 }
 
 /**
  * Deletes an image by digest with every tag naming it, and (unless `referrers: 'keep'`) its referrers.
- * With `onlyIfTags`, only while exactly those tags name it (`tagged` otherwise); `initiatedBy` marks
- * the recorded changes (a lifecycle expiry).
+ * With `onlyIfTags`, only while exactly those tags name it (`tagged` otherwise); `initiatedBy` and
+ * `replicatedFrom` mark the recorded changes (DeletionMarks).
  */
 export async function deleteImage(
   store: ImageDeletionStore,
   repository: string,
   digest: string,
-  options: { referrers?: 'delete' | 'keep'; onlyIfTags?: string[]; initiatedBy?: ChangeInitiator } = {},
+  options: { referrers?: 'delete' | 'keep'; onlyIfTags?: string[] } & DeletionMarks = {},
 ): Promise<ImageDeletion> {
+  const marks = marksOf(options);
   const result = await store.deleteManifest(repository, digest, {
     ...(options.onlyIfTags !== undefined ? { onlyIfTags: options.onlyIfTags } : {}),
-    ...(options.initiatedBy !== undefined ? { initiatedBy: options.initiatedBy } : {}),
+    ...marks,
   });
   if (result.ok) {
-    if (options.referrers !== 'keep') await deleteReferrersOf(store, repository, digest, options.initiatedBy);
+    if (options.referrers !== 'keep') await deleteReferrersOf(store, repository, digest, marks);
     return { ok: true, imageDeleted: true };
   }
   if (result.reason === 'in-use') return { ok: false, reason: 'in-use', by: result.by };
@@ -84,16 +105,24 @@ async function deleteReferrersOf(
   store: ImageDeletionStore,
   repository: string,
   subject: string,
-  initiatedBy?: ChangeInitiator,
+  marks: DeletionMarks,
   budget = { left: MAX_REFERRERS_DELETED_PER_REQUEST },
   depth = 0,
 ): Promise<void> {
   if (depth >= MAX_REFERRER_DEPTH) return;
   for await (const referrer of eachReferrer(store, repository, subject)) {
     if (budget.left <= 0) return;
-    const result = await store.deleteManifest(repository, referrer.digest, { onlyIfTags: [], ...(initiatedBy !== undefined ? { initiatedBy } : {}) });
+    const result = await store.deleteManifest(repository, referrer.digest, { onlyIfTags: [], ...marks });
     if (!result.ok) continue;
     budget.left--;
-    await deleteReferrersOf(store, repository, referrer.digest, initiatedBy, budget, depth + 1);
+    await deleteReferrersOf(store, repository, referrer.digest, marks, budget, depth + 1);
   }
+}
+
+/** The marks given, without absent members: the options handed to the stores carry no `undefined` values, as everywhere else. */
+function marksOf(options: DeletionMarks): DeletionMarks {
+  return {
+    ...(options.initiatedBy !== undefined ? { initiatedBy: options.initiatedBy } : {}),
+    ...(options.replicatedFrom !== undefined ? { replicatedFrom: options.replicatedFrom } : {}),
+  };
 }

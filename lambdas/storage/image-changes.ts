@@ -26,15 +26,25 @@ export function manifestPutChanges(repository: string, digest: string, tag: stri
   ];
 }
 
+/**
+ * What marks a delete's DELETEs: `initiatedBy` when no client request made it (a lifecycle expiry),
+ * `replicatedFrom` when it carries out a source's deletion (BerthReplicateDelete), so that
+ * replicators skip it as they skip a replica's PUSH.
+ */
+export interface DeleteMarks {
+  initiatedBy?: ChangeInitiator;
+  replicatedFrom?: ReplicatedFrom;
+}
+
 /** Tags removed from a manifest that stays: one DELETE per tag. */
-export function untagChanges(repository: string, digest: string, tags: readonly string[], time = new Date(), initiatedBy?: ChangeInitiator): ImageChange[] {
-  return tags.map((tag) => ({ action: 'DELETE', repository, digest, tag, eventId: randomUUID(), time: time.toISOString(), ...initiator(initiatedBy) }));
+export function untagChanges(repository: string, digest: string, tags: readonly string[], time = new Date(), marks: DeleteMarks = {}): ImageChange[] {
+  return tags.map((tag) => ({ action: 'DELETE', repository, digest, tag, eventId: randomUUID(), time: time.toISOString(), ...deleteMarks(marks) }));
 }
 
 /** A manifest deleted: one DELETE per tag it had, or one without a tag when it had none. */
-export function imageDeleteChanges(repository: string, digest: string, tags: readonly string[], time = new Date(), initiatedBy?: ChangeInitiator): ImageChange[] {
-  if (tags.length > 0) return untagChanges(repository, digest, tags, time, initiatedBy);
-  return [{ action: 'DELETE', repository, digest, eventId: randomUUID(), time: time.toISOString(), ...initiator(initiatedBy) }];
+export function imageDeleteChanges(repository: string, digest: string, tags: readonly string[], time = new Date(), marks: DeleteMarks = {}): ImageChange[] {
+  if (tags.length > 0) return untagChanges(repository, digest, tags, time, marks);
+  return [{ action: 'DELETE', repository, digest, eventId: randomUUID(), time: time.toISOString(), ...deleteMarks(marks) }];
 }
 
 /** A manifest moved to another storage class (archived, or restored to STANDARD at `time`): one UPDATE_STORAGE_CLASS. */
@@ -64,4 +74,10 @@ export function storageClassChange(
 
 function initiator(initiatedBy: ChangeInitiator | undefined): { initiatedBy?: ChangeInitiator } {
   return initiatedBy !== undefined ? { initiatedBy } : {};
+}
+
+/** Only the marks, and of the source only its two fields: callers may pass their whole options object. */
+function deleteMarks(marks: DeleteMarks): DeleteMarks {
+  const from = marks.replicatedFrom;
+  return { ...initiator(marks.initiatedBy), ...(from !== undefined ? { replicatedFrom: { account: from.account, region: from.region } } : {}) };
 }

@@ -188,6 +188,11 @@ export type DeleteResult<T extends string> = { ok: true } | { ok: false; reason:
 export interface DeleteTagOptions {
   /** The manifest the tag must still name. @default whichever it names */
   ifDigest?: string;
+  /**
+   * The delete carries out a source's deletion (BerthReplicateDelete): its DELETE is marked with the
+   * source, so replicators skip it and a replicated delete is never passed on. @default none
+   */
+  replicatedFrom?: ReplicatedFrom;
 }
 
 export interface DeleteManifestOptions {
@@ -195,6 +200,8 @@ export interface DeleteManifestOptions {
   onlyIfTags?: string[];
   /** Recorded on the outbox changes when no client request made the delete (a lifecycle expiry). @default none */
   initiatedBy?: ChangeInitiator;
+  /** As DeleteTagOptions.replicatedFrom: every DELETE the delete records carries the source. @default none */
+  replicatedFrom?: ReplicatedFrom;
 }
 
 export type StorageClassUpdate =
@@ -441,6 +448,7 @@ export interface OutboxEntry {
  * - deleteTag: one DELETE with the tag, when it removed one;
  * - deleteManifest: one DELETE per tag the manifest had (tags removed in steps by an adapter count the
  *   same), or one without a tag when it had none;
+ *   both with `replicatedFrom` (and deleteManifest with `initiatedBy`) carried by each DELETE;
  * - deleteRepository with force: what deleteManifest records, for each manifest it removes.
  * Refused or failed writes record nothing. A tag that moves to another manifest is part of the PUSH
  * (as in ECR, the manifest it left gets no event). A drainer reads entries, delivers them, then

@@ -27,7 +27,7 @@ import {
 import type { ImageActionEvent } from '../../lambdas/contracts/events';
 import { scratchDir, startRegistryProcess, type RegistryProcess } from '../support/registry-harness';
 import { readEventLines } from '../support/image-events';
-import { blobOf, imageBlobs, makeImage, makeIndex, pseudoRandomBytes, type Blob, type Image } from '../support/oci-fixtures';
+import { blobOf, EMPTY_CONFIG, imageBlobs, makeArtifact, makeImage, makeIndex, pseudoRandomBytes, type Blob, type Image } from '../support/oci-fixtures';
 
 const DEST = '222233334444';
 const SOURCE_ACCOUNT = '111122223333';
@@ -349,6 +349,36 @@ describe('BerthReplicateDelete', () => {
     expect((await get('/v2/team/app/manifests/o1')).status).toBe(404);
     expect(await del('team/app', other.manifest.digest)).toMatchObject({ status: 200, body: { result: 'ABSENT' } });
     expect(await del('no/such-repo', other.manifest.digest, 'o1')).toMatchObject({ status: 200, body: { result: 'ABSENT' } });
+  });
+
+  test('GIVEN replicas deleted by tag and by digest WHEN the events are read THEN every DELETE it caused (a tag, the image with its last tag, its referrer) carries berth-replicated-from, the signed caller’s account', async () => {
+    const image = makeImage({ seed: 'marked-delete', layers: [64] });
+    const artifact = makeArtifact({ artifactType: 'application/vnd.example.sbom', subject: image.manifest, payload: Buffer.from('marked-delete sbom') });
+    const other = makeImage({ seed: 'marked-delete-local', layers: [64] });
+    await replicateImage(SOURCE, 'team/app', image, 'md1');
+    await replicateImage(SOURCE, 'team/app', image.manifest, 'md2');
+    for (const blob of [EMPTY_CONFIG, artifact.layer]) expect((await replicateBlob(SOURCE, 'team/app', blob)).status).toBe(200);
+    expect(await replicateImage(SOURCE, 'team/app', artifact.manifest)).toMatchObject({ status: 200 });
+    await replicateImage(SOURCE, 'team/app', other, 'ml1');
+    const from = { account: SOURCE_ACCOUNT, region: SOURCE_REGION };
+    // By tag with another tag left: the tag alone; then the last tag: the image and its untagged referrer.
+    expect(await del('team/app', image.manifest.digest, 'md1')).toMatchObject({ status: 200, body: { result: 'DELETED' } });
+    expect(await del('team/app', image.manifest.digest, 'md2')).toMatchObject({ status: 200, body: { result: 'DELETED' } });
+    expect((await get(`/v2/team/app/manifests/${artifact.manifest.digest}`)).status).toBe(404);
+    const deletes = (await eventsOf(image.manifest.digest, 6)).filter((e) => e.detail['action-type'] === 'DELETE');
+    expect(deletes.map((e) => e.detail)).toEqual([
+      expect.objectContaining({ 'image-tag': 'md1', 'berth-replicated-from': from }),
+      expect.objectContaining({ 'image-tag': 'md2', 'berth-replicated-from': from }),
+    ]);
+    const [referrerDelete] = (await eventsOf(artifact.manifest.digest, 3)).filter((e) => e.detail['action-type'] === 'DELETE');
+    expect(referrerDelete.detail).toMatchObject({ 'action-type': 'DELETE', 'berth-replicated-from': from });
+    expect(referrerDelete.detail).not.toHaveProperty('image-tag');
+
+    // By digest, by the destination's own replicator: its account, and the region it says.
+    const local = (imageDigest: string) => call(LOCAL, 'BerthReplicateDelete', { repositoryName: 'team/app', sourceRegion: 'eu-west-1', imageDigest });
+    expect(await local(other.manifest.digest)).toMatchObject({ status: 200, body: { result: 'DELETED' } });
+    const [localDelete] = (await eventsOf(other.manifest.digest, 3)).filter((e) => e.detail['action-type'] === 'DELETE');
+    expect(localDelete.detail).toMatchObject({ 'image-tag': 'ml1', 'berth-replicated-from': { account: DEST, region: 'eu-west-1' } });
   });
 
   test('GIVEN a child an index still names WHEN deleted by digest THEN refused, nothing changed', async () => {

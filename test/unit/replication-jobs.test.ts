@@ -37,3 +37,10 @@ test("a replica's own changes, storage-class moves and no rules ask for nothing"
   expect(replicationJobsOf({ ...push('team/app'), action: 'UPDATE_STORAGE_CLASS' }, configuration)).toEqual([]);
   expect(replicationJobsOf(push('team/app'), { rules: [] })).toEqual([]);
 });
+
+test('a DELETE a replicated delete recorded (replicatedFrom) asks for nothing, even where deleteReplication is on', () => {
+  const del = { ...push('team/app'), action: 'DELETE' };
+  expect(replicationJobsOf(del, configuration)).toHaveLength(2);
+  expect(replicationJobsOf({ ...del, replicatedFrom: { account: '999988887777', region: 'eu-central-1' } }, configuration)).toEqual([]);
+  expect(replicationJobsOf({ ...del, tag: undefined, replicatedFrom: { account: '999988887777', region: 'eu-central-1' } }, configuration)).toEqual([]);
+});

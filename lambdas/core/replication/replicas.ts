@@ -9,7 +9,8 @@
  *   governs pushes, and ECR creates replicated repositories regardless (the caller's permission to
  *   create is the transport's to check, before it asks).
  * - A manifest put records that it stored a replica (PutManifestOptions.replicatedFrom): its PUSH is
- *   marked, and ECR's REPLICATE is recorded with it, in one transaction.
+ *   marked, and ECR's REPLICATE is recorded with it, in one transaction. A replicated delete's DELETEs
+ *   are marked the same way (DeleteManifestOptions/DeleteTagOptions.replicatedFrom).
  * - An immutable tag that names another image at the destination leaves the replica untagged (ECR's
  *   rule), where a push would be refused.
  * - Storing the same replica again is a put like any other (no IMAGE_EXISTS): a retry is harmless.
@@ -104,12 +105,15 @@ export class Replicas {
   /**
    * With `tag`: removes it while it names `digest` (the image goes with its last tag, as
    * BatchDeleteImage by tag); a tag that is absent or names another image is `unknown`. Without:
-   * deletes the image by digest with its tags and untagged referrers.
+   * deletes the image by digest with its tags and untagged referrers. Every DELETE recorded carries
+   * `from`, so that a destination which replicates deletes itself skips them, as it skips a replica's
+   * PUSH: no chain, and no loop between two registries replicating to each other.
    */
-  async deleteReplica(repository: string, digest: string, tag?: string): Promise<ReplicaDeletion> {
-    if (tag === undefined) return deleteImage(this.store, repository, digest);
+  async deleteReplica(repository: string, digest: string, options: { tag?: string; from: ReplicatedFrom }): Promise<ReplicaDeletion> {
+    const { tag, from } = options;
+    if (tag === undefined) return deleteImage(this.store, repository, digest, { replicatedFrom: from });
     if ((await this.store.resolveTag(repository, tag)) !== digest) return { ok: false, reason: 'unknown' };
-    return deleteImageTag(this.store, repository, tag, digest);
+    return deleteImageTag(this.store, repository, tag, digest, { replicatedFrom: from });
   }
 }
 

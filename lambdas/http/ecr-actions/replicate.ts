@@ -235,14 +235,18 @@ export const REPLICATE_ACTIONS: Record<string, EcrActionDefinition> = {
     repository: repositoryNameOf,
     validation: 'modern',
     async run(context) {
-      const { input, options } = context;
+      const { input, options, caller } = context;
       checkRegistryId(input, options.registryAccount);
       const replicas = replicasOf(context);
       const repository = repositoryNameOf(input);
-      sourceRegionOf(input);
+      const sourceRegion = sourceRegionOf(input);
       const digest = digestOf(input, 'imageDigest');
       const tag = tagOf(input);
-      const deleted = await replicas.deleteReplica(repository, digest.value, tag);
+      // The source as BerthReplicateImage names it: the signed caller's account, never one the request claims.
+      const deleted = await replicas.deleteReplica(repository, digest.value, {
+        ...(tag !== undefined ? { tag } : {}),
+        from: { account: caller.principal.account, region: sourceRegion },
+      });
       if (!deleted.ok && deleted.reason === 'in-use') {
         throw ecrError('BerthImageReferencedByManifestListException', { name: repository, digest: digest.value, by: deleted.by });
       }

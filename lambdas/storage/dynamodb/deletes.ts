@@ -4,8 +4,7 @@
  * ("Invariants", "Deleting a manifest", "Deleting a repository").
  */
 import { linkSk, manifestSk, parentSk, POLICY_SK, REPO_SK, referrerSk, repoPk, SETTINGS_SK, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
-import type { ChangeInitiator } from '../../contracts/events';
-import { imageDeleteChanges, untagChanges } from '../image-changes';
+import { imageDeleteChanges, untagChanges, type DeleteMarks } from '../image-changes';
 import { sameTags, type DeleteManifestOptions, type DeleteTagOptions, type DeleteRepositoryResult, type UnlinkOptions } from '../ports';
 import type { DeleteResult } from '../ports';
 import { countLinks } from './content';
@@ -99,7 +98,7 @@ export async function deleteManifest(
     if (tags.length > fitting) {
       // Too many tags for one transaction: untag first (each step a state deleteTag could leave), then look again.
       for (const tag of tags.slice(fitting)) {
-        if (await untag(t, repository, tag, digest, options.initiatedBy)) untaggedInSteps = true;
+        if (await untag(t, repository, tag, digest, options)) untaggedInSteps = true;
       }
       return { again: true, immediately: true };
     }
@@ -131,7 +130,7 @@ export async function deleteManifest(
     }
     if (item.subject !== undefined) actions.push({ Delete: { TableName: t.table, Key: { pk, sk: referrerSk(item.subject as string, digest) } } });
     if (bodyCounted) actions.push({ Update: countLinks(t, digest, -1, false) });
-    if (tags.length > 0 || !untaggedInSteps) actions.push(outboxPut(t, imageDeleteChanges(repository, digest, tags, changeTime(), options.initiatedBy)));
+    if (tags.length > 0 || !untaggedInSteps) actions.push(outboxPut(t, imageDeleteChanges(repository, digest, tags, changeTime(), options)));
     if (!(await transactOrRetry(t, actions))) return { again: true };
     if (unpinAfter) {
       // The manifest is gone; a failure here leaves pins too many, which only keeps blobs and children longer.
@@ -148,7 +147,7 @@ export async function deleteTag(t: TableContext, repository: string, tag: string
     const item = await get(t, key, true, '#digest', { '#digest': 'digest' });
     // untag() is conditional on this digest: a tag moved meanwhile is read again, then refused here.
     if (!item || (options.ifDigest !== undefined && item.digest !== options.ifDigest)) return { done: false };
-    return (await untag(t, repository, tag, item.digest as string)) ? { done: true } : { again: true };
+    return (await untag(t, repository, tag, item.digest as string, options)) ? { done: true } : { again: true };
   });
 }
 
@@ -162,13 +161,13 @@ function tagDelete(t: TableContext, pk: string, tag: string, digest: string) {
   };
 }
 
-/** Removes `tag` if it still names `digest`, recording its DELETE; false when it moved or went meanwhile. */
-async function untag(t: TableContext, repository: string, tag: string, digest: string, initiatedBy?: ChangeInitiator): Promise<boolean> {
+/** Removes `tag` if it still names `digest`, recording its DELETE with `marks`; false when it moved or went meanwhile. */
+async function untag(t: TableContext, repository: string, tag: string, digest: string, marks: DeleteMarks = {}): Promise<boolean> {
   const pk = repoPk(repository);
   return transactOrRetry(t, [
     { Delete: tagDelete(t, pk, tag, digest) },
     { Delete: { TableName: t.table, Key: { pk, sk: taggedSk(digest, tag) } } },
-    outboxPut(t, untagChanges(repository, digest, [tag], changeTime(), initiatedBy)),
+    outboxPut(t, untagChanges(repository, digest, [tag], changeTime(), marks)),
   ]);
 }
 

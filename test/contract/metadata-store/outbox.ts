@@ -143,6 +143,41 @@ export function describeOutbox(current: () => OpenedMetadataStore): void {
       expect(got.every((c) => c.action === 'DELETE' && c.digest === image.digest)).toBe(true);
     });
 
+    test('GIVEN deletes with replicatedFrom (a replicated delete) WHEN deleteTag and deleteManifest succeed THEN every DELETE they record carries the source; an ordinary delete does not', async () => {
+      const from = { account: '111122223333', region: 'eu-west-1' };
+      const tagged = manifest('tagged', { blobs: [blob('a')] });
+      const untagged = manifest('untagged', { blobs: [blob('b')] });
+      // More tags than one DynamoDB transaction holds: those the adapter removes in steps are marked too.
+      const many = manifest('many', { blobs: [blob('c')] });
+      const manyTags = Array.from({ length: 55 }, (_, i) => `m${String(i).padStart(2, '0')}`);
+      const plain = manifest('plain', { blobs: [blob('d')] });
+      await push('team/app', tagged, 'v1');
+      await push('team/app', tagged, 'v2');
+      await push('team/app', untagged);
+      await push('team/app', many);
+      for (const tag of manyTags) expect(await store.putManifest('team/app', many, tag)).toEqual({ ok: true });
+      await push('team/app', plain, 'p');
+      await drain();
+      expect(await store.deleteTag('team/app', 'v1', { ifDigest: tagged.digest, replicatedFrom: from })).toBe(true);
+      expect(await store.deleteManifest('team/app', tagged.digest, { onlyIfTags: ['v2'], replicatedFrom: from })).toEqual({ ok: true });
+      expect(await store.deleteManifest('team/app', untagged.digest, { replicatedFrom: from })).toEqual({ ok: true });
+      expect(await store.deleteManifest('team/app', many.digest, { replicatedFrom: from })).toEqual({ ok: true });
+      const changes = (await allEntries(store)).flatMap((e) => e.changes);
+      expect(changes.slice(0, 3).map(({ action, digest, tag, replicatedFrom }) => ({ action, digest, tag, replicatedFrom }))).toEqual([
+        { action: 'DELETE', digest: tagged.digest, tag: 'v1', replicatedFrom: from },
+        { action: 'DELETE', digest: tagged.digest, tag: 'v2', replicatedFrom: from },
+        { action: 'DELETE', digest: untagged.digest, tag: undefined, replicatedFrom: from },
+      ]);
+      const manyChanges = changes.slice(3);
+      expect(manyChanges.map((c) => c.tag).sort()).toEqual(manyTags);
+      expect(manyChanges.every((c) => c.action === 'DELETE' && c.digest === many.digest && c.initiatedBy === undefined)).toBe(true);
+      expect(manyChanges.map((c) => c.replicatedFrom)).toEqual(manyTags.map(() => from));
+      // A delete without the option records DELETEs without the mark.
+      await drain();
+      expect(await store.deleteManifest('team/app', plain.digest)).toEqual({ ok: true });
+      expect((await allEntries(store)).flatMap((e) => e.changes).map((c) => [c.action, c.tag, c.replicatedFrom])).toEqual([['DELETE', 'p', undefined]]);
+    });
+
     test('GIVEN deletes refused (in use by an index, tags changed, unknown) THEN nothing is recorded', async () => {
       const child = manifest('child', { blobs: [blob('a')] });
       const index = manifest('index', { children: [child.digest] });

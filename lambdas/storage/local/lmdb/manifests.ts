@@ -151,7 +151,7 @@ export async function deleteManifest(db: RootDatabase, repository: string, diges
     db.remove(key('pulled', repository, digest));
     db.remove(archiveKey(repository, digest));
     db.remove(key('manifest', repository, digest));
-    record(db, imageDeleteChanges(repository, digest, tags, new Date(), options.initiatedBy));
+    record(db, imageDeleteChanges(repository, digest, tags, new Date(), options));
     return { ok: true };
   });
 }
@@ -162,7 +162,7 @@ export async function deleteTag(db: RootDatabase, repository: string, tag: strin
     if (digest === undefined || (options.ifDigest !== undefined && digest !== options.ifDigest)) return false;
     db.remove(key('tag', repository, tag));
     db.remove(key('tagsof', repository, digest, tag));
-    record(db, untagChanges(repository, digest, [tag]));
+    record(db, untagChanges(repository, digest, [tag], new Date(), options));
     return true;
   });
 }
