@@ -10,7 +10,10 @@ import { repositoryArn } from './ecr-actions';
 /** What ECR puts in `detail-type` for pushes and deletions. */
 export const IMAGE_ACTION_DETAIL_TYPE = 'ECR Image Action';
 
-/** What ECR puts in `detail-type` at the destination of a replication, once the replica is stored. */
+/**
+ * What ECR puts in `detail-type` for a replication: at the destination once the replica is stored, and
+ * (result FAILED) at the source when the destination refused it or the retries ran out.
+ */
 export const REPLICATION_ACTION_DETAIL_TYPE = 'ECR Replication Action';
 
 export type RegistryEventDetailType = typeof IMAGE_ACTION_DETAIL_TYPE | typeof REPLICATION_ACTION_DETAIL_TYPE;
@@ -98,18 +101,18 @@ export interface ImageActionDetail {
 }
 
 /**
- * `detail` of an `ECR Replication Action`, as ECR sends it at the destination once a replica is
- * stored: its keys in ECR's order, `image-tag` only when the replica was tagged, plus berth-event-id.
- * Berth records only successes here (a refused replication changes nothing at the destination).
+ * `detail` of an `ECR Replication Action`: its keys in ECR's order, `image-tag` only when the replica was
+ * (or, FAILED, would have been) tagged, plus berth-event-id. SUCCESS is sent by the destination once a
+ * replica is stored; FAILED by the source, since a refused replication changes nothing at the destination.
  */
 export interface ReplicationActionDetail {
-  result: 'SUCCESS';
+  result: ReplicationResult;
   'repository-name': string;
   'image-digest': string;
-  /** The account of the principal that replicated (the source registry's identity), as authenticated. */
+  /** SUCCESS: the account of the principal that replicated (the source registry's identity), as authenticated; FAILED: the emitting source's own. */
   'source-account': string;
   'action-type': ReplicationActionType;
-  /** The region the source said it replicates from (informational: a caller can name any). */
+  /** SUCCESS: the region the source said it replicates from (informational: a caller can name any); FAILED: the emitting source's own. */
   'source-region': string;
   'image-tag'?: string;
   'berth-event-id': string;
@@ -157,11 +160,22 @@ export interface ImageChange {
   initiatedBy?: ChangeInitiator;
   /**
    * PUSH: set when the put stored a replica; DELETE: when the delete carried out a source's
-   * (BerthReplicateDelete); both sent as `berth-replicated-from`. REPLICATE: always, the source's
+   * (BerthReplicateDelete); both sent as `berth-replicated-from`. REPLICATE (SUCCESS): always, the source's
    * account and region (sent as `source-account` and `source-region`).
    */
   replicatedFrom?: ReplicatedFrom;
+  /**
+   * REPLICATE only: FAILED when the source records that a destination refused the image or the retries
+   * ran out; absent means SUCCESS (the destination's own record), so earlier changes build as before.
+   * A FAILED change's source is the emitting registry itself (EventOrigin), hence no replicatedFrom.
+   */
+  result?: ReplicationResult;
+  /** REPLICATE with result FAILED: the destination that was not reached, for `resources` (its repository's ARN). */
+  replicatedTo?: { account: string; region: string };
 }
+
+/** The `result` of an `ECR Replication Action`. */
+export type ReplicationResult = 'SUCCESS' | 'FAILED';
 
 /** Who emits: the deployment's account and region (local mode: its configured registry identity) and source. */
 export interface EventOrigin {
@@ -242,33 +256,44 @@ export function imageActionDetail(change: ImageChange): ImageActionDetail {
   };
 }
 
-/** `detail` of a REPLICATE change, keys in ECR's order (ECR_REPLICATION_DETAIL_KEYS) then berth-event-id. */
-export function replicationActionDetail(change: ImageChange): ReplicationActionDetail {
-  if (change.replicatedFrom === undefined) throw new Error(`REPLICATE change ${change.eventId} has no replicatedFrom: its source cannot be named`);
+/**
+ * `detail` of a REPLICATE change, keys in ECR's order (ECR_REPLICATION_DETAIL_KEYS) then berth-event-id.
+ * A FAILED one is emitted by the source itself, so its source is the emitter (`origin`); a SUCCESS names
+ * the source it recorded.
+ */
+export function replicationActionDetail(change: ImageChange, origin?: Pick<EventOrigin, 'account' | 'region'>): ReplicationActionDetail {
+  const failed = change.result === 'FAILED';
+  const from = failed ? origin : change.replicatedFrom;
+  if (from === undefined) {
+    throw new Error(failed ? `FAILED REPLICATE change ${change.eventId} built without its origin: its source cannot be named` : `REPLICATE change ${change.eventId} has no replicatedFrom: its source cannot be named`);
+  }
   return {
-    result: 'SUCCESS',
+    result: failed ? 'FAILED' : 'SUCCESS',
     'repository-name': change.repository,
     'image-digest': change.digest,
-    'source-account': change.replicatedFrom.account,
+    'source-account': from.account,
     'action-type': 'REPLICATE',
-    'source-region': change.replicatedFrom.region,
+    'source-region': from.region,
     ...(change.tag !== undefined ? { 'image-tag': change.tag } : {}),
     'berth-event-id': change.eventId,
   };
 }
 
-/** `detail` of any change, in the shape its detail-type has. */
-export function eventDetail(change: ImageChange): RegistryEventDetail {
-  return change.action === 'REPLICATE' ? replicationActionDetail(change) : imageActionDetail(change);
+/** `detail` of any change, in the shape its detail-type has (`origin`: the emitter, which a FAILED REPLICATE names as its source). */
+export function eventDetail(change: ImageChange, origin?: Pick<EventOrigin, 'account' | 'region'>): RegistryEventDetail {
+  return change.action === 'REPLICATE' ? replicationActionDetail(change, origin) : imageActionDetail(change);
 }
 
 /**
  * `resources` of a change's event. ECR leaves them empty for image actions and names the destination
- * repository for a replication; the outbox change has its name, and the ARN's account and region are
- * the emitting deployment's (EventOrigin, at send time), which is the destination.
+ * repository for a replication; the outbox change has its name. A SUCCESS is emitted by the destination,
+ * so the ARN's account and region are the emitter's (EventOrigin, at send time); a FAILED one by the
+ * source, so they are those the change names (`replicatedTo`), and without them there is no ARN to give.
  */
 function resourcesOf(change: ImageChange, origin: EventOrigin): string[] {
-  return change.action === 'REPLICATE' ? [repositoryArn(origin.region, origin.account, change.repository)] : [];
+  if (change.action !== 'REPLICATE') return [];
+  if (change.result !== 'FAILED') return [repositoryArn(origin.region, origin.account, change.repository)];
+  return change.replicatedTo !== undefined ? [repositoryArn(change.replicatedTo.region, change.replicatedTo.account, change.repository)] : [];
 }
 
 /**
@@ -285,7 +310,7 @@ export function imageActionEvent(change: ImageChange, origin: EventOrigin, id: s
     time: eventTime(change.time),
     region: origin.region,
     resources: resourcesOf(change, origin),
-    detail: eventDetail(change),
+    detail: eventDetail(change, origin),
   };
 }
 

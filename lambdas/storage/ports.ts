@@ -459,6 +459,12 @@ export interface ChangeOutbox {
   readOutbox(limit: number, after?: string): Promise<OutboxEntry[]>;
   /** Removes delivered entries; ids no longer (or never) in the outbox are ignored. */
   acknowledgeOutbox(ids: readonly string[]): Promise<void>;
+  /**
+   * Records changes that are not part of an image write (a replicator's FAILED REPLICATE: nothing else
+   * changes when a destination refuses), as one entry; none is a no-op. The caller builds them whole
+   * (event id, time), so a retry of this call may record them twice: consumers deduplicate on the event id.
+   */
+  recordChanges(changes: readonly ImageChange[]): Promise<void>;
 }
 
 /** The whole metadata port, as each adapter implements it. */

@@ -19,6 +19,7 @@ import {
 import { scratchDir, startRegistryProcess, type RegistryProcess } from '../support/registry-harness';
 import { imageBlobs, makeImage, makeIndex, type Blob, type Image } from '../support/oci-fixtures';
 import { callEcrJson } from '../../lambdas/aws/ecr-json-call';
+import type { RegistryEvent } from '../../lambdas/contracts/events';
 
 const SOURCE = { account: '111122223333', region: 'us-east-1' };
 const DEST = { account: '222233334444', region: 'eu-west-1' };
@@ -105,7 +106,7 @@ beforeAll(async () => {
       { region: THIRD.region, registryId: THIRD.account, endpoint: third.url, ...THIRD_REPLICATOR },
     ],
   });
-  source = await startRegistryProcess(join(work.path, 'source-data'), 0, ['--config', sourceConfig]);
+  source = await startRegistryProcess(join(work.path, 'source-data'), 0, ['--config', sourceConfig, '--events-file', join(work.path, 'source-events.jsonl')]);
   for (const [name, proc, region, credentials] of [
     ['source', source, SOURCE.region, SOURCE_ADMIN],
     ['dest', dest, DEST.region, DEST_ADMIN],
@@ -216,6 +217,26 @@ async function statusesAtSource(repo: string, imageTag: string, until: (statuses
   }
 }
 
+/** The source's FAILED replication events for a repository in its --events-file, polled until `until` holds or 30 s pass. */
+async function failedReplicationEvents(repo: string, until: (events: RegistryEvent[]) => boolean): Promise<RegistryEvent[]> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    let text = '';
+    try {
+      text = readFileSync(join(work.path, 'source-events.jsonl'), 'utf8');
+    } catch {
+      // Not written yet: no event has been delivered.
+    }
+    const events = text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as RegistryEvent)
+      .filter((e) => e['detail-type'] === 'ECR Replication Action' && e.detail.result === 'FAILED' && e.detail['repository-name'] === repo);
+    if (until(events) || Date.now() > deadline) return events;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 const settled = (statuses: ImageReplicationStatus[]) => statuses.length > 0 && statuses.every((s) => s.status !== 'IN_PROGRESS');
 
 test('GIVEN an image replicated WHEN DescribeImageReplicationStatus is asked at the source THEN COMPLETE for the destination', async () => {
@@ -249,6 +270,25 @@ test('GIVEN a destination of another account without a registry policy for the s
     .split('\n')
     .map((line) => JSON.parse(line) as { attempts: number; failureCode?: string; job: { repository: string } });
   expect(deadLetters.filter((d) => d.job.repository === 'partner/app')).toEqual([expect.objectContaining({ attempts: 1, failureCode: 'AccessDeniedException' })]);
+  // The source's own FAILED `ECR Replication Action`: the destination refused, so only the source can say so.
+  const failedEvents = await failedReplicationEvents('partner/app', (events) => events.length > 0);
+  expect(failedEvents).toEqual([
+    expect.objectContaining({
+      'detail-type': 'ECR Replication Action',
+      account: SOURCE.account,
+      region: SOURCE.region,
+      resources: [`arn:aws:ecr:${THIRD.region}:${THIRD.account}:repository/partner/app`],
+      detail: expect.objectContaining({
+        result: 'FAILED',
+        'repository-name': 'partner/app',
+        'image-digest': image.manifest.digest,
+        'source-account': SOURCE.account,
+        'action-type': 'REPLICATE',
+        'source-region': SOURCE.region,
+        'image-tag': 'v1',
+      }),
+    }),
+  ]);
 
   // The destination's registry policy lets the source's account replicate (and create repositories).
   const policy = {
@@ -276,4 +316,6 @@ test('GIVEN a destination of another account without a registry policy for the s
   });
   expect(res.status).toBe(200);
   expect(res.headers.get('docker-content-digest')).toBe(image.manifest.digest);
+  // Once per job: the replicated push added no FAILED event.
+  expect(await failedReplicationEvents('partner/app', () => true)).toHaveLength(1);
 }, 90_000);

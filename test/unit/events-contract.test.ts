@@ -195,6 +195,37 @@ describe('the ECR Replication Action shape', () => {
     expect(isRegistryEvent({ ...event, detail: { ...event.detail, 'action-type': 'COPY' } })).toBe(false);
     expect(() => imageActionEvent(change({ action: 'REPLICATE' }), REPLICA_ORIGIN, 'x')).toThrow(/no replicatedFrom/);
   });
+
+  test('GIVEN a FAILED REPLICATE recorded at the source WHEN its event is built THEN result FAILED, the source is the emitter itself, resources the destination repository, ECR’s keys in ECR’s order', () => {
+    const SOURCE_ORIGIN: EventOrigin = { account: '111122223333', region: 'us-west-2', source: DEFAULT_EVENT_SOURCE };
+    const failed = change({ action: 'REPLICATE', result: 'FAILED', replicatedTo: { account: '123456789012', region: 'us-east-1' } });
+    const event = imageActionEvent(failed, SOURCE_ORIGIN, 'envelope-f1');
+    expect(event).toEqual({
+      version: '0',
+      id: 'envelope-f1',
+      'detail-type': 'ECR Replication Action',
+      source: 'berth.ecr',
+      account: '111122223333',
+      time: '2019-11-16T01:54:34Z',
+      region: 'us-west-2',
+      resources: ['arn:aws:ecr:us-east-1:123456789012:repository/my-repository-name'],
+      detail: {
+        result: 'FAILED',
+        'repository-name': 'my-repository-name',
+        'image-digest': DIGEST,
+        'source-account': '111122223333',
+        'action-type': 'REPLICATE',
+        'source-region': 'us-west-2',
+        'image-tag': 'latest',
+        'berth-event-id': '0b8e4c0e-4d8a-4c4c-9f57-6d1b7f1a2b3c',
+      },
+    });
+    expect(Object.keys(event.detail)).toEqual([...ECR_REPLICATION_DETAIL_KEYS, 'berth-event-id']);
+    expect(isRegistryEvent(JSON.parse(JSON.stringify(event)))).toBe(true);
+    expect(putEventsEntry(failed, SOURCE_ORIGIN)).toMatchObject({ DetailType: 'ECR Replication Action', Resources: event.resources });
+    // Without the destination there is no ARN to name; the event is still built.
+    expect(imageActionEvent(change({ action: 'REPLICATE', result: 'FAILED' }), SOURCE_ORIGIN, 'x').resources).toEqual([]);
+  });
 });
 
 describe('the event source', () => {

@@ -25,6 +25,11 @@ function memoryOutbox(entries: OutboxEntry[]): ChangeOutbox & { left(): string[]
     async acknowledgeOutbox(ids) {
       for (const id of ids) held.delete(id);
     },
+    // Part of the port since the source records FAILED replications; the drainer never calls it.
+    async recordChanges(changes) {
+      const id = `z${String(held.size).padStart(8, '0')}`;
+      held.set(id, { id, changes: [...changes] });
+    },
     left: () => [...held.keys()],
   };
 }

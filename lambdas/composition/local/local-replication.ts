@@ -9,11 +9,15 @@
  * pending, so a push and the delete after it arrive in that order.
  *
  * A push job records the image's status at that destination (DescribeImageReplicationStatus):
- * IN_PROGRESS when queued, COMPLETE when done, FAILED with a failure code when dead-lettered. Each
+ * IN_PROGRESS when queued, COMPLETE when done, FAILED with a failure code when dead-lettered; a
+ * dead-lettered push also records ECR's `ECR Replication Action` with result FAILED in the outbox, once
+ * per job (the destination, which refused or was never reached, emits nothing). Each
  * write is stamped with when its state began (the queueing, the attempt's start) and the store keeps
  * the latest, so an attempt that ends after a new push of the same digest was queued leaves that
  * push's IN_PROGRESS in place.
  */
+import { createHash } from 'node:crypto';
+import type { ImageChange } from '../../contracts/events';
 import type { LocalReplicationDestination } from '../../contracts/replication';
 import type { EventSink, ImageActionEvent } from '../../core/events';
 import type { Logger } from '../../core/log';
@@ -22,7 +26,7 @@ import { replicatePush, type ReplicationSource, type ReplicationTarget } from '.
 import { replicationJobsOf, type ReplicationJob } from '../../core/replication/replication-jobs';
 import { EcrReplicationTarget } from '../../aws/ecr-replication-target';
 import { replicationFailureOf } from '../../aws/replication-failures';
-import type { BlobLinkStore, ManifestStore, RegistrySettingsStore, ReplicationStatusStore } from '../../storage/ports';
+import type { BlobLinkStore, ChangeOutbox, ManifestStore, RegistrySettingsStore, ReplicationStatusStore } from '../../storage/ports';
 import { LocalReplicationQueue, type QueuedReplication } from '../../storage/local/replication-queue';
 import type { ScheduledJob } from '../deployment';
 
@@ -33,7 +37,11 @@ const MAX_RETRY_MS = 5 * 60_000;
 
 export interface LocalReplicationOptions {
   dataDir: string;
-  store: RegistrySettingsStore & Pick<ManifestStore, 'getManifest'> & Pick<BlobLinkStore, 'statBlobLink'> & Pick<ReplicationStatusStore, 'setReplicationStatus'>;
+  store: RegistrySettingsStore &
+    Pick<ManifestStore, 'getManifest'> &
+    Pick<BlobLinkStore, 'statBlobLink'> &
+    Pick<ReplicationStatusStore, 'setReplicationStatus'> &
+    Pick<ChangeOutbox, 'recordChanges'>;
   readManifestBody: (digest: string) => Promise<Uint8Array>;
   /** A URL the destination can fetch a blob of this registry from without credentials (a download-token URL). */
   blobUrl: (repository: string, digest: string) => Promise<string>;
@@ -151,11 +159,35 @@ export function localReplication(options: LocalReplicationOptions): LocalReplica
     },
   };
 
+  /**
+   * The source's FAILED `ECR Replication Action` for a push job given up on (deletions have none, as
+   * they have no status). Its event id comes from the job's queue id, so that a crash before the job
+   * leaves the queue records it again under the same id, which consumers deduplicate on.
+   */
+  async function recordFailedReplication(queued: QueuedReplication): Promise<void> {
+    const { job } = queued;
+    if (job.kind !== 'push') return;
+    const hex = createHash('sha256').update(`replication-failed\u0000${queued.id}`).digest('hex');
+    const change: ImageChange = {
+      action: 'REPLICATE',
+      repository: job.repository,
+      digest: job.digest,
+      ...(job.tag !== undefined ? { tag: job.tag } : {}),
+      eventId: `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`,
+      time: new Date(now()).toISOString(),
+      result: 'FAILED',
+      replicatedTo: { account: job.destination.registryId, region: job.destination.region },
+    };
+    await options.store.recordChanges([change]);
+  }
+
   async function failed(queued: QueuedReplication, error: unknown, attemptAt: string): Promise<void> {
     const lastError = error instanceof Error ? error.message : String(error);
     const failure = replicationFailureOf(error);
     if (failure.permanent || queued.attempts + 1 >= REPLICATION_ATTEMPTS) {
       await recordStatus(queued.job, { status: 'FAILED', failureCode: failure.code, updatedAt: attemptAt });
+      // Before the dead letter removes the job: a crash in between repeats the event rather than losing it.
+      await recordFailedReplication(queued);
       await queue.deadLetter(queued, lastError, failure.code);
       const message = failure.permanent ? 'replication refused by the destination, job dead-lettered' : 'replication abandoned, job dead-lettered';
       options.log.error(message, { job: queued.job, attempts: queued.attempts + 1, failureCode: failure.code, lastError, deadLetterFile: queue.deadLetters });

@@ -6,7 +6,7 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ChangeInitiator } from '../../contracts/events';
+import type { ChangeInitiator, ImageChange } from '../../contracts/events';
 import type {
   ImageStorageClass,
   RegistrySettings,
@@ -309,6 +309,10 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
   acknowledgeOutbox(ids: readonly string[]): Promise<void> {
     return outbox.acknowledgeOutbox(this.t, ids);
+  }
+
+  recordChanges(changes: readonly ImageChange[]): Promise<void> {
+    return outbox.recordChanges(this.t, changes);
   }
 
   /** The client belongs to the caller (shared by every store of the Lambda container). */

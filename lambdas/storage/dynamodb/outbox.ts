@@ -10,7 +10,7 @@ import { OUTBOX_CHANGES_ATTRIBUTE, OUTBOX_PK, outboxSk } from '../../contracts/d
 import type { ImageChange } from '../../contracts/events';
 import type { OutboxEntry } from '../ports';
 import { storable, type Action, type Item, type TableContext } from './table';
-import { backoff, MAX_ATTEMPTS, sleep } from './transactions';
+import { backoff, MAX_ATTEMPTS, sleep, transact } from './transactions';
 
 /** BatchWriteItem takes at most this many requests. */
 const BATCH_WRITE_MAX = 25;
@@ -38,6 +38,16 @@ export function outboxPut(t: TableContext, changes: readonly ImageChange[], at: 
       Item: { pk: OUTBOX_PK, sk: outboxSk(at, randomUUID()), [OUTBOX_CHANGES_ATTRIBUTE]: JSON.stringify(changes) },
     },
   };
+}
+
+/**
+ * Changes of no image write (ChangeOutbox.recordChanges): the item outboxPut builds, alone in its
+ * transaction (whose token makes a resend commit once). Keyed by a changeTime, not the caller's time,
+ * so that it lists after the writes this process made before it.
+ */
+export async function recordChanges(t: TableContext, changes: readonly ImageChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  await transact(t, [outboxPut(t, changes, changeTime().toISOString())]);
 }
 
 export async function readOutbox(t: TableContext, limit: number, after?: string): Promise<OutboxEntry[]> {

@@ -5,7 +5,7 @@
  */
 import { open, type RootDatabase } from 'lmdb';
 import { mkdirSync } from 'node:fs';
-import type { ChangeInitiator } from '../../contracts/events';
+import type { ChangeInitiator, ImageChange } from '../../contracts/events';
 import type {
   ImageStorageClass,
   RegistrySettings,
@@ -286,6 +286,10 @@ export class LmdbMetadataStore implements MetadataStore {
 
   async acknowledgeOutbox(ids: readonly string[]): Promise<void> {
     return outbox.acknowledgeOutbox(this.db, ids);
+  }
+
+  async recordChanges(changes: readonly ImageChange[]): Promise<void> {
+    return outbox.recordChanges(this.db, changes);
   }
 
   async close(): Promise<void> {

@@ -233,6 +233,29 @@ export function describeOutbox(current: () => OpenedMetadataStore): void {
       expect(await allEntries(store)).toHaveLength(3);
     });
 
+    test('GIVEN changes of no image write (a FAILED REPLICATE) WHEN recorded THEN they are one entry after the writes before them, kept as given; none records nothing', async () => {
+      const image = manifest('recorded', { blobs: [blob('a')] });
+      await push('team/app', image, 'v1');
+      await drain();
+      await push('team/app', image, 'v2');
+      const failed: ImageChange = {
+        action: 'REPLICATE',
+        repository: 'team/app',
+        digest: image.digest,
+        tag: 'v2',
+        eventId: '6f1c2d3e-4a5b-4c6d-8e7f-0a1b2c3d4e5f',
+        time: new Date().toISOString(),
+        result: 'FAILED',
+        replicatedTo: { account: '444455556666', region: 'eu-west-1' },
+      };
+      await store.recordChanges([failed]);
+      await store.recordChanges([]);
+      const entries = await allEntries(store);
+      expect(entries).toHaveLength(2);
+      expect(seen(entries.slice(0, 1))).toEqual([{ action: 'PUSH', repository: 'team/app', digest: image.digest, tag: 'v2' }]);
+      expect(entries[1].changes).toEqual([failed]);
+    });
+
     test('GIVEN entries not acknowledged WHEN the store is reopened THEN they are still there, with the same ids and event ids', async () => {
       if (!opened.reopen) return;
       await push('team/app', manifest('image', { blobs: [blob('a')] }), 'v1');

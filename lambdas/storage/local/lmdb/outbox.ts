@@ -21,6 +21,12 @@ export function record(db: RootDatabase, changes: ImageChange[]): void {
   db.put(key('outbox', String(next).padStart(ID_DIGITS, '0')), changes);
 }
 
+/** Changes of no image write (ChangeOutbox.recordChanges): one entry, in a transaction of its own. */
+export async function recordChanges(db: RootDatabase, changes: readonly ImageChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  await db.transaction(() => record(db, [...changes]));
+}
+
 export async function readOutbox(db: RootDatabase, limit: number, after?: string): Promise<OutboxEntry[]> {
   return entryPage<ImageChange[]>(db, prefix('outbox'), { last: after, limit }).items.map(({ suffix, value }) => ({ id: suffix, changes: value }));
 }
