@@ -25,12 +25,14 @@ import { PROJECT_ROOT } from './registry-api';
 export const GARBAGE_COLLECTOR_ENTRY = 'lambdas/handlers/garbage-collector.ts';
 
 /**
- * What the collector calls on the table itself: the layout check and upgrade (GetItem, Scan, PutItem,
- * and the upgrade's transactions), the listings (Query, BatchGetItem), unlinks and content deletions
- * (their transactions and conditional writes), and the upload purge (DeleteItem). TransactWriteItems
- * has no IAM action of its own: each of its actions needs PutItem, UpdateItem, DeleteItem or ConditionCheckItem.
+ * What a background function that opens the metadata store calls on the table itself (the garbage
+ * collector and the lifecycle runner alike): the layout check and upgrade (GetItem, Scan, PutItem, and
+ * the upgrade's transactions), the listings (Query, BatchGetItem), their transactions and conditional
+ * writes (unlinks, content deletions, expiries, archivals, `lastEvaluatedAt`), and the upload purge
+ * (DeleteItem). TransactWriteItems has no IAM action of its own: each of its actions needs PutItem,
+ * UpdateItem, DeleteItem or ConditionCheckItem.
  */
-export const GC_TABLE_ACTIONS = [
+export const BACKGROUND_TABLE_ACTIONS = [
   'dynamodb:BatchGetItem',
   'dynamodb:ConditionCheckItem',
   'dynamodb:DeleteItem',
@@ -150,7 +152,7 @@ export class RegistryGarbageCollector extends Construct {
   private grantCollection(props: RegistryGarbageCollectorProps): void {
     const { table, bucket } = props;
     const fn = this.collector;
-    fn.addToRolePolicy(new iam.PolicyStatement({ actions: GC_TABLE_ACTIONS, resources: [table.tableArn] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: BACKGROUND_TABLE_ACTIONS, resources: [table.tableArn] }));
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: GC_INDEX_ACTIONS,

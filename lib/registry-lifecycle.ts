@@ -22,27 +22,10 @@ import {
 } from '../lambdas/contracts/lifecycle-runner';
 import { acknowledgeNagFinding } from './nag-acknowledgements';
 import { PROJECT_ROOT } from './registry-api';
+import { BACKGROUND_TABLE_ACTIONS } from './registry-gc';
 
 /** The lifecycle runner's entry point, relative to the project root. It exports `handler`. */
 export const LIFECYCLE_RUNNER_ENTRY = 'lambdas/handlers/lifecycle-runner.ts';
-
-/**
- * What the runner calls on the table itself: the layout check (GetItem; Scan and PutItem on an
- * empty table, and the upgrade's writes), repository settings (GetItem, BatchGetItem, and the
- * conditional write of `lastEvaluatedAt`), the listings (Query), expiries (deleteManifest's
- * transaction: Delete, Update, ConditionCheck and the outbox item's Put) and archivals (their
- * transaction: Update and the outbox item's Put). TransactWriteItems has no IAM action of its own.
- */
-export const LIFECYCLE_TABLE_ACTIONS = [
-  'dynamodb:BatchGetItem',
-  'dynamodb:ConditionCheckItem',
-  'dynamodb:DeleteItem',
-  'dynamodb:GetItem',
-  'dynamodb:PutItem',
-  'dynamodb:Query',
-  'dynamodb:Scan',
-  'dynamodb:UpdateItem',
-];
 
 /** What the runner calls on the table's index: the catalog, which a dispatch run pages through. */
 export const LIFECYCLE_INDEX_ACTIONS = ['dynamodb:Query'];
@@ -180,7 +163,7 @@ export class RegistryLifecycle extends Construct {
    */
   private grantRuns(table: dynamodb.ITable): iam.Policy {
     const fn = this.runner;
-    fn.addToRolePolicy(new iam.PolicyStatement({ actions: LIFECYCLE_TABLE_ACTIONS, resources: [table.tableArn] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: BACKGROUND_TABLE_ACTIONS, resources: [table.tableArn] }));
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: LIFECYCLE_INDEX_ACTIONS,

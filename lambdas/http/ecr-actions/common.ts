@@ -135,6 +135,15 @@ export function requiredEnum<T extends string>(input: Input, member: string, val
   return value as T;
 }
 
+/** One image id (`{imageDigest?, imageTag?}`, at least one of them) given as `member`. */
+export function imageIdOf(value: unknown, member: string): { imageDigest?: string; imageTag?: string } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw serializationError(`${member} must be an object`);
+  const imageDigest = optionalString(value as Input, 'imageDigest');
+  const imageTag = optionalString(value as Input, 'imageTag');
+  if (imageDigest === undefined && imageTag === undefined) throw invalidParameter(member, 'an image id needs an imageDigest or an imageTag');
+  return { ...(imageDigest !== undefined ? { imageDigest } : {}), ...(imageTag !== undefined ? { imageTag } : {}) };
+}
+
 /** `maxResults`: an integer in [1, max]; `fallback` when absent. */
 export function maxResultsOf(input: Input, max: number, fallback: number): number {
   const value = input.maxResults;

@@ -24,7 +24,7 @@ import {
   repositoryNameOf,
   requiredEnum,
   requiredString,
-  serializationError,
+  imageIdOf,
   validationError,
   type Input,
 } from './common';
@@ -53,14 +53,6 @@ async function refusingInvalidPolicies<T>(work: () => Promise<T>): Promise<T> {
 interface ImageId {
   imageDigest?: string;
   imageTag?: string;
-}
-
-function imageIdOf(value: unknown, member: string): ImageId {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw serializationError(`${member} must be an object`);
-  const imageDigest = optionalString(value as Input, 'imageDigest');
-  const imageTag = optionalString(value as Input, 'imageTag');
-  if (imageDigest === undefined && imageTag === undefined) throw invalidParameter(member, 'an image id needs an imageDigest or an imageTag');
-  return { ...(imageDigest !== undefined ? { imageDigest } : {}), ...(imageTag !== undefined ? { imageTag } : {}) };
 }
 
 const matchesId = (result: LifecycleDecision, id: ImageId) =>

@@ -14,7 +14,7 @@ import { ReplicationConfigurationError } from '../../core/replication/configurat
 import type { ReplicationConfiguration } from '../../core/model';
 import { ecrError } from '../ecr-errors';
 import type { EcrActionDefinition } from './types';
-import { checkRegistryId, existingRepository, invalidParameter, missingMember, optionalObject, optionalString, repositoryNameOf, serializationError, type Input } from './common';
+import { checkRegistryId, existingRepository, imageIdOf, invalidParameter, missingMember, optionalObject, repositoryNameOf } from './common';
 
 /** A configuration as ECR's ReplicationConfiguration shape (members in the model's order). */
 export function replicationConfigurationObject(configuration: ReplicationConfiguration): Record<string, unknown> {
@@ -25,14 +25,6 @@ export function replicationConfigurationObject(configuration: ReplicationConfigu
       ...(rule.deleteReplication !== undefined ? { deleteReplication: { enabled: rule.deleteReplication.enabled } } : {}),
     })),
   };
-}
-
-function imageIdOf(value: unknown): { imageDigest?: string; imageTag?: string } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw serializationError('imageId must be an object');
-  const imageDigest = optionalString(value as Input, 'imageDigest');
-  const imageTag = optionalString(value as Input, 'imageTag');
-  if (imageDigest === undefined && imageTag === undefined) throw invalidParameter('imageId', 'an image id needs an imageDigest or an imageTag');
-  return { ...(imageDigest !== undefined ? { imageDigest } : {}), ...(imageTag !== undefined ? { imageTag } : {}) };
 }
 
 export const REPLICATION_ACTIONS: Record<string, EcrActionDefinition> = {
@@ -59,7 +51,7 @@ export const REPLICATION_ACTIONS: Record<string, EcrActionDefinition> = {
       checkRegistryId(input, options.registryAccount);
       const repositoryName = await existingRepository(context);
       if (input.imageId === undefined || input.imageId === null) throw missingMember('imageId');
-      const id = imageIdOf(input.imageId);
+      const id = imageIdOf(input.imageId, 'imageId');
       const resolved = await options.operations.images.resolve(repositoryName, { digest: id.imageDigest, tag: id.imageTag });
       if (!resolved.ok) {
         if (resolved.reason === 'invalid-digest' || resolved.reason === 'invalid-tag') throw invalidParameter('imageId', `the image id is not valid (${resolved.reason})`);
