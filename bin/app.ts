@@ -8,7 +8,7 @@ import { App, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as events from 'aws-cdk-lib/aws-events';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { RegistryStack } from '../lib';
+import { RegistryStack, type ReplicationDestinationEndpoint } from '../lib';
 
 const app = new App();
 
@@ -41,6 +41,17 @@ function gcSchedule(): events.Schedule | undefined {
 function lifecycleSchedule(): events.Schedule | undefined {
   const interval = hours('lifecycleIntervalHours');
   return interval ? events.Schedule.rate(interval) : undefined;
+}
+/** `-c replicationDestinations='[{"region":...}]'` gives JSON text; cdk.json or cdk.context.json may give the list itself. The stack checks the entries. */
+function replicationDestinations(): ReplicationDestinationEndpoint[] | undefined {
+  const value: unknown = app.node.tryGetContext('replicationDestinations');
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') return value as ReplicationDestinationEndpoint[];
+  try {
+    return JSON.parse(value) as ReplicationDestinationEndpoint[];
+  } catch (err) {
+    throw new Error(`context replicationDestinations must be a JSON list of {"region","registryId","endpoint"}: ${(err as Error).message}`, { cause: err });
+  }
 }
 function removalPolicy(): RemovalPolicy | undefined {
   const value = context('removalPolicy');
@@ -87,6 +98,7 @@ new RegistryStack(app, context('stackName') ?? 'BerthRegistry', {
   gcGracePeriod: hours('gcGracePeriodHours'),
   gcSchedule: gcSchedule(),
   lifecycleSchedule: lifecycleSchedule(),
+  replicationDestinations: replicationDestinations(),
 });
 
 if (flag('nag', true)) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -3,6 +3,7 @@ export * from './registry-api';
 export * from './registry-events';
 export * from './registry-gc';
 export * from './registry-lifecycle';
+export * from './registry-replication';
 export * from './ingest-service';
 export * from './registry-stack';
 export * from './repository-patterns';

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
@@ -9,11 +9,18 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { type Construct } from 'constructs';
 import { PULL_ACTIONS, PUSH_ACTIONS, repositoryArn } from '../lambdas/contracts/ecr-actions';
+import {
+  parseReplicationDestinations,
+  REPLICATION_DESTINATIONS_ENV,
+  replicationDestinationsEnvValue,
+  type ReplicationDestinationEndpoint,
+} from '../lambdas/contracts/replication';
 import { IngestService } from './ingest-service';
 import { RegistryApi, type RegistryApiProps, UPLOAD_PATH_PATTERN } from './registry-api';
 import { RegistryEvents } from './registry-events';
 import { RegistryGarbageCollector } from './registry-gc';
 import { RegistryLifecycle } from './registry-lifecycle';
+import { RegistryReplication } from './registry-replication';
 import { validateRepositoryPatterns } from './repository-patterns';
 import { RegistryStorage } from './registry-storage';
 
@@ -131,14 +138,27 @@ export interface RegistryStackProps
    * @default events.Schedule.rate(Duration.days(1))
    */
   readonly lifecycleSchedule?: events.Schedule;
+
+  /**
+   * Where replication rules (PutReplicationConfiguration) may send images: each destination's
+   * region and account as rules name them, and its control-plane URL (the destination stack's
+   * `ControlPlaneEndpoint` output). Given, the registry function knows them
+   * (`REPLICATION_DESTINATIONS`) and {@link RegistryReplication} replicates to them
+   * (docs/replication.md, "Deploying it on AWS"); checked at synth, including that none is this
+   * stack's own account and region.
+   *
+   * @default - none: rules naming any destination are refused, and no replicator is deployed
+   */
+  readonly replicationDestinations?: ReplicationDestinationEndpoint[];
 }
 
 /**
  * A whole Berth registry: storage, the API (with CloudFront or a custom domain), the image events
- * on EventBridge, the scheduled garbage collector, the scheduled lifecycle runner and, unless turned
- * off, the streaming ingest service. Outputs the registry endpoint (what docker uses), the
- * control-plane endpoint (IAM-signed ECR calls), the ingest endpoint, the event publisher and its
- * dead-letter queue, the collector, and the lifecycle runner and its dead-letter queue.
+ * on EventBridge, the scheduled garbage collector, the scheduled lifecycle runner, with replication
+ * destinations the replicator and, unless turned off, the streaming ingest service. Outputs the
+ * registry endpoint (what docker uses), the control-plane endpoint (IAM-signed ECR calls), the ingest
+ * endpoint, the event publisher and its dead-letter queue, the collector, the lifecycle runner and
+ * its dead-letter queue, and the replicator and its dead-letter queue.
  */
 export class RegistryStack extends Stack {
   /** The metadata table and the blob bucket. */
@@ -155,6 +175,8 @@ export class RegistryStack extends Stack {
   public readonly garbageCollector: RegistryGarbageCollector;
   /** The lifecycle runner function, its schedule and its dead-letter queue. */
   public readonly lifecycle: RegistryLifecycle;
+  /** The replicator, its queue, dead-letter queue and rule, when `replicationDestinations` names any. */
+  public readonly replication?: RegistryReplication;
 
   constructor(scope: Construct, id: string, props: RegistryStackProps = {}) {
     super(scope, id, props);
@@ -171,6 +193,7 @@ export class RegistryStack extends Stack {
     if (Boolean(props.domainName) !== Boolean(props.certificateArn)) {
       throw new Error('RegistryStack: domainName and certificateArn go together: pass both (an ACM certificate in this region covering the domain) or neither.');
     }
+    const replicationDestinations = this.checkReplicationDestinations(props.replicationDestinations);
     const certificate = props.certificateArn ? acm.Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn) : undefined;
     const encryptionKey = props.encryptionKeyArn ? kms.Key.fromKeyArn(this, 'EncryptionKey', props.encryptionKeyArn) : undefined;
     const tokenSigningKey = props.tokenSigningKeyArn ? kms.Key.fromKeyArn(this, 'TokenSigningKey', props.tokenSigningKeyArn) : undefined;
@@ -232,6 +255,17 @@ export class RegistryStack extends Stack {
       certificate,
       accessLogsBucket: this.logsBucket,
     });
+
+    if (replicationDestinations.length > 0) {
+      this.registryApi.registryHandler.addEnvironment(REPLICATION_DESTINATIONS_ENV, replicationDestinationsEnvValue(replicationDestinations));
+      this.replication = new RegistryReplication(this, 'Replication', {
+        table: this.storage.table,
+        bucket: this.storage.bucket,
+        eventBus: this.events.eventBus,
+        eventSource: this.events.eventSource,
+        destinations: replicationDestinations,
+      });
+    }
 
     let ingestEndpoint: string | undefined;
     if (ingestEnabled) {
@@ -315,6 +349,16 @@ export class RegistryStack extends Stack {
       description: 'Lifecycle runs that failed past their retries, each with its event (the repository or the cursor; docs/lifecycle.md)',
       value: this.lifecycle.deadLetterQueue.queueUrl,
     });
+    if (this.replication) {
+      new CfnOutput(this, 'ReplicatorFunctionName', {
+        description: 'The replicator: its log says what each replication job did, and why one failed (docs/replication.md, "Deploying it on AWS")',
+        value: this.replication.function.functionName,
+      });
+      new CfnOutput(this, 'ReplicationDeadLetterQueueUrl', {
+        description: 'Replication jobs given up (each with its error), and events the rule could not deliver (docs/replication.md)',
+        value: this.replication.deadLetterQueue.queueUrl,
+      });
+    }
     new CfnOutput(this, 'TableName', { value: this.storage.table.tableName });
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });
   }
@@ -364,6 +408,17 @@ export class RegistryStack extends Stack {
    */
   public grantPullPush(grantee: iam.IGrantable, ...repositoryPatterns: string[]): iam.Grant {
     return this.grantRepositoryActions('grantPullPush', grantee, [...new Set([...PULL_ACTIONS, ...PUSH_ACTIONS])], repositoryPatterns);
+  }
+
+  /** The replication destinations as checked (none when not given), or an error naming the entry and field. */
+  private checkReplicationDestinations(value: ReplicationDestinationEndpoint[] | undefined): ReplicationDestinationEndpoint[] {
+    if (value === undefined) return [];
+    const self = !Token.isUnresolved(this.account) && !Token.isUnresolved(this.region) ? { registryId: this.account, regions: [this.region] } : undefined;
+    try {
+      return parseReplicationDestinations(value, { where: 'replicationDestinations', credentials: false, ...(self ? { self } : {}) });
+    } catch (error) {
+      throw new Error(`RegistryStack: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   private grantRepositoryActions(method: string, grantee: iam.IGrantable, actions: readonly string[], repositoryPatterns: string[]): iam.Grant {

@@ -13,7 +13,8 @@ export interface EcrJsonEndpoint {
   /** The control plane's URL (`http://host:port` locally, the API's URL on AWS). */
   url: string;
   region: string;
-  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** The caller's credentials, or a provider of them (a Lambda function's role, refreshed as it expires). */
+  credentials: ConstructorParameters<typeof SignatureV4>[0]['credentials'];
   /** @default 'ecr' */
   service?: 'ecr' | 'execute-api';
 }

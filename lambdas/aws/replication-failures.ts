@@ -5,6 +5,7 @@
  * mode and AWS give up on the same refusals with the same codes.
  */
 import { EcrJsonCallError } from './ecr-json-call';
+import { BlobUploadError } from './replication-upload';
 
 /** A network failure (refused, reset, timed out, DNS) through the retries: the destination never answered. */
 export const DESTINATION_UNREACHABLE = 'DESTINATION_UNREACHABLE';
@@ -49,6 +50,13 @@ function isNetworkError(error: unknown): boolean {
 }
 
 export function replicationFailureOf(error: unknown): ReplicationFailure {
+  // A large blob sent to the destination's ingest service: every failure is retried (the next attempt
+  // opens a fresh session and signs a fresh source URL). A refusal is named by its OCI code (DIGEST_INVALID).
+  if (error instanceof BlobUploadError) {
+    if (error.side === 'source') return { code: INTERNAL_ERROR, permanent: false };
+    if (error.answer) return { code: error.answer.code ?? `HTTP${error.answer.status}`, permanent: false };
+    return { code: isNetworkError(error.cause) ? DESTINATION_UNREACHABLE : INTERNAL_ERROR, permanent: false };
+  }
   if (error instanceof EcrJsonCallError) {
     const refusal = error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429;
     return { code: error.type, permanent: refusal && !RETRIED_REFUSALS.has(error.type) };

@@ -7,6 +7,7 @@ import { jsonLogger } from '../core/log';
 import { startEmulatedAws } from '../emulators/emulated-aws';
 import { identitiesOption } from './identities-option';
 import { validateEventSource } from '../contracts/events';
+import { replicationFetchLimitFromEnv } from '../contracts/replication-actions';
 import { eventOptions } from './event-options';
 import { closeOnSignals, count, fail, isLoopback, parseDuration, parsePort, parseTimer } from './options';
 
@@ -66,6 +67,13 @@ export async function emulateAws(
   // The upload-token key is random unless BERTH_EMULATOR_UPLOAD_TOKEN_KEY names one (tests sign their own tokens with it).
   const uploadTokenKey = process.env.BERTH_EMULATOR_UPLOAD_TOKEN_KEY || undefined;
   if (uploadTokenKey !== undefined && uploadTokenKey.length < 32) fail('BERTH_EMULATOR_UPLOAD_TOKEN_KEY must have at least 32 characters');
+  // The registry function's variable, read from this process's environment (tests set a small one).
+  let replicationFetchLimitBytes: number | undefined;
+  try {
+    replicationFetchLimitBytes = replicationFetchLimitFromEnv(process.env);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   let emulated;
   try {
     emulated = await startEmulatedAws({
@@ -82,6 +90,7 @@ export async function emulateAws(
       gcIntervalMs,
       gcGraceMs,
       lifecycleIntervalMs,
+      replicationFetchLimitBytes,
       log,
     });
   } catch (err) {

@@ -68,8 +68,8 @@ export async function serve(argv: string[]): Promise<void> {
 
   const log = jsonLogger();
   let local;
-  // Known once the server listens; replication's blob URLs are made after that.
-  let publicUrl = `${tls !== undefined ? 'https' : 'http'}://127.0.0.1:${port}`;
+  // Known once the server listens (with --port 0, only then): until then replication's blob URLs wait.
+  let publicUrl: string | undefined = undefined;
   try {
     local = await composeLocal({
       dataDir: values['data-dir'],

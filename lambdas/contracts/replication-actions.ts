@@ -59,13 +59,46 @@ export type ReplicateBlobResult =
   /** The repository linked the blob already (the link is renewed, so the collector leaves it for a grace period). */
   | 'PRESENT'
   /** Fetched, its digest and size checked, stored and linked through the registry's upload path. */
-  | 'COPIED';
+  | 'COPIED'
+  /**
+   * Larger than the destination's fetch limit: nothing fetched; an upload session was opened as the
+   * data plane's `POST /v2/<name>/blobs/uploads/` opens one, and `uploadUrl` is its Location. The
+   * caller sends the bytes there itself (a monolithic `PUT <uploadUrl>&digest=<digest>`), then calls
+   * again and must get PRESENT.
+   */
+  | 'UPLOAD';
 
 export interface ReplicateBlobOutput {
   registryId: string;
   repositoryName: string;
   digest: string;
   result: ReplicateBlobResult;
+  /** With UPLOAD only: the session's absolute URL on the destination's ingest service, its upload token in the query. */
+  uploadUrl?: string;
+}
+
+/**
+ * The largest blob a destination with an ingest service fetches itself; a larger one is answered
+ * UPLOAD. On AWS the fetch runs inside one API Gateway request, cut at 29 s whatever the registry
+ * function does, while the same bytes are also written to the bucket. 128 MiB asks for about
+ * 4.4 MiB/s end to end: in-region S3 serves a single Lambda stream at tens of MiB/s, and a
+ * cross-region GET (the usual case, the source's bucket being in another region) rarely drops below
+ * 10 MiB/s, which still leaves the fetch about half the budget. Above it the ingest service (no time
+ * limit) takes the bytes. A deployment without an ingest service, and local mode, fetch every blob.
+ */
+export const REPLICATION_FETCH_LIMIT_BYTES = 128 * 1024 * 1024;
+/** The registry function's environment variable that overrides REPLICATION_FETCH_LIMIT_BYTES (bytes, 0 or more; the emulated mode reads its own process's). */
+export const REPLICATION_FETCH_LIMIT_ENV = 'REPLICATION_FETCH_LIMIT_BYTES';
+
+/** The fetch limit the environment sets, or the default; a value that is not a whole number of bytes is refused. */
+export function replicationFetchLimitFromEnv(env: Record<string, string | undefined>): number {
+  const text = env[REPLICATION_FETCH_LIMIT_ENV];
+  if (text === undefined || text === '') return REPLICATION_FETCH_LIMIT_BYTES;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) {
+    throw new Error(`${REPLICATION_FETCH_LIMIT_ENV} must be a whole number of bytes (0 or more), got ${JSON.stringify(text)}`);
+  }
+  return value;
 }
 
 export interface ReplicateImageInput extends ReplicationCall {

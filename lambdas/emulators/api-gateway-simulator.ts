@@ -40,7 +40,7 @@ import { authorizeIam, type IamSecretLookup } from './api-gateway-iam';
 import { invokeProxy, lambdaContext, type ProxyHandler, type ProxyIntegration } from './api-gateway-lambda';
 import { decodePath, headerOf, matchMethod, readBody, requestParts, type RequestParts, type SimulatedApi } from './api-gateway-requests';
 import { GatewayResponses, answerVersionCheck } from './api-gateway-responses';
-import { StatsRecorder, serveAdminRequest, type SimulatorStats } from './api-gateway-stats';
+import { StatsRecorder, serveAdminRequest, type SimulatedFaults, type SimulatorStats } from './api-gateway-stats';
 
 export { policyAllows, type RequestAuthorizer } from './api-gateway-authorizer';
 export { API_GATEWAY_SIGV4_SKEW_MS, type IamCaller } from './api-gateway-iam';
@@ -124,8 +124,9 @@ export async function startApiGatewaySimulator(options: ApiGatewaySimulatorOptio
   });
   const door = new FrontDoor(options, api, gateway, authorizer, { handler: options.handler, api, gateway, stats, log: options.log });
 
+  const faults: SimulatedFaults = { unreachable: false };
   const server: Server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 }, (req, res) => {
-    if (serveAdminRequest(req, res, stats, () => authorizer.flush())) return;
+    if (serveAdminRequest(req, res, stats, () => authorizer.flush(), faults)) return;
     door.serve(req, res).catch((err) => {
       options.log.error('simulator failed', { method: req.method, path: req.url?.slice(0, 256), error: err });
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' }).end('{"message":null}');

@@ -74,13 +74,29 @@ export class StatsRecorder {
   }
 }
 
+/** The simulator's fault switch: while `unreachable`, every request to the API has its connection cut, as an outage would. */
+export interface SimulatedFaults {
+  unreachable: boolean;
+}
+
 /**
  * The simulator's own endpoints, outside the API: `GET`/`DELETE /__berth/stats` (DELETE resets),
- * `DELETE /__berth/authorizer-cache`. True when the request was one of them (and is answered).
+ * `DELETE /__berth/authorizer-cache`, `PUT`/`DELETE /__berth/fault` (PUT makes the API unreachable,
+ * DELETE ends it; tests of what depends on the deployment being reachable). True when the request
+ * was one of them (and is answered), or was cut by the fault switch.
  */
-export function serveAdminRequest(req: IncomingMessage, res: ServerResponse, stats: StatsRecorder, flushAuthorizerCache: () => void): boolean {
+export function serveAdminRequest(req: IncomingMessage, res: ServerResponse, stats: StatsRecorder, flushAuthorizerCache: () => void, faults: SimulatedFaults = { unreachable: false }): boolean {
   const { pathname } = new URL(req.url ?? '/', 'http://apigateway.invalid');
   const method = (req.method ?? 'GET').toUpperCase();
+  if (pathname === '/__berth/fault' && (method === 'PUT' || method === 'DELETE')) {
+    faults.unreachable = method === 'PUT';
+    res.writeHead(204).end();
+    return true;
+  }
+  if (faults.unreachable && !pathname.startsWith('/__berth/')) {
+    req.socket.destroy();
+    return true;
+  }
   if (pathname === '/__berth/authorizer-cache' && method === 'DELETE') {
     flushAuthorizerCache();
     res.writeHead(204).end();

@@ -29,7 +29,7 @@ import { join, resolve } from 'node:path';
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { Logger } from '../core/log';
 import { BASIC_CHALLENGE, type BasicCredentials } from '../http/auth';
-import { buildAwsRegistry, type AwsSettings } from '../composition/aws/aws-registry';
+import { buildAwsRegistry, type AwsSettings, type OpenIngestUpload } from '../composition/aws/aws-registry';
 import { countSdkCalls, createAwsClients, summarizeSdkCalls, type SdkCallCounts } from '../aws/aws-clients';
 import { loadBasicCredentials } from '../aws/secret-source';
 import { LocalSecretSource } from './local-secret-source';
@@ -59,6 +59,7 @@ import { startEmulatedCollector, type EmulatedCollector } from './emulated-gc';
 import { DEFAULT_GC_GRACE_HOURS, DEFAULT_GC_INTERVAL_HOURS } from '../contracts/garbage-collector';
 import { startEmulatedLifecycle, type EmulatedLifecycle } from './emulated-lifecycle';
 import { DEFAULT_LIFECYCLE_INTERVAL_HOURS } from '../contracts/lifecycle-runner';
+import { startEmulatedReplication, type EmulatedReplication } from './emulated-replication';
 
 export interface EmulatedAwsOptions {
   host: string;
@@ -95,6 +96,8 @@ export interface EmulatedAwsOptions {
   gcGraceMs?: number;
   /** How often the lifecycle runner dispatches (the stack's lifecycleSchedule); 0: never on a timer. @default 24 hours */
   lifecycleIntervalMs?: number;
+  /** The registry function's REPLICATION_FETCH_LIMIT_BYTES: replicated blobs above it go to the ingest server. @default the contract's */
+  replicationFetchLimitBytes?: number;
   log: Logger;
 }
 
@@ -126,6 +129,8 @@ export interface EmulatedAws {
   garbageCollector: EmulatedCollector;
   /** The lifecycle runner function on its timer (runNow dispatches at once and waits for every run). */
   lifecycle: EmulatedLifecycle;
+  /** With `replicationDestinations` in the identities' configuration: the replicator and its queue. */
+  replication?: EmulatedReplication;
   stats(): EmulatedAwsStats;
   resetStats(): void;
   close(): Promise<void>;
@@ -223,7 +228,18 @@ async function compose(
   let tokens: RegistryTokens | undefined;
   let identityPolicies: IdentityPolicySource | undefined;
   let iamStandIn: LocalPolicySimulatorStandIn | undefined;
-  const controlPlaneSettings: AwsControlPlaneSettings | undefined = identities ? { tokenKeyId: '', registryAccount: identities.account, region: identities.regions[0], challenge: 'bearer' } : undefined;
+  const replicationDestinations = identities?.replicationDestinations ?? [];
+  const controlPlaneSettings: AwsControlPlaneSettings | undefined = identities
+    ? {
+        tokenKeyId: '',
+        registryAccount: identities.account,
+        region: identities.regions[0],
+        challenge: 'bearer',
+        ...(options.replicationFetchLimitBytes !== undefined ? { replicationFetchLimitBytes: options.replicationFetchLimitBytes } : {}),
+        // What the stack's REPLICATION_DESTINATIONS says: where each lives (the credentials are the replicator's only).
+        ...(replicationDestinations.length > 0 ? { replicationDestinations: replicationDestinations.map(({ region, registryId, endpoint }) => ({ region, registryId, endpoint })) } : {}),
+      }
+    : undefined;
   if (identities && controlPlaneSettings) {
     kms = loadOrCreateKmsStandIn(dataDir, { region: identities.regions[0], account: identities.account });
     controlPlaneSettings.tokenKeyId = kms.keyId;
@@ -249,7 +265,7 @@ async function compose(
     role: 'registry',
     ...(identities && kms && tokens && identityPolicies && controlPlaneSettings
       ? {
-          controlPlane: (metadata: DynamoDbMetadataStore, readManifestBody: (digest: string) => Promise<Uint8Array>, registry: Registry) =>
+          controlPlane: (metadata: DynamoDbMetadataStore, readManifestBody: (digest: string) => Promise<Uint8Array>, registry: Registry, openIngestUpload?: OpenIngestUpload) =>
             awsControlPlane({
               settings: controlPlaneSettings,
               tokens: tokens!,
@@ -257,6 +273,7 @@ async function compose(
               identityPolicies: identityPolicies!,
               readManifestBody,
               registry,
+              openIngestUpload,
               log: coreLogger(observability.logger),
             }),
           // No publicUrl: the realm and service come from the request (Host, and X-Forwarded-Proto as API Gateway sets it).
@@ -331,6 +348,25 @@ async function compose(
   });
   cleanup.push(() => simulator.close());
 
+  // The replicator function behind the stack's rule and queue, with its own clients.
+  const eventSource = validateEventSource(options.eventSource, 'aws');
+  let replication: EmulatedReplication | undefined;
+  if (identities && replicationDestinations.length > 0) {
+    const replicationClients = createAwsClients(clientOptions);
+    replication = await startEmulatedReplication({
+      tableName,
+      bucketName,
+      clients: { dynamodb: replicationClients.dynamodb, s3: replicationClients.s3 },
+      sqsEndpoint: s3.endpoint,
+      credentials: LOCAL_AWS_CREDENTIALS,
+      destinations: replicationDestinations,
+      account: identities.account,
+      region: identities.regions[0],
+      eventSource,
+      log: options.log,
+    });
+    cleanup.push(() => replication!.close());
+  }
   // The event publisher on the table's stream, and EventBridge (events.jsonl in the data directory).
   const eventsClients = createAwsClients(clientOptions);
   const events = await startEmulatedEvents({
@@ -341,7 +377,8 @@ async function compose(
     credentials: LOCAL_AWS_CREDENTIALS,
     account: identities?.account ?? DEFAULT_ACCOUNT,
     region: identities?.regions[0] ?? DEFAULT_REGIONS[0],
-    source: validateEventSource(options.eventSource, 'aws'),
+    source: eventSource,
+    rules: replication ? [replication.rule] : [],
     log: options.log,
   });
   cleanup.push(() => events.close());
@@ -385,6 +422,7 @@ async function compose(
     events: events.eventsFile,
     garbageCollection: { intervalMs: gcIntervalMs, graceMs: gcGraceMs },
     lifecycle: { intervalMs: lifecycleIntervalMs },
+    ...(replication ? { replication: { destinations: replicationDestinations.map(({ region, registryId, endpoint }) => ({ region, registryId, endpoint })), queue: replication.queueUrl, deadLetterQueue: replication.deadLetterQueueUrl, sqs: s3.endpoint } } : {}),
     authentication: identities ? (options.publicRepositories ? 'tokens, public repositories' : 'tokens') : basicAuth ? 'basic' : 'anonymous',
     ...(identities && kms ? { account: identities.account, region: identities.regions[0], kmsKeyId: kms.keyId, controlPlane: `${simulator.url}/` } : {}),
   };
@@ -401,6 +439,7 @@ async function compose(
     kms,
     garbageCollector,
     lifecycle,
+    ...(replication ? { replication } : {}),
     stats: () => simulator.stats() as EmulatedAwsStats,
     resetStats: () => simulator.resetStats(),
     close: closeAll,

@@ -73,6 +73,11 @@ export interface RouterOptions {
 
 type RouteHandler = (request: HttpRequest, params: Record<string, string>) => Promise<HttpResponse>;
 
+/** The Location of upload session `id` on an ingest host, its token in the query: what `POST .../blobs/uploads/` answers there (a replication's large blob gets the same). */
+export function ingestUploadLocation(ingestUrl: string, tokens: UploadTokens, name: string, id: string): string {
+  return `${ingestUrl.replace(/\/+$/, '')}/v2/${name}/blobs/uploads/${id}?${new URLSearchParams({ token: tokens.issue(name, id) })}`;
+}
+
 /** A handler for each method of each route of the contract (lambdas/contracts/oci-routes.ts), no more, no fewer. */
 type RouteHandlers = { [K in OciRouteKind]: { [M in OciMethodOf<K>]: RouteHandler } };
 
@@ -90,7 +95,7 @@ export function createRouter(options: RouterOptions): Handler {
   const uploadLocation = (name: string, id: string, request: HttpRequest) => {
     const path = `/v2/${name}/blobs/uploads/${id}`;
     if (role === 'ingest') return `${path}?${new URLSearchParams({ token: request.query.get('token') ?? '' })}`;
-    if (ingestUrl !== undefined) return `${ingestUrl}${path}?${new URLSearchParams({ token: tokens!.issue(name, id) })}`;
+    if (ingestUrl !== undefined) return ingestUploadLocation(ingestUrl, tokens!, name, id);
     return path;
   };
   const blobLocation = (name: string, digest: string) => `/v2/${name}/blobs/${digest}`;

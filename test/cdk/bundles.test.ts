@@ -49,7 +49,7 @@ async function bundleInputs(entry: string): Promise<string[]> {
 }
 
 describe('production bundles hold no emulator, stand-in or ECR client', () => {
-  test.each(['bin/berth-ingest.ts', 'lambdas/handlers/registry-api.ts', 'lambdas/handlers/authorizer.ts', 'lambdas/handlers/event-publisher.ts', 'lambdas/handlers/garbage-collector.ts', 'lambdas/handlers/lifecycle-runner.ts'])(
+  test.each(['bin/berth-ingest.ts', 'lambdas/handlers/registry-api.ts', 'lambdas/handlers/authorizer.ts', 'lambdas/handlers/event-publisher.ts', 'lambdas/handlers/garbage-collector.ts', 'lambdas/handlers/lifecycle-runner.ts', 'lambdas/handlers/replicator.ts'])(
     'GIVEN %s bundled as it ships WHEN its metafile inputs are read THEN none is forbidden',
     async (entry) => {
       const inputs = await bundleInputs(entry);

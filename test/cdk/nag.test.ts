@@ -13,6 +13,14 @@ const VARIANTS = {
   'a custom domain': { domainName: 'registry.example.com', certificateArn: CERTIFICATE_ARN },
   'a customer KMS key': { encryptionKeyArn: KEY_ARN, ingest: false },
   'public repositories and the Basic challenge': { publicRepositories: true, challenge: 'basic' as const, encryptionKeyArn: KEY_ARN },
+  'replication destinations (an execute-api endpoint and a custom domain) and a customer KMS key': {
+    ingest: false,
+    encryptionKeyArn: KEY_ARN,
+    replicationDestinations: [
+      { region: 'eu-central-1', registryId: '123456789012', endpoint: 'https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/prod/' },
+      { region: 'us-east-2', registryId: '444455556666', endpoint: 'https://registry.partner.example' },
+    ],
+  },
 };
 
 function acknowledgements(root: IConstruct): Array<{ path: string; id: string; reason: string }> {

@@ -20,6 +20,8 @@ import {
   replicationDestinationsFromEnv,
 } from '../../lambdas/contracts/replication';
 import { IdentityConfigError, loadIdentities } from '../../lambdas/composition/local/identities';
+import { REPLICATION_FETCH_LIMIT_BYTES, REPLICATION_FETCH_LIMIT_ENV, replicationFetchLimitFromEnv } from '../../lambdas/contracts/replication-actions';
+import { controlPlaneSettingsFromEnv } from '../../lambdas/composition/aws/aws-control-plane';
 
 const SELF = '111122223333';
 const OTHER = '444455556666';
@@ -256,5 +258,19 @@ describe('replication destinations of deployment configuration', () => {
       'REPLICATION_DESTINATIONS[0].accessKeyId: unknown field; expected region, registryId, endpoint',
     );
     expect(() => replicationDestinationsFromEnv({ [REPLICATION_DESTINATIONS_ENV]: JSON.stringify([{ ...endpoints[0], region: 'us-east-1' }]) }, self)).toThrow(/is this registry itself/);
+  });
+
+  test('GIVEN REPLICATION_FETCH_LIMIT_BYTES THEN the registry function’s control plane takes it; unset or empty is the contract’s 128 MiB; anything but whole bytes is refused at start-up', () => {
+    expect(REPLICATION_FETCH_LIMIT_BYTES).toBe(128 * 1024 * 1024);
+    expect(replicationFetchLimitFromEnv({})).toBe(REPLICATION_FETCH_LIMIT_BYTES);
+    expect(replicationFetchLimitFromEnv({ [REPLICATION_FETCH_LIMIT_ENV]: '' })).toBe(REPLICATION_FETCH_LIMIT_BYTES);
+    expect(replicationFetchLimitFromEnv({ [REPLICATION_FETCH_LIMIT_ENV]: '0' })).toBe(0);
+    for (const bad of ['-1', '1.5', '1e6', '1 MiB', '99999999999999999999']) {
+      expect(() => replicationFetchLimitFromEnv({ [REPLICATION_FETCH_LIMIT_ENV]: bad })).toThrow(`REPLICATION_FETCH_LIMIT_BYTES must be a whole number of bytes (0 or more), got ${JSON.stringify(bad)}`);
+    }
+    const env = { TOKEN_KEY_ID: 'key', REGISTRY_ACCOUNT_ID: SELF, AWS_REGION: 'us-east-1' };
+    expect(controlPlaneSettingsFromEnv({ ...env, [REPLICATION_FETCH_LIMIT_ENV]: '1048576' })?.replicationFetchLimitBytes).toBe(1_048_576);
+    expect(controlPlaneSettingsFromEnv(env)?.replicationFetchLimitBytes).toBe(REPLICATION_FETCH_LIMIT_BYTES);
+    expect(() => controlPlaneSettingsFromEnv({ ...env, [REPLICATION_FETCH_LIMIT_ENV]: 'lots' })).toThrow(/^REPLICATION_FETCH_LIMIT_BYTES must be/);
   });
 });

@@ -6,6 +6,7 @@
  */
 import { EcrJsonCallError } from '../../lambdas/aws/ecr-json-call';
 import { DESTINATION_UNREACHABLE, INTERNAL_ERROR, replicationFailureOf } from '../../lambdas/aws/replication-failures';
+import { BlobUploadError } from '../../lambdas/aws/replication-upload';
 
 const refusal = (type: string, status = 400) => new EcrJsonCallError(type, 'refused', status);
 
@@ -46,4 +47,14 @@ test('GIVEN a failure of the replicator’s own side THEN INTERNAL_ERROR, retrie
 
 test('GIVEN a file error at the source (ENOENT) THEN INTERNAL_ERROR, not the destination’s', () => {
   expect(replicationFailureOf(Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' }))).toEqual({ code: INTERNAL_ERROR, permanent: false });
+});
+
+test('GIVEN a large blob’s upload to the destination’s ingest service failing THEN retried whatever the side: its OCI code or status, DESTINATION_UNREACHABLE, or INTERNAL_ERROR for the source', () => {
+  const fetchFailed = new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+  expect(replicationFailureOf(new BlobUploadError('destination', 'refused', { answer: { status: 400, code: 'DIGEST_INVALID' } }))).toEqual({ code: 'DIGEST_INVALID', permanent: false });
+  expect(replicationFailureOf(new BlobUploadError('destination', 'refused', { answer: { status: 502 } }))).toEqual({ code: 'HTTP502', permanent: false });
+  expect(replicationFailureOf(new BlobUploadError('destination', 'failed', { cause: fetchFailed }))).toEqual({ code: DESTINATION_UNREACHABLE, permanent: false });
+  // The same TypeError, but the source's stream broke: not the destination's fault.
+  expect(replicationFailureOf(new BlobUploadError('source', 'broke off', { cause: fetchFailed }))).toEqual({ code: INTERNAL_ERROR, permanent: false });
+  expect(replicationFailureOf(new BlobUploadError('destination', 'the destination answered UPLOAD without an uploadUrl'))).toEqual({ code: INTERNAL_ERROR, permanent: false });
 });

@@ -9,7 +9,9 @@
  * https://<Host of the request>; the stack sets it, since the control plane is called on the API's own
  * host while docker uses the registry host), CHALLENGE (`bearer`, the default, or `basic`),
  * REPLICATION_DESTINATIONS (optional: the destinations replication rules may name, JSON of
- * contracts/replication.ts's ReplicationDestinationEndpoint; none when unset).
+ * contracts/replication.ts's ReplicationDestinationEndpoint; none when unset), REPLICATION_FETCH_LIMIT_BYTES
+ * (optional: the largest blob a replication's BerthReplicateBlob fetches itself when there is an
+ * ingest service; default contracts/replication-actions.ts's REPLICATION_FETCH_LIMIT_BYTES).
  */
 import type { Logger } from '../../core/log';
 import type { IdentityPolicySource } from '../../core/identity-policies';
@@ -20,6 +22,8 @@ import type { Registry } from '../../core/registry';
 import type { Handler } from '../../http/types';
 import { KmsTokenSigner, type KmsSigningApi } from '../../aws/kms-token-signer';
 import { replicationDestinationsFromEnv, type ReplicationDestinationEndpoint } from '../../contracts/replication';
+import { REPLICATION_FETCH_LIMIT_BYTES, replicationFetchLimitFromEnv } from '../../contracts/replication-actions';
+import type { OpenIngestUpload } from './aws-registry';
 
 export interface AwsControlPlaneSettings {
   tokenKeyId: string;
@@ -32,6 +36,8 @@ export interface AwsControlPlaneSettings {
   blobKmsKeyArn?: string;
   /** The destinations replication rules may name (REPLICATION_DESTINATIONS). @default none */
   replicationDestinations?: ReplicationDestinationEndpoint[];
+  /** A replicated blob larger than this goes to the ingest service, when there is one (REPLICATION_FETCH_LIMIT_BYTES). @default REPLICATION_FETCH_LIMIT_BYTES */
+  replicationFetchLimitBytes?: number;
 }
 
 /** The control plane's settings, or undefined when TOKEN_KEY_ID is not set (no control plane). */
@@ -43,6 +49,7 @@ export function controlPlaneSettingsFromEnv(env: NodeJS.ProcessEnv = process.env
   const challenge = env.CHALLENGE || 'bearer';
   if (challenge !== 'bearer' && challenge !== 'basic') throw new Error(`CHALLENGE must be bearer or basic, got ${challenge}`);
   const replicationDestinations = replicationDestinationsFromEnv(env, { registryId: env.REGISTRY_ACCOUNT_ID, regions: [env.AWS_REGION] });
+  const replicationFetchLimitBytes = replicationFetchLimitFromEnv(env);
   return {
     tokenKeyId: env.TOKEN_KEY_ID,
     registryAccount: env.REGISTRY_ACCOUNT_ID,
@@ -51,6 +58,7 @@ export function controlPlaneSettingsFromEnv(env: NodeJS.ProcessEnv = process.env
     challenge,
     ...(blobKmsKeyArn ? { blobKmsKeyArn } : {}),
     ...(replicationDestinations.length > 0 ? { replicationDestinations } : {}),
+    replicationFetchLimitBytes,
   };
 }
 
@@ -66,6 +74,8 @@ export function awsControlPlane(options: {
   readManifestBody?: (digest: string) => Promise<Uint8Array>;
   /** The data plane's registry: the layer actions and PutImage go through its rules, and settings through its (cached) repository role. */
   registry?: Registry;
+  /** The ingest service's upload sessions (INGEST_URL): replicated blobs above the fetch limit are sent there. @default every replicated blob is fetched */
+  openIngestUpload?: OpenIngestUpload;
 }): Handler {
   const { settings } = options;
   if (!options.tokens && !options.kms) throw new Error('awsControlPlane needs kms or tokens');
@@ -88,6 +98,9 @@ export function awsControlPlane(options: {
     // base64-encoded again (binaryMediaTypes */*): 16/9 of the part must fit Lambda's 6 MB request
     // payload (LAMBDA_REQUEST_PAYLOAD_LIMIT), not only API Gateway's 10 MB. 3 MiB -> about 5.6 MB.
     layerPartSize: 3 * 1024 * 1024,
+    ...(options.openIngestUpload
+      ? { replicationUploads: { fetchLimitBytes: settings.replicationFetchLimitBytes ?? REPLICATION_FETCH_LIMIT_BYTES, open: options.openIngestUpload } }
+      : {}),
     identityPolicies: options.identityPolicies,
     log: options.log,
     proxyEndpoint: (request) => settings.proxyEndpoint ?? `https://${request.headers.host ?? 'localhost'}`,

@@ -23,7 +23,7 @@ import { MAX_RESPONSE_BODY_BYTES } from '../../handlers/proxy-event';
 import { UploadTokens } from '../../core/upload-tokens';
 import type { Handler } from '../../http/types';
 import type { Deployment } from '../deployment';
-import { createRouter } from '../../http/router';
+import { createRouter, ingestUploadLocation } from '../../http/router';
 import type { Authenticator } from '../../http/auth';
 import { BASIC_CHALLENGE } from '../../http/auth';
 import type { IdentityPolicySource } from '../../core/identity-policies';
@@ -115,8 +115,11 @@ export interface AwsRegistryOptions {
   role: 'registry' | 'ingest';
   /** Overrides of registry settings (tests). */
   registryOptions?: Omit<RegistryOptions, 'blobs' | 'metadata' | 'log'>;
-  /** The ECR JSON API on `POST /` (aws-control-plane.ts), built on the registry's metadata store. */
-  controlPlane?: (metadata: DynamoDbMetadataStore, readContent: (digest: string) => Promise<Uint8Array>, registry: Registry) => Handler;
+  /**
+   * The ECR JSON API on `POST /` (aws-control-plane.ts), built on the registry's metadata store.
+   * `openIngestUpload` is given when there is an ingest service (INGEST_URL).
+   */
+  controlPlane?: (metadata: DynamoDbMetadataStore, readContent: (digest: string) => Promise<Uint8Array>, registry: Registry, openIngestUpload?: OpenIngestUpload) => Handler;
   /**
    * The data plane's identity and access, as in local mode: registry tokens (verified again here
    * when a request did not come through the authorizer), per-request policy evaluation (403 DENIED,
@@ -125,6 +128,12 @@ export interface AwsRegistryOptions {
    */
   access?: AwsAccessOptions;
 }
+
+/**
+ * Opens an upload session on the ingest service exactly as the data plane's `POST /v2/<name>/blobs/uploads/`
+ * does, and answers its Location (with its upload token): where a replication's large blob is sent.
+ */
+export type OpenIngestUpload = (repository: string) => Promise<string>;
 
 export interface AwsAccessOptions {
   tokens: RegistryTokens;
@@ -202,7 +211,22 @@ export async function buildAwsRegistry(options: AwsRegistryOptions): Promise<Aws
   if (access) mountCheck?.bind(access.accessControl);
   // Manifest bodies too large for a DynamoDB item live in S3 (under their digest, or staged until promoted).
   const readContent = (digest: string) => registry.readManifestBody(digest);
-  const plainControlPlane = role === 'registry' ? options.controlPlane?.(metadata, readContent, registry) : undefined;
+  // The key rotates: it is read per request, and its signer rebuilt when it changed.
+  let signer: { key: string; tokens: UploadTokens } | undefined;
+  const uploadTokensFor = (key: string): UploadTokens => {
+    if (signer?.key !== key) signer = { key, tokens: new UploadTokens(Buffer.from(key, 'utf8')) };
+    return signer.tokens;
+  };
+  const ingestUrl = settings.ingestUrl;
+  const openIngestUpload: OpenIngestUpload | undefined =
+    ingestUrl !== undefined
+      ? async (repository) => {
+          const key = await options.secrets.getSecret(settings.uploadTokenSecretId!);
+          const upload = await registry.startUpload(repository);
+          return ingestUploadLocation(ingestUrl, uploadTokensFor(key), repository, upload.id);
+        }
+      : undefined;
+  const plainControlPlane = role === 'registry' ? options.controlPlane?.(metadata, readContent, registry, openIngestUpload) : undefined;
   // A policy changed through this container applies here at once; other containers see it within policyCacheMs.
   const controlPlane: Handler | undefined =
     plainControlPlane && access
@@ -216,7 +240,7 @@ export async function buildAwsRegistry(options: AwsRegistryOptions): Promise<Aws
   const router = async (): Promise<Handler> => {
     const key = settings.uploadTokenSecretId ? await options.secrets.getSecret(settings.uploadTokenSecretId) : undefined;
     if (current && current.key === key) return current.router;
-    const uploadTokens = key !== undefined ? new UploadTokens(Buffer.from(key, 'utf8')) : undefined;
+    const uploadTokens = key !== undefined ? uploadTokensFor(key) : undefined;
     const built =
       role === 'ingest'
         ? createRouter({ registry, log, role: 'ingest', uploadTokens })

@@ -7,7 +7,7 @@ import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Registry } from '../../core/registry';
 import type { Handler } from '../../http/types';
-import { buildAwsRegistry, containerDependencies, once, settingsFromEnv, type AwsAccessOptions } from './aws-registry';
+import { buildAwsRegistry, containerDependencies, once, settingsFromEnv, type AwsAccessOptions, type OpenIngestUpload } from './aws-registry';
 import { awsControlPlane, controlPlaneSettingsFromEnv, type AwsControlPlaneSettings } from './aws-control-plane';
 import { coreLogger } from '../../aws/observability';
 import { IamPolicySimulator } from '../../aws/iam-policy-simulator';
@@ -40,7 +40,10 @@ export function awsIdentityAndAccess(
   settings: AwsControlPlaneSettings,
   clients: Pick<AwsClients, 'kms' | 'iam'>,
   logger: PowertoolsLogger,
-): { access: AwsAccessOptions; controlPlane: (metadata: DynamoDbMetadataStore, readManifestBody: (digest: string) => Promise<Uint8Array>, registry: Registry) => Handler } {
+): {
+  access: AwsAccessOptions;
+  controlPlane: (metadata: DynamoDbMetadataStore, readManifestBody: (digest: string) => Promise<Uint8Array>, registry: Registry, openIngestUpload?: OpenIngestUpload) => Handler;
+} {
   const tokens = new RegistryTokens(new KmsTokenSigner(new KmsClientSigner(clients.kms), settings.tokenKeyId));
   const identityPolicies = new SimulatedIdentityPolicies(new IamPolicySimulator(clients.iam), {
     registryAccount: settings.registryAccount,
@@ -58,8 +61,8 @@ export function awsIdentityAndAccess(
       challenge: settings.challenge === 'basic' ? { scheme: 'basic' } : { scheme: 'bearer' },
       publicUrl,
     },
-    controlPlane: (metadata, readManifestBody, registry) =>
-      awsControlPlane({ settings, tokens, store: metadata, identityPolicies, readManifestBody, registry, log: coreLogger(logger) }),
+    controlPlane: (metadata, readManifestBody, registry, openIngestUpload) =>
+      awsControlPlane({ settings, tokens, store: metadata, identityPolicies, readManifestBody, registry, openIngestUpload, log: coreLogger(logger) }),
   };
 }
 

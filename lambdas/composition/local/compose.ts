@@ -35,7 +35,7 @@ export interface LocalDeploymentOptions {
   /** Lifecycle policies on the server's timer. @default every 24 hours */
   lifecycle?: LocalLifecycleSettings;
   /** The URL this server is reached at (known once it listens): where replication destinations fetch blobs from. */
-  publicUrl?: () => string;
+  publicUrl?: () => string | undefined;
   log: Logger;
 }
 
@@ -61,7 +61,9 @@ export async function composeLocal(options: LocalDeploymentOptions): Promise<Loc
             store: metadata,
             readManifestBody: (digest) => registry.readManifestBody(digest),
             blobUrl: async (repository, digest) => {
-              const base = options.publicUrl?.() ?? 'http://127.0.0.1:5000';
+              const base = options.publicUrl?.();
+              // The replication worker's timer starts before the server listens: an attempt that early waits for the next.
+              if (base === undefined) throw new Error('the server is not listening yet: no address for the blob URLs');
               return `${base}/v2/${repository}/blobs/${digest}?${DOWNLOAD_TOKEN_PARAM}=${downloadTokens.issue(repository, digest)}`;
             },
             destinations: identities.replicationDestinations,

@@ -16,30 +16,28 @@
  * the latest, so an attempt that ends after a new push of the same digest was queued leaves that
  * push's IN_PROGRESS in place.
  */
-import { createHash } from 'node:crypto';
-import type { ImageChange } from '../../contracts/events';
 import type { LocalReplicationDestination } from '../../contracts/replication';
+import { REPLICATION_ATTEMPTS, replicationRetryDelayMs } from '../../contracts/replicator';
 import type { EventSink, ImageActionEvent } from '../../core/events';
 import type { Logger } from '../../core/log';
-import type { ReplicationConfiguration, ReplicationStatus, StoredManifest } from '../../core/model';
-import { replicatePush, type ReplicationSource, type ReplicationTarget } from '../../core/replication/replicate-push';
-import { replicationJobsOf, type ReplicationJob } from '../../core/replication/replication-jobs';
+import type { StoredManifest } from '../../core/model';
+import type { ReplicationSource, ReplicationTarget } from '../../core/replication/replicate-push';
+import type { ReplicationJob } from '../../core/replication/replication-jobs';
+import { createReplicator } from '../../core/replication/replicator';
 import { EcrReplicationTarget } from '../../aws/ecr-replication-target';
 import { replicationFailureOf } from '../../aws/replication-failures';
-import type { BlobLinkStore, ChangeOutbox, ManifestStore, RegistrySettingsStore, ReplicationStatusStore } from '../../storage/ports';
+import type { BlobLinkStore, ChangeOutbox, ManifestStore, RegistrySettingsStore, ReplicationStatusStore, TagStore } from '../../storage/ports';
 import { LocalReplicationQueue, type QueuedReplication } from '../../storage/local/replication-queue';
 import type { ScheduledJob } from '../deployment';
 
-/** Attempts before a job is dead-lettered: with the backoff below, about two hours of trying. */
-export const REPLICATION_ATTEMPTS = 30;
-const FIRST_RETRY_MS = 1000;
-const MAX_RETRY_MS = 5 * 60_000;
+export { REPLICATION_ATTEMPTS };
 
 export interface LocalReplicationOptions {
   dataDir: string;
   store: RegistrySettingsStore &
     Pick<ManifestStore, 'getManifest'> &
     Pick<BlobLinkStore, 'statBlobLink'> &
+    Pick<TagStore, 'resolveTag'> &
     Pick<ReplicationStatusStore, 'setReplicationStatus'> &
     Pick<ChangeOutbox, 'recordChanges'>;
   readManifestBody: (digest: string) => Promise<Uint8Array>;
@@ -73,66 +71,31 @@ export function localReplication(options: LocalReplicationOptions): LocalReplica
   );
   const source: ReplicationSource = {
     getManifest: (repository, digest): Promise<StoredManifest | null> => options.store.getManifest(repository, digest),
-    readManifestBody: options.readManifestBody,
+    readManifestBody: (_repository, digest) => options.readManifestBody(digest),
     blobSize: async (repository, digest) => (await options.store.statBlobLink(repository, digest))?.size ?? null,
     blobUrl: options.blobUrl,
+    resolveTag: (repository, tag) => options.store.resolveTag(repository, tag),
   };
-
-  /** Statuses are kept for pushes only (ECR's are per image); a refused write is a later state already stored. */
-  async function recordStatus(job: ReplicationJob, status: ReplicationStatus): Promise<void> {
-    if (job.kind !== 'push') return;
-    await options.store.setReplicationStatus(job.repository, job.digest, job.destination, status);
-  }
+  const replicator = createReplicator({
+    store: options.store,
+    source,
+    targetOf: (d) => targets.get(`${d.region}/${d.registryId}`),
+    region: options.region,
+    log: options.log,
+    now,
+  });
 
   const sink: EventSink = {
     async deliver(events: readonly ImageActionEvent[]) {
-      let configuration: ReplicationConfiguration | undefined;
       for (const event of events) {
-        configuration ??= (await options.store.getRegistrySettings()).replicationConfiguration ?? { rules: [] };
-        const detail = event.detail as ImageActionEvent['detail'] & { 'berth-replicated-from'?: unknown };
-        const jobs = replicationJobsOf(
-          {
-            action: detail['action-type'],
-            repository: detail['repository-name'],
-            digest: detail['image-digest'],
-            ...(detail['image-tag'] !== undefined ? { tag: detail['image-tag'] } : {}),
-            ...(detail['berth-replicated-from'] !== undefined ? { replicatedFrom: detail['berth-replicated-from'] } : {}),
-          },
-          configuration,
-        );
-        for (const job of jobs) {
+        for (const job of await replicator.jobsOf(event)) {
           // Before the job exists, so that every attempt of it starts after its IN_PROGRESS.
-          const statusAt = new Date(now()).toISOString();
-          await recordStatus(job, { status: 'IN_PROGRESS', updatedAt: statusAt });
-          await queue.enqueue(job, { time: event.time, eventId: detail['berth-event-id'] }, { statusAt });
+          const statusAt = await replicator.queued(job);
+          await queue.enqueue(job, { time: event.time, eventId: event.detail['berth-event-id'] }, { statusAt });
         }
       }
     },
   };
-
-  async function carryOut(job: ReplicationJob, attemptAt: string): Promise<void> {
-    const target = targets.get(`${job.destination.region}/${job.destination.registryId}`);
-    if (!target) throw new Error(`no replicationDestinations entry for ${job.destination.region}/${job.destination.registryId}`);
-    if (job.kind === 'delete') {
-      await target.replicateDelete({ repository: job.repository, digest: job.digest, ...(job.tag !== undefined ? { tag: job.tag } : {}), sourceRegion: options.region });
-      return;
-    }
-    const result = await replicatePush(source, target, { repository: job.repository, digest: job.digest, ...(job.tag !== undefined ? { tag: job.tag } : {}) }, options.region);
-    // Gone at the source since its push: nothing was replicated and the image has no status to show.
-    if (!result.ok) return;
-    const untagged = !result.tagged && job.tag !== undefined;
-    if (untagged) {
-      options.log.warn('replica left untagged', { repository: job.repository, digest: job.digest, tag: job.tag, destination: job.destination, reason: result.reason });
-    }
-    // The image is there, pullable by digest; the code says its tag is not (docs/replication.md, "DescribeImageReplicationStatus").
-    await recordStatus(job, { status: 'COMPLETE', ...(untagged ? { failureCode: result.reason ?? 'IMAGE_TAG_ALREADY_EXISTS' } : {}), updatedAt: attemptAt });
-  }
-
-  /** An attempt's statuses are stamped with its start, always after the job's IN_PROGRESS (clocks agree to the millisecond at best). */
-  function attemptTime(queued: QueuedReplication): string {
-    const queuedAt = queued.statusAt !== undefined ? Date.parse(queued.statusAt) : -Infinity;
-    return new Date(Math.max(now(), queuedAt + 1)).toISOString();
-  }
 
   const job: ScheduledJob = {
     name: 'replicate-images',
@@ -146,9 +109,9 @@ export function localReplication(options: LocalReplicationOptions): LocalReplica
           blocked.add(key);
           continue;
         }
-        const attemptAt = attemptTime(queued);
+        const attemptAt = replicator.attemptTime(queued.statusAt);
         try {
-          await carryOut(queued.job, attemptAt);
+          await replicator.carryOut(queued.job, attemptAt);
           await queue.done(queued);
           options.log.info('image replicated', { kind: queued.job.kind, repository: queued.job.repository, digest: queued.job.digest, destination: queued.job.destination });
         } catch (error) {
@@ -159,42 +122,18 @@ export function localReplication(options: LocalReplicationOptions): LocalReplica
     },
   };
 
-  /**
-   * The source's FAILED `ECR Replication Action` for a push job given up on (deletions have none, as
-   * they have no status). Its event id comes from the job's queue id, so that a crash before the job
-   * leaves the queue records it again under the same id, which consumers deduplicate on.
-   */
-  async function recordFailedReplication(queued: QueuedReplication): Promise<void> {
-    const { job } = queued;
-    if (job.kind !== 'push') return;
-    const hex = createHash('sha256').update(`replication-failed\u0000${queued.id}`).digest('hex');
-    const change: ImageChange = {
-      action: 'REPLICATE',
-      repository: job.repository,
-      digest: job.digest,
-      ...(job.tag !== undefined ? { tag: job.tag } : {}),
-      eventId: `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`,
-      time: new Date(now()).toISOString(),
-      result: 'FAILED',
-      replicatedTo: { account: job.destination.registryId, region: job.destination.region },
-    };
-    await options.store.recordChanges([change]);
-  }
-
   async function failed(queued: QueuedReplication, error: unknown, attemptAt: string): Promise<void> {
     const lastError = error instanceof Error ? error.message : String(error);
     const failure = replicationFailureOf(error);
     if (failure.permanent || queued.attempts + 1 >= REPLICATION_ATTEMPTS) {
-      await recordStatus(queued.job, { status: 'FAILED', failureCode: failure.code, updatedAt: attemptAt });
       // Before the dead letter removes the job: a crash in between repeats the event rather than losing it.
-      await recordFailedReplication(queued);
+      await replicator.gaveUp(queued.job, failure.code, queued.id, attemptAt);
       await queue.deadLetter(queued, lastError, failure.code);
       const message = failure.permanent ? 'replication refused by the destination, job dead-lettered' : 'replication abandoned, job dead-lettered';
       options.log.error(message, { job: queued.job, attempts: queued.attempts + 1, failureCode: failure.code, lastError, deadLetterFile: queue.deadLetters });
       return;
     }
-    const bound = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** queued.attempts);
-    const delay = bound / 2 + Math.random() * (bound / 2);
+    const delay = replicationRetryDelayMs(queued.attempts + 1);
     await queue.retryLater(queued, lastError, now() + delay);
     options.log.warn('replication failed, retrying', { job: queued.job, attempt: queued.attempts + 1, lastError, retryInMs: Math.round(delay) });
   }

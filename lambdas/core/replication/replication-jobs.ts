@@ -4,17 +4,11 @@
  * image deleted, a lifecycle expiry) only to the destinations of rules with `deleteReplication` on.
  * A replica's own changes ask for nothing: replication is never chained, as in ECR.
  */
+import type { ReplicationJob } from '../../contracts/replicator';
 import type { ReplicationConfiguration, ReplicationDestination } from '../model';
 import { ruleCovers } from './configuration';
 
-/** One change to carry to one destination. */
-export interface ReplicationJob {
-  kind: 'push' | 'delete';
-  repository: string;
-  digest: string;
-  tag?: string;
-  destination: ReplicationDestination;
-}
+export type { ReplicationJob } from '../../contracts/replicator';
 
 /** The parts of an image change (an outbox change or the event built from it) replication reads. */
 export interface ReplicatedChange {

@@ -15,7 +15,10 @@
  * BerthReplicateBlob fetches the URL it is given (a presigned S3 URL or the source's download-token
  * URL) without credentials of its own, so it can reach what this deployment can reach: the answer
  * never carries the source's bytes or body, only its status, and nothing is stored unless the bytes
- * have the digest and size the caller named.
+ * have the digest and size the caller named. A blob above the deployment's fetch limit would not fit
+ * in one request's time (API Gateway's 29 s): it gets an upload session on the ingest service instead
+ * (UPLOAD), which the caller fills as a push would, so that no work outlives the request here and the
+ * ingest service checks the digest.
  */
 import { REPLICATION_REGION_PATTERN } from '../../contracts/replication';
 import {
@@ -182,6 +185,11 @@ export const REPLICATE_ACTIONS: Record<string, EcrActionDefinition> = {
       const answer = (result: ReplicateBlobOutput['result']): ReplicateBlobOutput => ({ registryId: options.registryAccount, repositoryName: name, digest: digest.value, result });
       if (await replicas.hasBlob(name, digest.value)) return { ...answer('PRESENT') };
       const repository = await writableRepository(context, replicas, name);
+      const uploads = options.replicationUploads;
+      if (uploads && size > uploads.fetchLimitBytes) {
+        const output: ReplicateBlobOutput = { ...answer('UPLOAD'), uploadUrl: await uploads.open(repository) };
+        return { ...output };
+      }
       try {
         await replicas.storeBlob(repository, digest.value, size, await fetchSource(url, digest.value, size));
       } catch (err) {

@@ -57,6 +57,13 @@ export interface EcrApiOptions {
   /** InitiateLayerUpload's partSize. @default 20,971,520 (ECR's, also the largest part taken) */
   layerPartSize?: number;
   /**
+   * Where BerthReplicateBlob sends a blob larger than `fetchLimitBytes` instead of fetching it within
+   * the request (AWS: API Gateway's 29 s): `open` starts an upload session as the data plane's
+   * `POST /v2/<name>/blobs/uploads/` does and answers its Location on the ingest service, to which the
+   * replicator sends the bytes. @default every blob is fetched (local mode has no request time limit)
+   */
+  replicationUploads?: { fetchLimitBytes: number; open(repository: string): Promise<string> };
+  /**
    * Berth's on-demand lifecycle run (BerthRunLifecyclePolicy, `berth lifecycle run --endpoint`): local
    * mode's server runs it beside its timer (composition/local/local-lifecycle.ts).
    * @default none: the action answers UnknownOperationException
