@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<void>>>
   stats: async () => (await import('../lambdas/cli/stats')).stats,
   events: async () => (await import('../lambdas/cli/events')).events,
   lifecycle: async () => (await import('../lambdas/cli/lifecycle')).lifecycle,
+  vulndb: async () => (await import('../lambdas/cli/vulndb')).vulndb,
 };
 
 async function main(): Promise<void> {

@@ -7,6 +7,8 @@ export const HELP = `Usage: berth serve [options]      (npm start -- [options])
        berth events replay --webhook URL [--data-dir DIR] [--webhook-secret S]
        berth lifecycle preview --policy FILE --images FILE [--now ISO-8601]
        berth lifecycle run [--repository R] [--dry-run] [--now ISO-8601] [--endpoint URL | --data-dir DIR] [--json]
+       berth vulndb import FILE... [--data-dir DIR] [--json]
+       berth vulndb status [--data-dir DIR] [--json]
 
 Runs the Berth registry on this machine, with its data in a local directory.
 
@@ -97,6 +99,13 @@ uses it (stop the server first). As distribution's garbage-collect, a blob stays
 a manifest in its repository uses it: blobs of deleted images and of manifests never pushed
 are unlinked, and content no repository links is removed. --dry-run lists what would go;
 --min-age keeps what changed more recently (default 1h; 30m, 2h, 1d, or 0).
+
+berth vulndb import: loads OSV exports (<ecosystem>/all.zip as osv.dev publishes them, folders of
+OSV .json records, or .json records) into a stopped server's --data-dir (default ./data) under its
+lock, for the scanner to match against: each ecosystem Berth scans (Debian, Ubuntu, Alpine releases,
+npm) replaces its previous data at once; others are skipped; bad records are listed, the rest imported.
+berth vulndb status lists the ecosystems imported, their records and their source's age (a running
+server's directory too).
 
 berth stats: per repository and for the registry, the images, tags, blobs and stored bytes
 (the registry's count a blob shared by repositories once), and what the garbage collector

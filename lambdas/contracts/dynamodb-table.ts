@@ -69,6 +69,13 @@ export const referrerSk = (subject: string, digest: string) => `referrer#${subje
  * updatedAt. In the repository's partition, so that deleting the repository removes it.
  */
 export const replicationStatusSk = (digest: string, region: string, registryId: string) => `replication#${digest}#${region}#${registryId}`;
+/**
+ * An image's scan record (ImageScanStore): digest, status, description?, startedAt, completedAt?,
+ * vulnerabilitySourceUpdatedAt?, severityCounts (a map), findingsRef?, inventoryRef?, sbomDigest?,
+ * manualScanAt?, generation. In the repository's partition, beside the manifest item; deleted in the
+ * transaction that deletes the manifest.
+ */
+export const scanSk = (digest: string) => `scan#${digest}`;
 
 /**
  * The outbox of image changes (ChangeOutbox, docs/events.md): one item per committed write that

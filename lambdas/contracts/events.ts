@@ -1,6 +1,6 @@
 /**
- * The image events Berth emits, as a contract: ECR's `ECR Image Action` and `ECR Replication Action`
- * shapes (ECR user guide, "Amazon ECR events and EventBridge"), so rules and consumers written for ECR
+ * The image events Berth emits, as a contract: ECR's `ECR Image Action`, `ECR Replication Action` and
+ * `ECR Image Scan` shapes (ECR user guide, "Amazon ECR events and EventBridge"), so rules and consumers written for ECR
  * read them after changing only their `source` filter. Read by the core's delivery port, the publishers (EventBridge
  * on AWS, the local sinks), the CDK constructs (rule patterns, the source prop) and the tests.
  * docs/events.md is the reader's version.
@@ -16,7 +16,13 @@ export const IMAGE_ACTION_DETAIL_TYPE = 'ECR Image Action';
  */
 export const REPLICATION_ACTION_DETAIL_TYPE = 'ECR Replication Action';
 
-export type RegistryEventDetailType = typeof IMAGE_ACTION_DETAIL_TYPE | typeof REPLICATION_ACTION_DETAIL_TYPE;
+/**
+ * What ECR puts in `detail-type` when a basic scan of an image ends ("Event for a completed image scan
+ * (basic scanning)"); Berth also sends it when new vulnerability data changed a finished scan's findings.
+ */
+export const IMAGE_SCAN_DETAIL_TYPE = 'ECR Image Scan';
+
+export type RegistryEventDetailType = typeof IMAGE_ACTION_DETAIL_TYPE | typeof REPLICATION_ACTION_DETAIL_TYPE | typeof IMAGE_SCAN_DETAIL_TYPE;
 
 /** The `source` Berth's events carry unless configured otherwise (ECR's own is `aws.ecr`). */
 export const DEFAULT_EVENT_SOURCE = 'berth.ecr';
@@ -32,15 +38,38 @@ export type ImageActionType = 'PUSH' | 'DELETE' | 'UPDATE_STORAGE_CLASS';
 /** The `action-type` of an `ECR Replication Action`. */
 export type ReplicationActionType = 'REPLICATE';
 
+/**
+ * The action of a change that ended a scan (or changed its findings): an `ECR Image Scan`, whose detail
+ * has no `action-type` (ECR's has none), so the action lives only in the outbox.
+ */
+export type ScanActionType = 'SCAN';
+
 /** Every action a recorded change may have; the detail-type follows from it (detailTypeOf). */
-export type ChangeAction = ImageActionType | ReplicationActionType;
+export type ChangeAction = ImageActionType | ReplicationActionType | ScanActionType;
 
-export const CHANGE_ACTIONS: readonly ChangeAction[] = ['PUSH', 'DELETE', 'UPDATE_STORAGE_CLASS', 'REPLICATE'];
+export const CHANGE_ACTIONS: readonly ChangeAction[] = ['PUSH', 'DELETE', 'UPDATE_STORAGE_CLASS', 'REPLICATE', 'SCAN'];
 
-/** The `detail-type` of a change's event: REPLICATE is ECR's replication event, the rest its image event. */
+/** The `detail-type` of a change's event: REPLICATE is ECR's replication event, SCAN its scan event, the rest its image event. */
 export function detailTypeOf(action: ChangeAction): RegistryEventDetailType {
-  return action === 'REPLICATE' ? REPLICATION_ACTION_DETAIL_TYPE : IMAGE_ACTION_DETAIL_TYPE;
+  if (action === 'REPLICATE') return REPLICATION_ACTION_DETAIL_TYPE;
+  if (action === 'SCAN') return IMAGE_SCAN_DETAIL_TYPE;
+  return IMAGE_ACTION_DETAIL_TYPE;
 }
+
+/**
+ * The `scan-status` of an `ECR Image Scan`: how the scan ended, as DescribeImageScanFindings then answers
+ * it (`imageScanStatus.status`). ECR's example shows COMPLETE; a scan that FAILED (no vulnerability data
+ * imported, an image that cannot be read) is sent too, so that whoever waits for the event is not left
+ * waiting, and an image Berth cannot scan says UNSUPPORTED_IMAGE there as it does in the API.
+ */
+export type ScanEventStatus = 'COMPLETE' | 'FAILED' | 'UNSUPPORTED_IMAGE';
+
+export const SCAN_EVENT_STATUSES: readonly ScanEventStatus[] = ['COMPLETE', 'FAILED', 'UNSUPPORTED_IMAGE'];
+
+/** ECR's finding severity levels, in the order `finding-severity-counts` lists them. */
+export type FindingSeverity = 'CRITICAL' | 'HIGH' | 'MEDIUM' | 'LOW' | 'INFORMATIONAL' | 'UNDEFINED';
+
+export const FINDING_SEVERITIES: readonly FindingSeverity[] = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'INFORMATIONAL', 'UNDEFINED'];
 
 /**
  * Where a replica came from: the source registry's account (the authenticated caller's, never what it
@@ -59,6 +88,9 @@ export const ECR_DETAIL_KEYS = ['result', 'repository-name', 'image-digest', 'ac
 
 /** The keys of `detail` that ECR sends for a REPLICATE, in the order its example lists them. */
 export const ECR_REPLICATION_DETAIL_KEYS = ['result', 'repository-name', 'image-digest', 'source-account', 'action-type', 'source-region', 'image-tag'] as const;
+
+/** The keys of `detail` that ECR sends for a completed image scan, in the order its example lists them. */
+export const ECR_SCAN_DETAIL_KEYS = ['scan-status', 'repository-name', 'finding-severity-counts', 'image-digest', 'image-tags'] as const;
 
 /**
  * Berth's own keys in `detail`, all prefixed `berth-` so that no future ECR key can collide.
@@ -118,12 +150,37 @@ export interface ReplicationActionDetail {
   'berth-event-id': string;
 }
 
-export type RegistryEventDetail = ImageActionDetail | ReplicationActionDetail;
+/**
+ * `detail` of an `ECR Image Scan`: ECR's five keys in ECR's order, plus berth-event-id. There is no
+ * `action-type` and no `result`: ECR's scan event has neither. A type literal rather than an interface,
+ * so that it reads as a plain record (`Record<string, unknown>`) where any event's detail is read.
+ */
+export type ImageScanDetail = {
+  'scan-status': ScanEventStatus;
+  'repository-name': string;
+  /**
+   * COMPLETE only: the levels with at least one finding, and only those ("if the image contains no
+   * findings at CRITICAL level, then no critical count is returned"), so `{}` for a scan that found
+   * nothing. Absent when the scan did not complete: it has no findings to count, and an empty object
+   * would read as "nothing found".
+   */
+  'finding-severity-counts'?: Partial<Record<FindingSeverity, number>>;
+  'image-digest': string;
+  /** The image's tags when the scan's end was written, in byte order; `[]` for an untagged image. */
+  'image-tags': string[];
+  'berth-event-id': string;
+  /** Absent (ECR's scan event has none of the image actions' keys): readers of any event's detail find undefined there. */
+  result?: never;
+  'action-type'?: never;
+  'image-tag'?: never;
+};
+
+export type RegistryEventDetail = ImageActionDetail | ReplicationActionDetail | ImageScanDetail;
 
 /**
  * The envelope as EventBridge delivers it to rules' targets (and as the local sinks write it): an
- * `ECR Image Action` or, for a REPLICATE change, an `ECR Replication Action` (RegistryEvent is the
- * same type under the name that says so).
+ * `ECR Image Action` or, for a REPLICATE change, an `ECR Replication Action`, for a SCAN change an
+ * `ECR Image Scan` (RegistryEvent is the same type under the name that says so).
  */
 export interface ImageActionEvent {
   version: '0';
@@ -135,7 +192,7 @@ export interface ImageActionEvent {
   /** ECR's format: seconds precision, UTC, `Z` (`2019-11-16T01:54:34Z`). */
   time: string;
   region: string;
-  /** ECR leaves it empty for image actions; a replication action names the destination repository's ARN. */
+  /** ECR leaves it empty for image actions; a replication action names the destination repository's ARN, a scan its repository's. */
   resources: string[];
   detail: RegistryEventDetail;
 }
@@ -172,6 +229,12 @@ export interface ImageChange {
   result?: ReplicationResult;
   /** REPLICATE with result FAILED: the destination that was not reached, for `resources` (its repository's ARN). */
   replicatedTo?: { account: string; region: string };
+  /** SCAN only: how the scan ended, the record's status once written (`scan-status`). */
+  scanStatus?: ScanEventStatus;
+  /** SCAN with scanStatus COMPLETE: findings per level (levels at 0 may be given; the event leaves them out). */
+  severityCounts?: Partial<Record<FindingSeverity, number>>;
+  /** SCAN only: the image's tags when the scan's end was written, in byte order (`image-tags`). */
+  tags?: string[];
 }
 
 /** The `result` of an `ECR Replication Action`. */
@@ -279,9 +342,40 @@ export function replicationActionDetail(change: ImageChange, origin?: Pick<Event
   };
 }
 
+/**
+ * `detail` of a SCAN change, keys in ECR's order (ECR_SCAN_DETAIL_KEYS) then berth-event-id:
+ * `finding-severity-counts` for a COMPLETE scan only, with its levels above 0 in ECR's order.
+ */
+export function imageScanDetail(change: ImageChange): ImageScanDetail {
+  const status = change.scanStatus;
+  if (status === undefined || !SCAN_EVENT_STATUSES.includes(status)) {
+    throw new Error(`SCAN change ${change.eventId} has no scanStatus ECR's scan event can carry: ${JSON.stringify(status)}`);
+  }
+  return {
+    'scan-status': status,
+    'repository-name': change.repository,
+    ...(status === 'COMPLETE' ? { 'finding-severity-counts': foundLevels(change.severityCounts ?? {}) } : {}),
+    'image-digest': change.digest,
+    'image-tags': [...(change.tags ?? [])],
+    'berth-event-id': change.eventId,
+  };
+}
+
+/** The levels with findings, in ECR's order of levels. */
+function foundLevels(counts: Partial<Record<FindingSeverity, number>>): Partial<Record<FindingSeverity, number>> {
+  const out: Partial<Record<FindingSeverity, number>> = {};
+  for (const level of FINDING_SEVERITIES) {
+    const n = counts[level];
+    if (n !== undefined && n > 0) out[level] = n;
+  }
+  return out;
+}
+
 /** `detail` of any change, in the shape its detail-type has (`origin`: the emitter, which a FAILED REPLICATE names as its source). */
 export function eventDetail(change: ImageChange, origin?: Pick<EventOrigin, 'account' | 'region'>): RegistryEventDetail {
-  return change.action === 'REPLICATE' ? replicationActionDetail(change, origin) : imageActionDetail(change);
+  if (change.action === 'REPLICATE') return replicationActionDetail(change, origin);
+  if (change.action === 'SCAN') return imageScanDetail(change);
+  return imageActionDetail(change);
 }
 
 /**
@@ -289,8 +383,10 @@ export function eventDetail(change: ImageChange, origin?: Pick<EventOrigin, 'acc
  * repository for a replication; the outbox change has its name. A SUCCESS is emitted by the destination,
  * so the ARN's account and region are the emitter's (EventOrigin, at send time); a FAILED one by the
  * source, so they are those the change names (`replicatedTo`), and without them there is no ARN to give.
+ * A scan names the scanned image's repository, the emitter's own.
  */
 function resourcesOf(change: ImageChange, origin: EventOrigin): string[] {
+  if (change.action === 'SCAN') return [repositoryArn(origin.region, origin.account, change.repository)];
   if (change.action !== 'REPLICATE') return [];
   if (change.result !== 'FAILED') return [repositoryArn(origin.region, origin.account, change.repository)];
   return change.replicatedTo !== undefined ? [repositoryArn(change.replicatedTo.region, change.replicatedTo.account, change.repository)] : [];
@@ -335,14 +431,15 @@ export function putEventsEntryOf(event: ImageActionEvent, eventBusName?: string)
 }
 
 /**
- * Whether a parsed JSON value is an event of this contract, of either detail-type, with an action-type
- * that detail-type has (replay and receivers check what they read).
+ * Whether a parsed JSON value is an event of this contract, of any of its detail-types: an image or
+ * replication action with an action-type that detail-type has, or an image scan with ECR's scan keys
+ * (replay and receivers check what they read).
  */
 export function isRegistryEvent(value: unknown): value is RegistryEvent {
   if (typeof value !== 'object' || value === null) return false;
   const event = value as Record<string, unknown>;
   const detail = event.detail as Record<string, unknown> | undefined;
-  return (
+  const common =
     event.version === '0' &&
     typeof event.id === 'string' &&
     typeof event.source === 'string' &&
@@ -351,11 +448,27 @@ export function isRegistryEvent(value: unknown): value is RegistryEvent {
     detail !== null &&
     typeof detail['berth-event-id'] === 'string' &&
     typeof detail['repository-name'] === 'string' &&
-    typeof detail['image-digest'] === 'string' &&
-    CHANGE_ACTIONS.includes(detail['action-type'] as ChangeAction) &&
-    event['detail-type'] === detailTypeOf(detail['action-type'] as ChangeAction)
+    typeof detail['image-digest'] === 'string';
+  if (!common) return false;
+  if (event['detail-type'] === IMAGE_SCAN_DETAIL_TYPE) return isScanDetail(detail);
+  return CHANGE_ACTIONS.includes(detail['action-type'] as ChangeAction) && event['detail-type'] === detailTypeOf(detail['action-type'] as ChangeAction);
+}
+
+/** An `ECR Image Scan` detail's own keys: a status it can have, the tags a list of strings, the counts (when present) whole numbers by level. */
+function isScanDetail(detail: Record<string, unknown>): boolean {
+  const tags = detail['image-tags'];
+  const counts = detail['finding-severity-counts'];
+  return (
+    SCAN_EVENT_STATUSES.includes(detail['scan-status'] as ScanEventStatus) &&
+    Array.isArray(tags) &&
+    tags.every((tag) => typeof tag === 'string') &&
+    (counts === undefined ||
+      (typeof counts === 'object' &&
+        counts !== null &&
+        !Array.isArray(counts) &&
+        Object.entries(counts).every(([level, n]) => FINDING_SEVERITIES.includes(level as FindingSeverity) && Number.isSafeInteger(n) && (n as number) >= 0)))
   );
 }
 
-/** The name this check had before replication events existed: it accepts both detail-types. */
+/** The name this check had before replication events existed: it accepts every detail-type. */
 export const isImageActionEvent = isRegistryEvent;

@@ -5,6 +5,7 @@
  */
 import type {
   BlobLinkStore,
+  ImageScanStore,
   ImageStorageClassStore,
   ManifestStore,
   PolicyStore,
@@ -17,6 +18,8 @@ import type {
 import { LifecyclePolicies } from './lifecycle/lifecycle-policies';
 import { PullTimeExclusions } from './pull-time-exclusions';
 import { ReplicationConfigurations, type ReplicationDeployment } from './replication/configuration';
+import { RegistryScanningConfigurations } from './scanning/policy';
+import { ImageScanOperations, type ControlPlaneScanning } from './scanning/scan-operations';
 import { Replicas } from './replication/replicas';
 import { RegistrySettingsOperations } from './create-on-push';
 import { Images } from './images';
@@ -35,7 +38,8 @@ export type ControlPlaneStore = RepositoryStore &
   TemplateStore &
   RegistrySettingsStore &
   ImageStorageClassStore &
-  Pick<ReplicationStatusStore, 'getReplicationStatuses'>;
+  Pick<ReplicationStatusStore, 'getReplicationStatuses'> &
+  Pick<ImageScanStore, 'startScan' | 'getScan' | 'getScans'>;
 
 export interface ControlPlaneOperations {
   repositories: Repositories;
@@ -48,6 +52,10 @@ export interface ControlPlaneOperations {
   pullTimeExclusions: PullTimeExclusions;
   /** The replication configuration, checked against the destinations the deployment knows. */
   replication: ReplicationConfigurations;
+  /** The registry's scanning configuration, and how it applies to each repository. */
+  scanning: RegistryScanningConfigurations;
+  /** Image scans: records, findings, StartImageScan (scanning/scan-operations.ts). */
+  scans: ImageScanOperations;
   /** Layer uploads and manifest puts; absent without a Registry to push through. */
   pushes?: Pushes;
   /** What a replication source stores here (the destination's side); absent without a Registry. */
@@ -64,6 +72,8 @@ export function controlPlaneOperations(options: {
   now?: () => number;
   /** This registry and the replication destinations its deployment configures. @default none: every destination is refused */
   replication?: ReplicationDeployment;
+  /** The scanner's content store and its queue (StartImageScan's `requestScan`). @default neither: findings unreadable, manual scans stay IN_PROGRESS */
+  scanning?: ControlPlaneScanning;
 }): ControlPlaneOperations {
   const clock = options.now ?? Date.now;
   const { store, registry } = options;
@@ -79,6 +89,8 @@ export function controlPlaneOperations(options: {
     lifecycle: new LifecyclePolicies(store, () => new Date(clock())),
     pullTimeExclusions: new PullTimeExclusions(store, () => new Date(clock()), () => registry?.forgetPullTimeExclusions()),
     replication: new ReplicationConfigurations(store, options.replication),
+    scanning: new RegistryScanningConfigurations(store),
+    scans: new ImageScanOperations(store, options.scanning ?? {}, () => new Date(clock())),
     ...(registry ? { pushes: new Pushes(registry, store), replicas: new Replicas(registry, store) } : {}),
   };
 }

@@ -193,6 +193,31 @@ export interface RegistrySettings {
   pullTimeUpdateExclusions?: PullTimeUpdateExclusion[];
   /** ECR's replication configuration (PutReplicationConfiguration), as validated by core/replication/configuration.ts. Absent: no rules. */
   replicationConfiguration?: ReplicationConfiguration;
+  /**
+   * ECR's registry scanning configuration (PutRegistryScanningConfiguration), as validated by
+   * core/scanning/policy.ts. Absent: none was put (BASIC, no rules: each repository's scanOnPush decides).
+   */
+  scanningConfiguration?: RegistryScanningConfiguration;
+}
+
+/** How often a repository's images are scanned (ECR's ScanFrequency; CONTINUOUS_SCAN is Berth's rematch on new vulnerability data). */
+export type ScanFrequency = 'SCAN_ON_PUSH' | 'CONTINUOUS_SCAN' | 'MANUAL';
+
+/** ECR's ScanningRepositoryFilter: `*` stands for any characters; without `*`, any name containing the filter. */
+export interface ScanningRepositoryFilter {
+  filter: string;
+  filterType: 'WILDCARD';
+}
+
+export interface RegistryScanningRule {
+  scanFrequency: ScanFrequency;
+  repositoryFilters: ScanningRepositoryFilter[];
+}
+
+/** ECR's RegistryScanningConfiguration. Only BASIC (Berth's own analyzer): ENHANCED needs Amazon Inspector. */
+export interface RegistryScanningConfiguration {
+  scanType: 'BASIC';
+  rules: RegistryScanningRule[];
 }
 
 /** ECR's ReplicationConfiguration: which repositories go where. */

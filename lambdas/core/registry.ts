@@ -51,6 +51,12 @@ export interface RegistryOptions {
   shareHashState?: boolean;
   /** Whether a tag may never move once set (ECR's tag immutability). @default () => false */
   isTagImmutable?: (repository: string, tag: string) => boolean | Promise<boolean>;
+  /**
+   * Whether a push to the repository is scanned (docs/scanning.md): its image manifests then get an
+   * IN_PROGRESS scan record in the push's own transaction, which the deployment's scanner carries
+   * out. @default never (no scanner)
+   */
+  scansPushes?: (repository: string) => Promise<boolean>;
   /** Most referrers in one answer; more follow a `Link`. @default 1000 */
   referrersPageSize?: number;
   /**
@@ -127,6 +133,7 @@ export class Registry {
       ensurePushTarget,
       maxManifestBytes: this.maxManifestBytes,
       isTagImmutable: options.isTagImmutable ?? (() => false),
+      scansPushes: options.scansPushes ?? (async () => false),
       recordPulls: options.recordPulls ?? true,
       now: options.now ?? Date.now,
       log,
@@ -231,13 +238,16 @@ export class Registry {
 
   // ---- manifests (registry/manifests.ts) ----------------------------------------------
 
-  /** `replicatedFrom`: the put stores a replica (BerthReplicateImage), recorded as such in the outbox. */
+  /**
+   * `replicatedFrom`: the put stores a replica (BerthReplicateImage), recorded as such in the outbox.
+   * `noScan`: not scanned whatever the repository says (what the scanner itself stores).
+   */
   async putManifest(
     repository: string,
     reference: string,
     body: Uint8Array,
     contentType: string | undefined,
-    options: Pick<PutManifestOptions, 'replicatedFrom'> = {},
+    options: Pick<PutManifestOptions, 'replicatedFrom'> & { noScan?: boolean } = {},
   ): Promise<{ digest: string; subject?: string }> {
     return this.manifests.putManifest(repository, reference, body, contentType, options);
   }

@@ -41,6 +41,8 @@ import { REGISTRY_ACTIONS } from './ecr-actions/registry';
 import { LIFECYCLE_ACTIONS } from './ecr-actions/lifecycle';
 import { PULL_TIME_EXCLUSION_ACTIONS } from './ecr-actions/pull-time-exclusions';
 import { REPLICATION_ACTIONS } from './ecr-actions/replication';
+import { SCANNING_CONFIGURATION_ACTIONS } from './ecr-actions/scanning-configuration';
+import { IMAGE_SCAN_ACTIONS } from './ecr-actions/image-scans';
 import { BERTH_LIFECYCLE_ACTIONS } from './ecr-actions/berth-lifecycle';
 import { REPLICATE_ACTIONS } from './ecr-actions/replicate';
 
@@ -139,6 +141,10 @@ export const ECR_API_ACTIONS: Record<string, EcrActionDefinition> = {
   ...PULL_TIME_EXCLUSION_ACTIONS,
   // PutReplicationConfiguration, DescribeImageReplicationStatus (ecr-actions/replication.ts).
   ...REPLICATION_ACTIONS,
+  // Put/GetRegistryScanningConfiguration, BatchGetRepositoryScanningConfiguration (ecr-actions/scanning-configuration.ts).
+  ...SCANNING_CONFIGURATION_ACTIONS,
+  // StartImageScan, DescribeImageScanFindings (ecr-actions/image-scans.ts); DescribeImages' scan members are shaped there too.
+  ...IMAGE_SCAN_ACTIONS,
   // Berth's own: BerthRunLifecyclePolicy (berth lifecycle run --endpoint), where the deployment runs it (ecr-actions/berth-lifecycle.ts).
   ...BERTH_LIFECYCLE_ACTIONS,
   // Berth's own: BerthReplicateBlob, BerthReplicateImage, BerthReplicateDelete, a replication source's calls (ecr-actions/replicate.ts).

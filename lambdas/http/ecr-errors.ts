@@ -159,6 +159,19 @@ export const ECR_EXCEPTIONS = {
     'lastValidByteReceived',
   ]),
 
+  // ---- image scans (ecr-actions/image-scans.ts) ----
+  /** The image has no scan record (never scanned); the id as the request gave it, as ECR words it. */
+  ScanNotFoundException: entry<InRepository & { digest?: string; tag?: string }>(
+    400,
+    (a) => `Image scan does not exist for the image with '{imageDigest:'${a.digest ?? 'null'}', imageTag:'${a.tag ?? 'null'}'}' in the repository with name '${a.name}' in the registry with id '${a.account}'`,
+  ),
+  /** StartImageScan of what is not a container image (an index, an artifact): ECR's first sentence, then what to do. */
+  UnsupportedImageTypeException: entry<{ mediaType: string; hint: string }>(400, (a) => `An artifact with media type '${a.mediaType}' cannot be scanned. ${a.hint}`),
+  ImageArchivedException: entry<InRepository & { digest: string }>(
+    400,
+    (a) => `The specified image is archived and cannot be scanned: restore the image ${a.digest} in the repository with name '${a.name}' with UpdateImageStorageClass (STANDARD) first`,
+  ),
+
   // ---- Berth's replication actions (contracts/replication-actions.ts) ----
   /**
    * BerthReplicateBlob could not fetch the blob from the URL it was given; nothing was stored. 400 as the

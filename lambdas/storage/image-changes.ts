@@ -2,9 +2,10 @@
  * The image changes the metadata adapters record in their outbox (ChangeOutbox in ports.ts), built in
  * one place so that both adapters record the same changes for the same write.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ChangeInitiator, ImageChange, ReplicatedFrom } from '../contracts/events';
 import type { ImageStorageClass, ManifestRecord } from '../core/model';
+import type { ImageScanRecord } from '../core/scanning/scan-records';
 
 /** A manifest put: one PUSH, naming the tag the put named. */
 export function pushChange(repository: string, digest: string, tag: string | undefined, time = new Date()): ImageChange {
@@ -70,6 +71,34 @@ export function storageClassChange(
     },
     ...initiator(initiatedBy),
   };
+}
+
+/**
+ * A scan record written by a finish or a findings update: one SCAN (ECR's `ECR Image Scan`) with the
+ * record's status, its counts when COMPLETE, and `tags`, the image's tags as that write saw them. Its
+ * event id derives from the record written (repository, digest, the scan's start, the record's
+ * generation), never drawn at random: a write that is tried again is the same change under the same id,
+ * and two writes of one record are impossible (each is conditional on the generation before it).
+ */
+export function scanChange(repository: string, scan: Pick<ImageScanRecord, 'digest' | 'status' | 'severityCounts' | 'startedAt' | 'generation'>, tags: readonly string[], time = new Date()): ImageChange {
+  if (scan.status === 'IN_PROGRESS') throw new Error(`a scan in progress records no SCAN change (${repository}@${scan.digest})`);
+  return {
+    action: 'SCAN',
+    repository,
+    digest: scan.digest,
+    eventId: scanEventId(repository, scan.digest, scan.startedAt, scan.generation),
+    time: time.toISOString(),
+    scanStatus: scan.status,
+    ...(scan.status === 'COMPLETE' ? { severityCounts: { ...scan.severityCounts } } : {}),
+    tags: [...tags],
+  };
+}
+
+/** The event id of the scan record `generation` of the scan of `digest` started at `startedAt`: UUID-shaped (version 8, name-based), from SHA-256. */
+export function scanEventId(repository: string, digest: string, startedAt: string, generation: number): string {
+  const hex = createHash('sha256').update(JSON.stringify(['scan', repository, digest, startedAt, generation])).digest('hex');
+  const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 function initiator(initiatedBy: ChangeInitiator | undefined): { initiatedBy?: ChangeInitiator } {

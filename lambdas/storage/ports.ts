@@ -14,7 +14,6 @@
 import type {
   ByteStream,
   ImageRecord,
-  ImageStorageClass,
   ReferrerRecord,
   RegistrySettings,
   RepositoryCreationTemplate,
@@ -22,13 +21,15 @@ import type {
   RepositoryRecord,
   RepositorySettings,
   RepositorySettingsRecord,
-  ReplicationDestination,
-  ReplicationStatus,
-  ReplicationStatusRecord,
   StoredManifest,
   UploadState,
 } from '../core/model';
 import type { ChangeInitiator, ImageChange, ReplicatedFrom } from '../contracts/events';
+import type { ImageScanStore, ImageStorageClassStore, ReplicationStatusStore } from './image-management-ports';
+
+// The roles of managing images over time (archive state, replication statuses, scans) and the
+// vulnerability data, kept in their own module so that this one stays readable.
+export * from './image-management-ports';
 
 /** Stored content as the blob store sees it. */
 export interface StoredContentInfo {
@@ -181,6 +182,13 @@ export interface PutManifestOptions {
    * REPLICATE is recorded beside it, in the same transaction (image-changes.ts manifestPutChanges). @default none
    */
   replicatedFrom?: ReplicatedFrom;
+  /**
+   * The repository is scanned on push: the put writes the image's scan record as IN_PROGRESS from
+   * `startedAt` in the same transaction (ImageScanStore), so a scan is never missing once the push is
+   * acknowledged. A put of a manifest already stored writes it only when the image has no scan record
+   * (a re-push keeps the findings it has). @default none
+   */
+  scan?: { startedAt: string };
 }
 
 export type DeleteResult<T extends string> = { ok: true } | { ok: false; reason: T; by: string[] };
@@ -202,42 +210,6 @@ export interface DeleteManifestOptions {
   initiatedBy?: ChangeInitiator;
   /** As DeleteTagOptions.replicatedFrom: every DELETE the delete records carries the source. @default none */
   replicatedFrom?: ReplicatedFrom;
-}
-
-export type StorageClassUpdate =
-  | { ok: true; manifest: StoredManifest; changed: boolean }
-  | { ok: false; reason: 'unknown' };
-
-/** ECR's archive state (docs/lifecycle.md, "The archive state"). The bytes stay where they are. */
-export interface ImageStorageClassStore {
-  /**
-   * Moves a manifest to `target` at `at` (ISO): to ARCHIVE sets `storageClass` and `lastArchivedAt`, to
-   * STANDARD clears `storageClass` and sets `lastActivatedAt`; recorded in the outbox (one
-   * UPDATE_STORAGE_CLASS, with `initiatedBy`) in the same transaction. Already in `target`: nothing
-   * changes and nothing is recorded (`changed: false`). Every read after it (getManifest,
-   * getTaggedManifest, listManifests) sees the new state. Answers the manifest's record as it now is.
-   */
-  setImageStorageClass(repository: string, digest: string, target: ImageStorageClass, at: string, options?: { initiatedBy?: ChangeInitiator }): Promise<StorageClassUpdate>;
-}
-
-/**
- * Where each image's replication stands, per destination (DescribeImageReplicationStatus;
- * docs/replication.md). Kept beside the image in its repository, and deleted with the repository.
- */
-export interface ReplicationStatusStore {
-  /**
-   * Records the status of the replication of `digest` to `destination`, only while the manifest exists
-   * and only if the status stored for that destination has an older `updatedAt` (or there is none), in
-   * one conditional write: a COMPLETE or FAILED of an earlier push that lands after the IN_PROGRESS of
-   * a newer push of the same digest never hides it. True when it wrote.
-   */
-  setReplicationStatus(repository: string, digest: string, destination: ReplicationDestination, status: ReplicationStatus): Promise<boolean>;
-  /**
-   * The stored statuses of `digest` in `repository`, one per destination, in byte order of region then
-   * registryId. Those of a deleted manifest may remain until it is pushed again (which writes anew) or
-   * its repository is deleted; readers ask only about images that exist.
-   */
-  getReplicationStatuses(repository: string, digest: string): Promise<ReplicationStatusRecord[]>;
 }
 
 /** Whether two tag lists name the same set (for `onlyIfTags`). */
@@ -271,7 +243,7 @@ export interface RepositoryStore {
   /**
    * Deletes a repository: refused (`not-empty`) while it holds a manifest unless `force`; with
    * `force` its manifests, tags, blob links, usage records, referrer entries, replication statuses,
-   * policy and settings go too. Blob content stays in the blob store (other repositories may link it). Uploads in
+   * scan records, policy and settings go too. Blob content stays in the blob store (other repositories may link it). Uploads in
    * progress are left to the purge; one that completes later creates the repository anew, as a push does.
    * No state in between is one that reads could find inconsistent (see each adapter for how).
    */
@@ -320,7 +292,7 @@ export interface ManifestStore {
    */
   getTaggedManifest(repository: string, tag: string): Promise<StoredManifest | null>;
   /**
-   * Deletes a manifest with its tags and referrer entries unless an index of the repository still
+   * Deletes a manifest with its tags, referrer entries and scan record unless an index of the repository still
    * needs it. With `onlyIfTags`, only while exactly those tags name it (checked in the same
    * transaction, so a tag a racing push adds is never deleted unseen): otherwise `tagged`, nothing changed.
    */
@@ -481,7 +453,8 @@ export interface MetadataStore
     ChangeOutbox,
     ContentStore,
     ImageStorageClassStore,
-    ReplicationStatusStore {
+    ReplicationStatusStore,
+    ImageScanStore {
   /** Releases handles; the store is unusable afterwards. */
   close(): Promise<void>;
 }

@@ -34,6 +34,7 @@ import { describeWithDynamoDbLocal } from '../support/dynamodb-local';
 import { describeMetadataStoreContract } from './metadata-store.contract';
 import { describeLayoutUpgrade } from './dynamodb-adapter/layout-upgrade';
 import { describeArchiveStateOnDynamoDb } from './dynamodb-adapter/storage-class';
+import { describeImageScansOnDynamoDb } from './dynamodb-adapter/image-scans';
 
 const sha256 = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 const blob = (seed: string) => sha256(`blob ${seed}`);
@@ -88,6 +89,7 @@ describeWithDynamoDbLocal('DynamoDbMetadataStore on DynamoDB Local', (local) => 
 
   describeLayoutUpgrade(local);
   describeArchiveStateOnDynamoDb(local);
+  describeImageScansOnDynamoDb(local);
 
   describe('DynamoDB specifics', () => {
     let tableName: string;

@@ -20,6 +20,7 @@ import { describeOutbox } from './metadata-store/outbox';
 import { describeContentRecords } from './metadata-store/content-records';
 import { describeStorageClasses } from './metadata-store/storage-class';
 import { describeReplicationStatuses } from './metadata-store/replication-status';
+import { describeImageScans } from './metadata-store/image-scans';
 
 export type { OpenedMetadataStore } from './metadata-store/fixtures';
 
@@ -49,5 +50,6 @@ export function describeMetadataStoreContract(adapterName: string, open: () => P
     describeContentRecords(() => opened);
     describeStorageClasses(() => opened);
     describeReplicationStatuses(() => opened);
+    describeImageScans(() => opened);
   });
 }

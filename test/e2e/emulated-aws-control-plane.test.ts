@@ -10,6 +10,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BatchCheckLayerAvailabilityCommand,
+  BatchGetRepositoryScanningConfigurationCommand,
+  GetRegistryScanningConfigurationCommand,
+  InvalidParameterException,
+  PutRegistryScanningConfigurationCommand,
   DeleteRegistryPolicyCommand,
   DeleteRepositoryCreationTemplateCommand,
   DeleteRepositoryPolicyCommand,
@@ -404,6 +408,29 @@ describeWithBinaries(['java'], 'emulated AWS: the ECR control plane through the 
     const wrong = await api.send(new InitiateLayerUploadCommand({ repositoryName: 'emu-misc/app' }));
     await api.send(new UploadLayerPartCommand({ repositoryName: 'emu-misc/app', uploadId: wrong.uploadId, partFirstByte: 0, partLastByte: 4, layerPartBlob: Buffer.from('bytes') }));
     await expect(api.send(new CompleteLayerUploadCommand({ repositoryName: 'emu-misc/app', uploadId: wrong.uploadId, layerDigests: [blobOf(Buffer.from('other')).digest] }))).rejects.toBeInstanceOf(InvalidLayerException);
+  });
+
+  test('GIVEN a registry scanning configuration WHEN put, read and applied through the handler THEN kept in the DynamoDB registry settings; ENHANCED refused', async () => {
+    expect((await api.send(new GetRegistryScanningConfigurationCommand({}))).scanningConfiguration).toEqual({ scanType: 'BASIC', rules: [] });
+    await api.send(new CreateRepositoryCommand({ repositoryName: 'emu-scan/api', imageScanningConfiguration: { scanOnPush: true } }));
+    await api.send(new CreateRepositoryCommand({ repositoryName: 'emu-scan/web' }));
+    const rules = [
+      { scanFrequency: 'CONTINUOUS_SCAN' as const, repositoryFilters: [{ filter: '*/web', filterType: 'WILDCARD' as const }] },
+      { scanFrequency: 'SCAN_ON_PUSH' as const, repositoryFilters: [{ filter: 'emu-scan/*', filterType: 'WILDCARD' as const }] },
+    ];
+    expect((await api.send(new PutRegistryScanningConfigurationCommand({ scanType: 'BASIC', rules }))).registryScanningConfiguration).toEqual({ scanType: 'BASIC', rules });
+    const refused = await api.send(new PutRegistryScanningConfigurationCommand({ scanType: 'ENHANCED' })).catch((e) => e);
+    expect(refused).toBeInstanceOf(InvalidParameterException);
+    expect(refused.message).toContain('Amazon Inspector, which Berth does not have');
+    expect(await api.send(new GetRegistryScanningConfigurationCommand({}))).toMatchObject({ registryId: ACCOUNT, scanningConfiguration: { scanType: 'BASIC', rules } });
+    const batch = await api.send(new BatchGetRepositoryScanningConfigurationCommand({ repositoryNames: ['emu-scan/api', 'emu-scan/web', 'emu-scan/none'] }));
+    expect(batch.scanningConfigurations).toEqual([
+      { repositoryArn: arnOf('emu-scan/api'), repositoryName: 'emu-scan/api', scanOnPush: true, scanFrequency: 'SCAN_ON_PUSH', appliedScanFilters: [rules[1].repositoryFilters[0]] },
+      { repositoryArn: arnOf('emu-scan/web'), repositoryName: 'emu-scan/web', scanOnPush: true, scanFrequency: 'CONTINUOUS_SCAN', appliedScanFilters: [rules[0].repositoryFilters[0]] },
+    ]);
+    expect(batch.failures).toEqual([{ repositoryName: 'emu-scan/none', failureCode: 'REPOSITORY_NOT_FOUND', failureReason: `The repository with name 'emu-scan/none' does not exist in the registry with id '${ACCOUNT}'` }]);
+    // Put back what the other tests expect: no rules, each repository's scanOnPush decides.
+    await api.send(new PutRegistryScanningConfigurationCommand({ scanType: 'BASIC', rules: [] }));
   });
 
   test('GIVEN `berth ecr ... --execute-api` (bin/berth.ts) WHEN create-repository, describe-repositories, list-images (--cli-input-json file://; --image-ids refused), describe-images / batch-get-image (--image-ids shorthand) THEN the AWS CLI JSON', async () => {

@@ -95,7 +95,13 @@ describeWithBinaries(['java', 'dockerd', 'docker', 'skopeo'], 'replication betwe
     const deadline = Date.now() + ms;
     for (;;) {
       const res = await fetch(`${dest.url}/v2/${repo}/manifests/${reference}`, { headers: { Accept: OCI_ACCEPT, Authorization: basic.dest } });
-      if (until(res.status) || Date.now() > deadline) return res;
+      if (until(res.status)) return res;
+      if (Date.now() > deadline) {
+        // What the replicator said, so that a failure here explains itself.
+        const said = source.stderr().split('\n').filter((line) => /replicat/i.test(line) && line.includes(repo)).slice(-5);
+        process.stderr.write(`${repo}:${reference} not as expected at the destination (${res.status}); the source's replicator said:\n${said.join('\n')}\n`);
+        return res;
+      }
       await res.body?.cancel();
       await new Promise((r) => setTimeout(r, 250));
     }

@@ -239,6 +239,25 @@ async function failedReplicationEvents(repo: string, until: (events: RegistryEve
 
 const settled = (statuses: ImageReplicationStatus[]) => statuses.length > 0 && statuses.every((s) => s.status !== 'IN_PROGRESS');
 
+test('GIVEN deleteReplication on WHEN the source\'s lifecycle policy expires an image THEN it goes at the destination too, and the kept one stays', async () => {
+  await putRules(true);
+  const old = makeImage({ layers: [128], seed: 'lifecycle-old' });
+  const kept = makeImage({ layers: [128], seed: 'lifecycle-kept' });
+  await push('prod/life', old, 'old');
+  await push('prod/life', kept, 'new');
+  expect((await atDestination('prod/life', 'old')).status).toBe(200);
+  expect((await atDestination('prod/life', 'new')).status).toBe(200);
+  const admin = { url: source.url, region: SOURCE.region, credentials: SOURCE_ADMIN };
+  await callEcrJson(admin, 'PutLifecyclePolicy', {
+    repositoryName: 'prod/life',
+    lifecyclePolicyText: JSON.stringify({ rules: [{ rulePriority: 1, selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: 1 }, action: { type: 'expire' } }] }),
+  });
+  const run = await callEcrJson(admin, 'BerthRunLifecyclePolicy', { repositoryName: 'prod/life' });
+  expect(JSON.stringify(run)).toContain(old.manifest.digest);
+  expect((await atDestination('prod/life', old.manifest.digest, (s) => s === 404)).status).toBe(404);
+  expect((await atDestination('prod/life', 'new', () => true)).status).toBe(200);
+}, 60_000);
+
 test('GIVEN an image replicated WHEN DescribeImageReplicationStatus is asked at the source THEN COMPLETE for the destination', async () => {
   const image = makeImage({ layers: [256], seed: 'status-complete' });
   await push('prod/status', image, 'v1');
@@ -262,6 +281,9 @@ test('GIVEN a destination of another account without a registry policy for the s
   expect(refused).toEqual([{ region: THIRD.region, registryId: THIRD.account, status: 'FAILED', failureCode: 'AccessDeniedException' }]);
   // A refusal is not retried: the first retry alone would wait a second, all of them two hours.
   expect(Date.now() - pushedAt).toBeLessThan(20_000);
+  // The status is written before the job is dead-lettered and logged: wait for the log line.
+  const refusedLogged = () => source.stderr().split('\n').some((line) => line.includes('partner/app') && line.includes('replication refused by the destination, job dead-lettered'));
+  for (const deadline = Date.now() + 10_000; !refusedLogged() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
   const lines = source.stderr().split('\n').filter((line) => line.includes('partner/app'));
   expect(lines.some((line) => line.includes('replication refused by the destination, job dead-lettered'))).toBe(true);
   expect(lines.filter((line) => line.includes('replication failed, retrying'))).toEqual([]);

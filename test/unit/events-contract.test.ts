@@ -1,7 +1,8 @@
 /**
- * The image events' contract (lambdas/contracts/events.ts): ECR's `ECR Image Action` shape key for
- * key, as its user guide's examples show them, plus `berth-event-id`; the PutEvents entry that makes
- * EventBridge deliver that shape; and which sources a deployment may use.
+ * The image events' contract (lambdas/contracts/events.ts): ECR's `ECR Image Action`, `ECR Replication
+ * Action` and `ECR Image Scan` shapes key for key, as its user guide's examples show them, plus
+ * `berth-event-id`; the PutEvents entry that makes EventBridge deliver that shape; and which sources a
+ * deployment may use.
  */
 import {
   DEFAULT_EVENT_SOURCE,
@@ -14,7 +15,8 @@ import {
   type ImageChange,
 } from '../../lambdas/contracts/events';
 import { eventsOf, fanOut, newEventId, type EventSink } from '../../lambdas/core/events';
-import { BERTH_DETAIL_KEYS, ECR_REPLICATION_DETAIL_KEYS, isRegistryEvent } from '../../lambdas/contracts/events';
+import { BERTH_DETAIL_KEYS, CHANGE_ACTIONS, detailTypeOf, ECR_REPLICATION_DETAIL_KEYS, ECR_SCAN_DETAIL_KEYS, isRegistryEvent } from '../../lambdas/contracts/events';
+import { scanChange, scanEventId } from '../../lambdas/storage/image-changes';
 
 const DIGEST = 'sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234';
 const ORIGIN: EventOrigin = { account: '123456789012', region: 'us-west-2', source: DEFAULT_EVENT_SOURCE };
@@ -225,6 +227,133 @@ describe('the ECR Replication Action shape', () => {
     expect(putEventsEntry(failed, SOURCE_ORIGIN)).toMatchObject({ DetailType: 'ECR Replication Action', Resources: event.resources });
     // Without the destination there is no ARN to name; the event is still built.
     expect(imageActionEvent(change({ action: 'REPLICATE', result: 'FAILED' }), SOURCE_ORIGIN, 'x').resources).toEqual([]);
+  });
+});
+
+describe('the ECR Image Scan shape', () => {
+  // ECR's documented example (user guide, "Event for a completed image scan (basic scanning)").
+  const SCAN_ORIGIN: EventOrigin = { account: '123456789012', region: 'us-east-1', source: DEFAULT_EVENT_SOURCE };
+  const ARN = 'arn:aws:ecr:us-east-1:123456789012:repository/my-repository-name';
+  const scan = (overrides: Partial<ImageChange> = {}): ImageChange =>
+    change({
+      action: 'SCAN',
+      tag: undefined,
+      time: '2019-10-29T02:36:48.512Z',
+      scanStatus: 'COMPLETE',
+      // Every level, zeros included and out of ECR's order, as the scan record holds them.
+      severityCounts: { UNDEFINED: 0, MEDIUM: 9, LOW: 0, CRITICAL: 10, HIGH: 0, INFORMATIONAL: 0 },
+      tags: [],
+      ...overrides,
+    });
+
+  test('GIVEN a completed scan WHEN its event is built THEN detail-type, the repository in resources and ECR’s keys in ECR’s order with only the levels found, plus berth-event-id', () => {
+    const event = imageActionEvent(scan(), SCAN_ORIGIN, 'envelope-s1');
+    expect(Object.keys(event)).toEqual(['version', 'id', 'detail-type', 'source', 'account', 'time', 'region', 'resources', 'detail']);
+    expect(event).toEqual({
+      version: '0',
+      id: 'envelope-s1',
+      'detail-type': 'ECR Image Scan',
+      source: 'berth.ecr',
+      account: '123456789012',
+      time: '2019-10-29T02:36:48Z',
+      region: 'us-east-1',
+      resources: [ARN],
+      detail: {
+        'scan-status': 'COMPLETE',
+        'repository-name': 'my-repository-name',
+        'finding-severity-counts': { CRITICAL: 10, MEDIUM: 9 },
+        'image-digest': DIGEST,
+        'image-tags': [],
+        'berth-event-id': '0b8e4c0e-4d8a-4c4c-9f57-6d1b7f1a2b3c',
+      },
+    });
+    expect(Object.keys(event.detail)).toEqual([...ECR_SCAN_DETAIL_KEYS, 'berth-event-id']);
+    expect(Object.keys((event.detail as { 'finding-severity-counts': object })['finding-severity-counts'])).toEqual(['CRITICAL', 'MEDIUM']);
+    // No key of the image actions: ECR's scan event has neither result nor action-type.
+    for (const key of ['result', 'action-type', 'image-tag']) expect(event.detail).not.toHaveProperty(key);
+    expect(JSON.stringify(event.detail)).toBe(
+      `{"scan-status":"COMPLETE","repository-name":"my-repository-name","finding-severity-counts":{"CRITICAL":10,"MEDIUM":9},"image-digest":"${DIGEST}","image-tags":[],"berth-event-id":"0b8e4c0e-4d8a-4c4c-9f57-6d1b7f1a2b3c"}`,
+    );
+    expect(isRegistryEvent(JSON.parse(JSON.stringify(event)))).toBe(true);
+    expect(isImageActionEvent(event)).toBe(true);
+  });
+
+  test('GIVEN a tagged image scanned without findings WHEN its event is built THEN image-tags lists its tags and finding-severity-counts is empty', () => {
+    const event = imageActionEvent(scan({ tags: ['latest', 'v1'], severityCounts: { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, INFORMATIONAL: 0, UNDEFINED: 0 } }), SCAN_ORIGIN, 'x');
+    expect(event.detail).toMatchObject({ 'finding-severity-counts': {}, 'image-tags': ['latest', 'v1'] });
+    expect(imageActionEvent(scan({ severityCounts: undefined }), SCAN_ORIGIN, 'x').detail).toMatchObject({ 'finding-severity-counts': {} });
+    expect(imageActionEvent(scan({ tags: undefined }), SCAN_ORIGIN, 'x').detail).toMatchObject({ 'image-tags': [] });
+  });
+
+  test.each(['FAILED', 'UNSUPPORTED_IMAGE'] as const)('GIVEN a scan that ended %s WHEN its event is built THEN it has that scan-status and no finding-severity-counts (none were counted)', (status) => {
+    const event = imageActionEvent(scan({ scanStatus: status, tags: ['v1'] }), SCAN_ORIGIN, 'x');
+    expect(event.detail).toEqual({ 'scan-status': status, 'repository-name': 'my-repository-name', 'image-digest': DIGEST, 'image-tags': ['v1'], 'berth-event-id': '0b8e4c0e-4d8a-4c4c-9f57-6d1b7f1a2b3c' });
+    expect(Object.keys(event.detail)).toEqual(['scan-status', 'repository-name', 'image-digest', 'image-tags', 'berth-event-id']);
+    expect(isRegistryEvent(JSON.parse(JSON.stringify(event)))).toBe(true);
+  });
+
+  test('GIVEN a SCAN change WHEN its PutEvents entry is built THEN its detail-type, the repository’s ARN and the detail go to EventBridge; a dead letter re-sends the same', () => {
+    const entry = putEventsEntry(scan(), { ...SCAN_ORIGIN, eventBusName: 'registry-events' });
+    expect(entry).toMatchObject({ Source: 'berth.ecr', DetailType: 'ECR Image Scan', Resources: [ARN], EventBusName: 'registry-events' });
+    expect(entry.Time.toISOString()).toBe('2019-10-29T02:36:48.000Z');
+    expect(JSON.parse(entry.Detail)).toEqual(imageActionEvent(scan(), SCAN_ORIGIN, 'x').detail);
+    expect(putEventsEntryOf(imageActionEvent(scan(), SCAN_ORIGIN, 'x'))).toEqual(putEventsEntry(scan(), SCAN_ORIGIN));
+  });
+
+  test('GIVEN scan events that are not of the contract WHEN checked THEN refused; a SCAN change without its status is not built', () => {
+    const event = imageActionEvent(scan({ tags: ['v1'] }), SCAN_ORIGIN, 'x');
+    const detail = event.detail as Record<string, unknown>;
+    expect(isRegistryEvent({ ...event, 'detail-type': 'ECR Image Action' })).toBe(false);
+    expect(isRegistryEvent({ ...event, 'detail-type': 'ECR Replication Action' })).toBe(false);
+    expect(isRegistryEvent({ ...event, detail: { ...detail, 'scan-status': 'IN_PROGRESS' } })).toBe(false);
+    expect(isRegistryEvent({ ...event, detail: { ...detail, 'image-tags': 'v1' } })).toBe(false);
+    expect(isRegistryEvent({ ...event, detail: { ...detail, 'image-tags': [1] } })).toBe(false);
+    expect(isRegistryEvent({ ...event, detail: { ...detail, 'finding-severity-counts': { SEVERE: 1 } } })).toBe(false);
+    expect(isRegistryEvent({ ...event, detail: { ...detail, 'finding-severity-counts': { HIGH: -1 } } })).toBe(false);
+    expect(isRegistryEvent({ ...event, detail: { ...detail, 'berth-event-id': undefined } })).toBe(false);
+    // An image action claiming the scan's action is neither.
+    expect(isRegistryEvent({ ...imageActionEvent(change(), ORIGIN, 'x'), detail: { ...imageActionEvent(change(), ORIGIN, 'x').detail, 'action-type': 'SCAN' } })).toBe(false);
+    expect(() => imageActionEvent(scan({ scanStatus: undefined }), SCAN_ORIGIN, 'x')).toThrow(/no scanStatus/);
+    expect(() => imageActionEvent(scan({ scanStatus: 'IN_PROGRESS' as ImageChange['scanStatus'] }), SCAN_ORIGIN, 'x')).toThrow(/no scanStatus/);
+  });
+
+  test('GIVEN every change action WHEN its detail-type is asked THEN the actions that existed before keep theirs and SCAN is ECR’s scan event', () => {
+    expect(CHANGE_ACTIONS.map((action) => [action, detailTypeOf(action)])).toEqual([
+      ['PUSH', 'ECR Image Action'],
+      ['DELETE', 'ECR Image Action'],
+      ['UPDATE_STORAGE_CLASS', 'ECR Image Action'],
+      ['REPLICATE', 'ECR Replication Action'],
+      ['SCAN', 'ECR Image Scan'],
+    ]);
+  });
+
+  test('GIVEN a scan record written WHEN its change is made THEN SCAN with the record’s status, counts only when COMPLETE, the tags given, and an id that depends on the record written only', () => {
+    const record = { digest: DIGEST, status: 'COMPLETE' as const, severityCounts: { CRITICAL: 1, HIGH: 0, MEDIUM: 0, LOW: 2, INFORMATIONAL: 0, UNDEFINED: 0 }, startedAt: '2024-06-01T00:00:00.000Z', generation: 2 };
+    const made = scanChange('team/app', record, ['v1', 'v2'], new Date('2024-06-01T01:00:00.000Z'));
+    expect(made).toEqual({
+      action: 'SCAN',
+      repository: 'team/app',
+      digest: DIGEST,
+      eventId: scanEventId('team/app', DIGEST, record.startedAt, 2),
+      time: '2024-06-01T01:00:00.000Z',
+      scanStatus: 'COMPLETE',
+      severityCounts: record.severityCounts,
+      tags: ['v1', 'v2'],
+    });
+    expect(made.eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    // The same record written again (a retry) is the same event; another generation, start, image or repository another.
+    expect(scanChange('team/app', record, [], new Date()).eventId).toBe(made.eventId);
+    const others = [
+      scanEventId('team/app', DIGEST, record.startedAt, 3),
+      scanEventId('team/app', DIGEST, '2024-06-02T00:00:00.000Z', 2),
+      scanEventId('team/lib', DIGEST, record.startedAt, 2),
+      scanEventId('team/app', DIGEST.replace('7f', '8f'), record.startedAt, 2),
+    ];
+    expect(new Set([made.eventId, ...others]).size).toBe(5);
+    const failed = scanChange('team/app', { ...record, status: 'FAILED' }, []);
+    expect(failed).not.toHaveProperty('severityCounts');
+    expect(failed).toMatchObject({ scanStatus: 'FAILED', tags: [] });
+    expect(() => scanChange('team/app', { ...record, status: 'IN_PROGRESS' }, [])).toThrow(/in progress/);
   });
 });
 

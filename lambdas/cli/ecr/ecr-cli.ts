@@ -34,7 +34,7 @@ export interface EcrCliIo {
 interface CommandSpec {
   /** The SDK operation name (also the `<Name>Command` class). */
   operation: string;
-  /** The member a paginated command merges across pages. */
+  /** The member a paginated command merges across pages (a path for a nested one: `imageScanFindings.findings`). */
   paginate?: string;
 }
 
@@ -81,14 +81,19 @@ const COMMANDS: Record<string, CommandSpec> = {
   // With `deleteReplication`, which the SDK's model lacks (delete-replication.ts); so does describe-registry's answer.
   'put-replication-configuration': { operation: 'PutReplicationConfiguration' },
   'describe-image-replication-status': { operation: 'DescribeImageReplicationStatus' },
+  'put-registry-scanning-configuration': { operation: 'PutRegistryScanningConfiguration' },
+  'get-registry-scanning-configuration': { operation: 'GetRegistryScanningConfiguration' },
+  'batch-get-repository-scanning-configuration': { operation: 'BatchGetRepositoryScanningConfiguration' },
+  'start-image-scan': { operation: 'StartImageScan' },
+  'describe-image-scan-findings': { operation: 'DescribeImageScanFindings', paginate: 'imageScanFindings.findings' },
 };
 
 /** How a member's value is written on the command line. */
 const LIST_OF_STRUCTURES = new Set(['imageIds', 'tags', 'resourceTags', 'imageTagMutabilityExclusionFilters']);
 const LIST_OF_STRINGS = new Set(['repositoryNames', 'tagKeys', 'layerDigests', 'acceptedMediaTypes', 'appliedFor', 'prefixes', 'registryIds']);
 const STRUCTURES = new Set(['imageScanningConfiguration', 'encryptionConfiguration', 'filter', 'subjectId', 'imageId']);
-/** Structures given as JSON only (the CLI's shorthand for nested lists is not implemented). */
-const JSON_STRUCTURES = new Set(['replicationConfiguration']);
+/** Members given as JSON only (the CLI's shorthand for nested lists is not implemented): `--rules '[{"scanFrequency": ...}]'` or file://. */
+const JSON_STRUCTURES = new Set(['replicationConfiguration', 'rules']);
 const INTEGERS = new Set(['maxResults']);
 const BOOLEANS = new Set(['force']);
 
@@ -324,13 +329,13 @@ export async function runEcrCommand(argv: string[], io: EcrCliIo): Promise<numbe
     const paginate = spec.paginate !== undefined && globals['no-paginate'] !== true && input.nextToken === undefined;
     let output = (await client.send(commandOf(input) as never)) as unknown as Record<string, unknown>;
     if (paginate) {
-      const key = spec.paginate!;
-      const items = [...((output[key] as unknown[] | undefined) ?? [])];
+      const path = spec.paginate!.split('.');
+      const items = [...(pageItems(output, path) ?? [])];
       while (typeof output.nextToken === 'string') {
         output = (await client.send(commandOf({ ...input, nextToken: output.nextToken }) as never)) as unknown as Record<string, unknown>;
-        items.push(...((output[key] as unknown[] | undefined) ?? []));
+        items.push(...(pageItems(output, path) ?? []));
       }
-      output = { ...output, [key]: items };
+      output = withPageItems(output, path, items);
       delete output.nextToken;
     }
     const whole = cliValue(output);
@@ -342,6 +347,22 @@ export async function runEcrCommand(argv: string[], io: EcrCliIo): Promise<numbe
   } finally {
     client.destroy();
   }
+}
+
+/** The items of one page at `path` (undefined when the page has none: DescribeImageScanFindings in progress has no imageScanFindings). */
+function pageItems(output: Record<string, unknown>, path: string[]): unknown[] | undefined {
+  let value: unknown = output;
+  for (const key of path) value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+  return Array.isArray(value) ? value : undefined;
+}
+
+/** The answer with every page's items at `path`; a nested list is set only where its parent exists (no imageScanFindings is made up). */
+function withPageItems(output: Record<string, unknown>, path: string[], items: unknown[]): Record<string, unknown> {
+  const [key, ...rest] = path;
+  if (rest.length === 0) return { ...output, [key]: items };
+  const parent = output[key];
+  if (typeof parent !== 'object' || parent === null) return output;
+  return { ...output, [key]: withPageItems(parent as Record<string, unknown>, rest, items) };
 }
 
 function reportError(err: unknown, operation: string, io: EcrCliIo): number {

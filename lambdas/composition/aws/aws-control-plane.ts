@@ -18,6 +18,7 @@ import type { IdentityPolicySource } from '../../core/identity-policies';
 import { RegistryTokens } from '../../core/registry-tokens';
 import { createEcrApi } from '../../http/ecr-api';
 import { controlPlaneOperations, type ControlPlaneStore } from '../../core/control-plane';
+import type { ControlPlaneScanning } from '../../core/scanning/scan-operations';
 import type { Registry } from '../../core/registry';
 import type { Handler } from '../../http/types';
 import { KmsTokenSigner, type KmsSigningApi } from '../../aws/kms-token-signer';
@@ -76,6 +77,8 @@ export function awsControlPlane(options: {
   registry?: Registry;
   /** The ingest service's upload sessions (INGEST_URL): replicated blobs above the fetch limit are sent there. @default every replicated blob is fetched */
   openIngestUpload?: OpenIngestUpload;
+  /** The scanner's content store and queue for the scan actions (StartImageScan, DescribeImageScanFindings). @default none (core/scanning/scan-operations.ts) */
+  scanning?: ControlPlaneScanning;
 }): Handler {
   const { settings } = options;
   if (!options.tokens && !options.kms) throw new Error('awsControlPlane needs kms or tokens');
@@ -89,6 +92,7 @@ export function awsControlPlane(options: {
         destinations: settings.replicationDestinations ?? [],
         configuredBy: 'the stack\'s replication destinations (REPLICATION_DESTINATIONS)',
       },
+      ...(options.scanning ? { scanning: options.scanning } : {}),
     }),
     tokens: options.tokens ?? new RegistryTokens(new KmsTokenSigner(options.kms!, settings.tokenKeyId)),
     registryAccount: settings.registryAccount,

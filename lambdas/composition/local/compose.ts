@@ -76,7 +76,16 @@ export async function composeLocal(options: LocalDeploymentOptions): Promise<Loc
   const local = await openLocalRegistry(options.dataDir, log, withIdentities ? { canPull: mountCheck.canPull } : {}, events, options.gc, options.lifecycle, replicate);
   // The ECR JSON API answers once there is someone to authenticate; the token key lives in the data directory.
   const tokens = new RegistryTokens(loadOrCreateTokenSigner(local.dataDir));
-  const controlPlane = withIdentities ? localControlPlane({ identities, store: local.metadata, tokens, downloadTokens, tls: options.tls, runLifecyclePolicies: local.lifecycle.run, log }) : undefined;
+  const controlPlane = withIdentities ? localControlPlane({
+        identities,
+        store: local.metadata,
+        tokens,
+        downloadTokens,
+        tls: options.tls,
+        runLifecyclePolicies: local.lifecycle.run,
+        scanning: { content: local.scanning.content, requestScan: local.scanning.requestScan, log },
+        log,
+      }) : undefined;
   // The data plane: login tokens (Basic AWS:<token>), the token flow at /v2/token, and policies on every request.
   // Without identities, everyone stays anonymous and allowed (loopback only).
   const access = withIdentities

@@ -7,6 +7,7 @@ import type { Logger } from '../../core/log';
 import type { RegistryTokens } from '../../core/registry-tokens';
 import { createEcrApi, type EcrApiOptions } from '../../http/ecr-api';
 import { controlPlaneOperations, type ControlPlaneStore } from '../../core/control-plane';
+import type { ControlPlaneScanning } from '../../core/scanning/scan-operations';
 import { verifySigV4 } from '../../http/sigv4';
 import type { Handler, HttpRequest } from '../../http/types';
 import { DOWNLOAD_TOKEN_PARAM } from '../../http/router';
@@ -29,6 +30,8 @@ export function localControlPlane(options: {
   tls: boolean;
   /** BerthRunLifecyclePolicy's runs (the server's lifecycle queue, local-lifecycle.ts). @default the action is unknown */
   runLifecyclePolicies?: EcrApiOptions['runLifecyclePolicies'];
+  /** The scanner's content store and queue for the scan actions (StartImageScan, DescribeImageScanFindings). @default none (core/scanning/scan-operations.ts) */
+  scanning?: ControlPlaneScanning;
   log: Logger;
   now?: () => number;
 }): Handler {
@@ -47,6 +50,7 @@ export function localControlPlane(options: {
         destinations: identities.replicationDestinations,
         configuredBy: 'replicationDestinations in the --config file (docs/replication.md)',
       },
+      ...(options.scanning ? { scanning: options.scanning } : {}),
     }),
     tokens: options.tokens,
     registryAccount: identities.account,

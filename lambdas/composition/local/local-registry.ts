@@ -16,6 +16,8 @@ import { outboxDrainJob } from './local-events';
 import { DEFAULT_LOCAL_GC, garbageCollectionJob, type LocalGcSettings } from './local-gc';
 import { DEFAULT_LOCAL_LIFECYCLE, localLifecycle, type LocalLifecycle, type LocalLifecycleSettings } from './local-lifecycle';
 import { DEFAULT_ACCOUNT, DEFAULT_REGIONS } from './identities';
+import { scanOnPushFromSettings } from '../../core/scanning/policy';
+import { localScanning, type LocalScanning } from './local-scanning';
 
 export interface LocalRegistry {
   registry: Registry;
@@ -26,6 +28,8 @@ export interface LocalRegistry {
   jobs: ScheduledJob[];
   /** Lifecycle policies: the job in `jobs` and the runs asked for (berth lifecycle run --endpoint) share one queue. */
   lifecycle: LocalLifecycle;
+  /** Image scans: queued by pushes to scanned repositories and by StartImageScan, run on the server's timer. */
+  scanning: LocalScanning;
   close(): Promise<void>;
 }
 
@@ -73,6 +77,7 @@ export async function openLocalRegistry(
   const registry = new Registry({
     isTagImmutable: tagImmutabilityFromSettings(repositories),
     mayCreateOnPush: createOnPushFromSettings(metadata),
+    scansPushes: scanOnPushFromSettings(repositories, metadata),
     ...settings,
     blobs,
     metadata,
@@ -81,6 +86,7 @@ export async function openLocalRegistry(
   });
   registries.set(metadata, registry);
   const lifecycle = localLifecycle(metadata, lifecycleSettings, log);
+  const scanning = localScanning({ dataDir: root, registry, metadata, blobs, log });
   const extension = extend?.({ registry, metadata, dataDir: root }) ?? { sinks: [], jobs: [] };
 
   const jobs: ScheduledJob[] = [
@@ -92,9 +98,10 @@ export async function openLocalRegistry(
         if (count > 0) log.info('purged abandoned uploads', { count });
       },
     },
-    outboxDrainJob(metadata, [...events.sinks, ...extension.sinks], events.origin),
+    outboxDrainJob(metadata, [...events.sinks, scanning.sink, ...extension.sinks], events.origin),
     ...(gc.intervalMs > 0 ? [garbageCollectionJob(metadata, blobs, gc, log, root)] : []),
     ...lifecycle.jobs,
+    scanning.job,
     ...extension.jobs,
   ];
   const runner = runLocalJobs(jobs, log);
@@ -105,6 +112,7 @@ export async function openLocalRegistry(
     dataDir: root,
     jobs,
     lifecycle,
+    scanning,
     close: async () => {
       await runner.stop();
       await metadata.close();

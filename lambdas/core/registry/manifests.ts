@@ -29,6 +29,7 @@ export interface RegistryManifestsOptions {
   ensurePushTarget: EnsurePushTarget;
   maxManifestBytes: number;
   isTagImmutable: (repository: string, tag: string) => boolean | Promise<boolean>;
+  scansPushes: (repository: string) => Promise<boolean>;
   recordPulls: boolean;
   now: () => number;
   log: Logger;
@@ -41,6 +42,7 @@ export class RegistryManifests {
   private readonly ensurePushTarget: EnsurePushTarget;
   private readonly maxManifestBytes: number;
   private readonly isTagImmutable: (repository: string, tag: string) => boolean | Promise<boolean>;
+  private readonly scansPushes: (repository: string) => Promise<boolean>;
   private readonly recordPulls: boolean;
   private readonly now: () => number;
   private readonly log: Logger;
@@ -55,6 +57,7 @@ export class RegistryManifests {
     this.ensurePushTarget = options.ensurePushTarget;
     this.maxManifestBytes = options.maxManifestBytes;
     this.isTagImmutable = options.isTagImmutable;
+    this.scansPushes = options.scansPushes;
     this.recordPulls = options.recordPulls;
     this.now = options.now;
     this.log = options.log;
@@ -65,7 +68,7 @@ export class RegistryManifests {
     reference: string,
     body: Uint8Array,
     contentType: string | undefined,
-    options: Pick<PutManifestOptions, 'replicatedFrom'> = {},
+    options: Pick<PutManifestOptions, 'replicatedFrom'> & { noScan?: boolean } = {},
   ): Promise<{ digest: string; subject?: string }> {
     validateRepositoryName(repository);
     const ref = parseReference(reference);
@@ -94,7 +97,14 @@ export class RegistryManifests {
     if (parsed.blobs.length === 0 && parsed.children.length === 0) await this.ensurePushTarget(repository);
     const immutableTag = tag !== undefined && (await this.isTagImmutable(repository, tag));
     const replicatedFrom = options.replicatedFrom;
-    const commit = () => this.metadata.putManifest(repository, record, tag, { immutableTag, ...(replicatedFrom !== undefined ? { replicatedFrom } : {}) });
+    // Images are scanned, not indexes (their platform images are, each) nor referrers (signatures, SBOMs).
+    const scan = parsed.kind === 'image' && !parsed.subject && options.noScan !== true && (await this.scansPushes(repository));
+    const commit = () =>
+      this.metadata.putManifest(repository, record, tag, {
+        immutableTag,
+        ...(replicatedFrom !== undefined ? { replicatedFrom } : {}),
+        ...(scan ? { scan: { startedAt: record.pushedAt } } : {}),
+      });
     // A body kept in the blob store must be there before the commit, but only stays if the commit happens.
     // Claimed first, as an upload's bytes are: the collector then leaves the body's content alone (docs/garbage-collection.md).
     if (!inline) await claimForWriting(this.metadata, digest);

@@ -47,12 +47,14 @@ export interface Replicator {
 
 /** The parts of an image event's detail replication reads. */
 export function replicatedChangeOf(event: ImageActionEvent): ReplicatedChange {
-  const detail = event.detail as ImageActionEvent['detail'] & { 'berth-replicated-from'?: unknown };
+  // Any registry event's detail: only image actions carry `action-type` PUSH or DELETE, which replication reads.
+  const detail = event.detail as unknown as Record<string, unknown>;
+  const tag = detail['image-tag'];
   return {
-    action: detail['action-type'],
-    repository: detail['repository-name'],
-    digest: detail['image-digest'],
-    ...(detail['image-tag'] !== undefined ? { tag: detail['image-tag'] } : {}),
+    action: String(detail['action-type'] ?? ''),
+    repository: String(detail['repository-name']),
+    digest: String(detail['image-digest']),
+    ...(typeof tag === 'string' ? { tag } : {}),
     ...(detail['berth-replicated-from'] !== undefined ? { replicatedFrom: detail['berth-replicated-from'] } : {}),
   };
 }

@@ -7,11 +7,15 @@
  *   ids of one image (ListImages, an image with more tags than the page has room for).
  * - BatchDeleteImage by tag removes the tag, and the image with its last tag; by digest the image and
  *   every tag naming it. A deleted image's untagged referrers go with it (core/image-deletion.ts).
+ * - DescribeImages' `imageScanStatus` and `imageScanFindingsSummary` come from the images' scan records,
+ *   read in one batch per page (shaped in image-scans.ts).
  */
 import type { ImageSizes, ResolvedImage } from '../../core/images';
 import type { ImageRecord } from '../../core/model';
+import type { ImageScanRecord } from '../../core/scanning/scan-records';
 import type { EcrActionContext, EcrActionDefinition } from './types';
 import { ecrError } from '../ecr-errors';
+import { imageDetailScanMembers } from './image-scans';
 import {
   decodeToken,
   encodeToken,
@@ -101,7 +105,8 @@ const referencedByIndex = (by: string[]) => ({
   failureReason: `Requested image is referenced by an image index (${by.slice(0, 5).join(', ')}): delete the index first`,
 });
 
-async function imageDetail(context: EcrActionContext, repository: string, image: ImageRecord, sizes: ImageSizes): Promise<Record<string, unknown>> {
+/** One image as ECR's ImageDetail; `scan` is its scan record (imageScanStatus, imageScanFindingsSummary), if it has one. */
+async function imageDetail(context: EcrActionContext, repository: string, image: ImageRecord, sizes: ImageSizes, scan: ImageScanRecord | undefined): Promise<Record<string, unknown>> {
   return {
     registryId: context.options.registryAccount,
     repositoryName: repository,
@@ -109,6 +114,7 @@ async function imageDetail(context: EcrActionContext, repository: string, image:
     ...(image.tags.length > 0 ? { imageTags: image.tags } : {}),
     imageSizeInBytes: await sizes.of(image),
     imagePushedAt: epochSeconds(image.pushedAt),
+    ...imageDetailScanMembers(scan),
     imageManifestMediaType: image.mediaType,
     ...(image.artifactType !== undefined ? { artifactMediaType: image.artifactType } : {}),
     ...(image.lastPulledAt !== undefined ? { lastRecordedPullTime: epochSeconds(image.lastPulledAt) } : {}),
@@ -117,6 +123,17 @@ async function imageDetail(context: EcrActionContext, repository: string, image:
     ...(image.lastArchivedAt !== undefined ? { lastArchivedAt: epochSeconds(image.lastArchivedAt) } : {}),
     ...(image.lastActivatedAt !== undefined ? { lastActivatedAt: epochSeconds(image.lastActivatedAt) } : {}),
   };
+}
+
+/** The details of a page of images, with their scan records read in one batch. */
+async function imageDetails(context: EcrActionContext, repository: string, images: ImageRecord[], sizes: ImageSizes): Promise<Record<string, unknown>[]> {
+  const scans = await context.options.operations.scans.records(
+    repository,
+    images.map((image) => image.digest),
+  );
+  const details: Record<string, unknown>[] = [];
+  for (const image of images) details.push(await imageDetail(context, repository, image, sizes, scans.get(image.digest)));
+  return details;
 }
 
 /**
@@ -198,7 +215,7 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
         if (input.nextToken !== undefined || input.maxResults !== undefined || input.filter !== undefined) {
           throw invalidParameter('imageIds', 'maxResults, nextToken and filter cannot be used together with imageIds');
         }
-        const details = new Map<string, Record<string, unknown>>();
+        const images = new Map<string, ImageRecord>();
         for (const id of ids) {
           const resolved = await resolve(context, repository, id);
           if (!resolved.ok && resolved.failureCode !== 'ImageNotFound' && resolved.failureCode !== 'ImageTagDoesNotMatchDigest') {
@@ -206,17 +223,15 @@ export const IMAGE_ACTIONS: Record<string, EcrActionDefinition> = {
           }
           const image = resolved.ok ? await options.operations.images.image(repository, resolved.digest) : null;
           if (!image) throw ecrError('ImageNotFoundException', { name: repository, account: options.registryAccount, digest: id.imageDigest, tag: id.imageTag });
-          if (!details.has(image.digest)) details.set(image.digest, await imageDetail(context, repository, image, sizes));
+          if (!images.has(image.digest)) images.set(image.digest, image);
         }
-        return { imageDetails: [...details.values()] };
+        return { imageDetails: await imageDetails(context, repository, [...images.values()], sizes) };
       }
       const status = tagStatusOf(input);
       const imageStatus = imageStatusOf(input);
       const max = maxResultsOf(input, 1000, 100);
-      const { entries, nextToken } = await pageOfImages(context, repository, max, async (image) =>
-        wanted(status, imageStatus, image) ? [await imageDetail(context, repository, image, sizes)] : [],
-      );
-      return { imageDetails: entries, ...(nextToken ? { nextToken } : {}) };
+      const { entries, nextToken } = await pageOfImages(context, repository, max, (image) => (wanted(status, imageStatus, image) ? [image] : []));
+      return { imageDetails: await imageDetails(context, repository, entries, sizes), ...(nextToken ? { nextToken } : {}) };
     },
   },
 

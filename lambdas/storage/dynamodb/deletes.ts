@@ -3,7 +3,7 @@
  * Each is conditional on what it read; why the steps are ordered as they are is in docs/storage.md
  * ("Invariants", "Deleting a manifest", "Deleting a repository").
  */
-import { linkSk, manifestSk, parentSk, POLICY_SK, REPO_SK, referrerSk, repoPk, SETTINGS_SK, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
+import { linkSk, manifestSk, parentSk, POLICY_SK, REPO_SK, referrerSk, repoPk, scanSk, SETTINGS_SK, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
 import { imageDeleteChanges, untagChanges, type DeleteMarks } from '../image-changes';
 import { sameTags, type DeleteManifestOptions, type DeleteTagOptions, type DeleteRepositoryResult, type UnlinkOptions } from '../ports';
 import type { DeleteResult } from '../ports';
@@ -90,8 +90,8 @@ export async function deleteManifest(
     // A body kept as content counts as a link on its record (docs/storage.md, "Content records").
     const bodyCounted = item.bodyCounted === true;
     // Too many references to unpin in the delete's transaction: the manifest goes first, the pins after it.
-    // Always in the transaction: the manifest's Delete, the outbox item, the referrer entry and the body's count.
-    const always = 2 + (item.subject !== undefined ? 1 : 0) + (bodyCounted ? 1 : 0);
+    // Always in the transaction: the manifest's Delete, the outbox item, the scan record's Delete, the referrer entry and the body's count.
+    const always = 3 + (item.subject !== undefined ? 1 : 0) + (bodyCounted ? 1 : 0);
     const unpinAfter = always + 2 * (blobs.length + children.length) > MAX_ACTIONS;
     const budget = MAX_ACTIONS - always - (unpinAfter ? 0 : 2 * (blobs.length + children.length));
     const fitting = Math.max(0, Math.floor(budget / 2));
@@ -129,6 +129,8 @@ export async function deleteManifest(
       }
     }
     if (item.subject !== undefined) actions.push({ Delete: { TableName: t.table, Key: { pk, sk: referrerSk(item.subject as string, digest) } } });
+    // The image's scan record goes with it, whether it has one or not (docs/storage.md, "Image scan records").
+    actions.push({ Delete: { TableName: t.table, Key: { pk, sk: scanSk(digest) } } });
     if (bodyCounted) actions.push({ Update: countLinks(t, digest, -1, false) });
     if (tags.length > 0 || !untaggedInSteps) actions.push(outboxPut(t, imageDeleteChanges(repository, digest, tags, changeTime(), options)));
     if (!(await transactOrRetry(t, actions))) return { again: true };

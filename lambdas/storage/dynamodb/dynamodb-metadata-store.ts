@@ -21,6 +21,7 @@ import type {
   StoredManifest,
   UploadState,
 } from '../../core/model';
+import type { ImageFindingsUpdate, ImageScanRecord, ImageScanResult } from '../../core/scanning/scan-records';
 import type {
   BlobLink,
   ContentClaim,
@@ -29,7 +30,9 @@ import type {
   DeleteTagOptions,
   DeleteRepositoryResult,
   DeleteResult,
+  FinishScanResult,
   ImagePage,
+  ImageScanPage,
   LinkedBlob,
   MetadataStore,
   OutboxEntry,
@@ -38,11 +41,14 @@ import type {
   PutManifestOptions,
   PutManifestResult,
   ReferrerPage,
+  StartScanResult,
   StorageClassUpdate,
   UnlinkOptions,
+  UpdateFindingsResult,
 } from '../ports';
 import * as content from './content';
 import * as deletes from './deletes';
+import * as imageScans from './image-scans';
 import * as manifestReads from './manifest-reads';
 import { putManifest } from './manifest-puts';
 import * as outbox from './outbox';
@@ -210,6 +216,32 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
   getReplicationStatuses(repository: string, digest: string): Promise<ReplicationStatusRecord[]> {
     return replicationStatus.getReplicationStatuses(this.t, repository, digest);
+  }
+
+  // ---- image scan records ----
+
+  startScan(repository: string, digest: string, at: string, options: { manual?: boolean } = {}): Promise<StartScanResult> {
+    return imageScans.startScan(this.t, repository, digest, at, options);
+  }
+
+  finishScan(repository: string, digest: string, result: ImageScanResult, options: { expectedStartedAt: string }): Promise<FinishScanResult> {
+    return imageScans.finishScan(this.t, repository, digest, result, options);
+  }
+
+  getScan(repository: string, digest: string): Promise<ImageScanRecord | null> {
+    return imageScans.getScan(this.t, repository, digest);
+  }
+
+  getScans(repository: string, digests: readonly string[]): Promise<Map<string, ImageScanRecord>> {
+    return imageScans.getScans(this.t, repository, digests);
+  }
+
+  listScansSince(since: Date, cursor?: string, limit?: number): Promise<ImageScanPage> {
+    return imageScans.listScansSince(this.t, since, cursor, limit);
+  }
+
+  updateFindings(repository: string, digest: string, update: ImageFindingsUpdate, options: { expectedGeneration: number }): Promise<UpdateFindingsResult> {
+    return imageScans.updateFindings(this.t, repository, digest, update, options);
   }
 
   // ---- policies, registry settings, creation templates ----

@@ -4,9 +4,10 @@
  * "Two-phase puts"). A put of an archived manifest restores it in its transaction ("The archive state").
  */
 import { randomUUID } from 'node:crypto';
-import { linkSk, manifestSk, parentSk, referrerSk, repoPk, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
+import { linkSk, manifestSk, parentSk, referrerSk, repoPk, scanSk, tagSk, taggedSk, usageSk } from '../../contracts/dynamodb-table';
 import type { StoredManifest } from '../../core/model';
 import { manifestPutChanges } from '../image-changes';
+import { scanTime } from '../image-scans';
 import { ContentBeingDeletedError, type PutManifestOptions, type PutManifestResult } from '../ports';
 import { countLinks, deletingSince } from './content';
 import { manifestFromItem, manifestItem, referrerItem, tagItem } from './items';
@@ -14,6 +15,7 @@ import { pin, pinRecord, referencePins, unpin, type Pin } from './pins';
 import { changeTime, outboxPut } from './outbox';
 import { batchGet, get, suffixes } from './reads';
 import { ensureRepository } from './repositories';
+import { scanOnPush } from './image-scans';
 import { checkItemSize, keyString, MAX_ACTIONS, writableKey, type Action, type Item, type Key, type TableContext } from './table';
 import { increment, retrying, transactOrRetry, transactOrRetryConflicts } from './transactions';
 import { movedTo, moveUpdate, stateCondition, stripCopies, tagCopyUpdate, withArchiveState, type ArchiveState, type Expression } from './storage-class';
@@ -27,18 +29,21 @@ export async function putManifest(
 ): Promise<PutManifestResult> {
   // A manifest starts active; a stored one keeps (or, archived, restores) its own state below.
   const manifest: StoredManifest = withArchiveState(given, {});
+  // Scanned on push: the image's scan record, IN_PROGRESS, in the put's transaction ("Image scan records").
+  const scanStartedAt = options.scan !== undefined ? scanTime(options.scan.startedAt, 'scan.startedAt') : undefined;
   const pk = repoPk(repository);
   const blobs = [...new Set(manifest.blobs)];
   const children = [...new Set(manifest.children)];
   const references = blobs.length + children.length;
   // A body kept as content (too large for the item) counts as one more link on its content record.
   const external = manifest.body === undefined;
-  // The manifest, its referrer entry, its tag (3), the repository when nothing else proves it, the outbox item, the body's count.
-  const fixed = 1 + (manifest.subject !== undefined ? 1 : 0) + (tag !== undefined ? 3 : 0) + (references === 0 ? 1 : 0) + 1 + (external ? 1 : 0);
+  // The manifest, its referrer entry, its tag (3), the repository when nothing else proves it, the outbox item, the body's count, the scan record.
+  const fixed = 1 + (manifest.subject !== undefined ? 1 : 0) + (tag !== undefined ? 3 : 0) + (references === 0 ? 1 : 0) + 1 + (external ? 1 : 0) + (scanStartedAt !== undefined ? 1 : 0);
   // Too many references for one transaction: pin them first, in chunks, then commit the manifest.
   const twoPhase = fixed + 2 * references > MAX_ACTIONS;
   const manifestKey = writableKey({ pk, sk: manifestSk(manifest.digest) });
   const tagKey = tag !== undefined ? writableKey({ pk, sk: tagSk(tag) }) : undefined;
+  const scanKey = scanStartedAt !== undefined ? writableKey({ pk, sk: scanSk(manifest.digest) }) : undefined;
   // Sized with a stand-in pinId: each attempt below draws its own, of the same length.
   const item = manifestItem(manifestKey, manifest, randomUUID());
   const referrer = manifest.subject !== undefined ? referrerItem(writableKey({ pk, sk: referrerSk(manifest.subject, manifest.digest) }), manifest) : undefined;
@@ -52,7 +57,7 @@ export async function putManifest(
     item.pinId = pinId;
     const linkKeys = blobs.map((b) => ({ pk, sk: linkSk(b) }));
     const childKeys = children.map((c) => ({ pk, sk: manifestSk(c) }));
-    const found = await batchGet(t, [...linkKeys, ...childKeys, manifestKey, ...(tagKey ? [tagKey] : [])], 'pk, sk, #rev, #digest, #pinId, #storageClass', {
+    const found = await batchGet(t, [...linkKeys, ...childKeys, manifestKey, ...(tagKey ? [tagKey] : []), ...(scanKey ? [scanKey] : [])], 'pk, sk, #rev, #digest, #pinId, #storageClass', {
       '#rev': 'rev',
       '#digest': 'digest',
       '#pinId': 'pinId',
@@ -120,6 +125,11 @@ export async function putManifest(
       if (previous !== undefined) actions.push({ Delete: { TableName: t.table, Key: { pk, sk: taggedSk(previous, tag) } } });
     }
     if (restore || movedOnto) actions.push({ Update: storedManifestUpdate(t, manifestKey, restore && storedKeys ? { update: restore, item: storedKeys } : undefined, movedOnto) });
+    // A manifest this put creates starts its scan; one stored already only when it has no scan record (a re-push keeps its findings).
+    const scanned = scanKey !== undefined && found.has(keyString(scanKey));
+    const scanStart = scanKey && scanStartedAt !== undefined && (!exists || !scanned) ? scanOnPush(t, scanKey, manifest.digest, scanStartedAt, scanned) : undefined;
+    // With a write of the manifest item (its Put, or an Update conditional on it) in this transaction; else with the checks below.
+    if (scanStart && actions.length > 0) actions.push(scanStart);
     if (restore) {
       // Every action so far and the outbox item, then as many tags as fit; the rest lose their copy first.
       const fitting = Math.max(0, MAX_ACTIONS - actions.length - 1);
@@ -142,7 +152,7 @@ export async function putManifest(
           },
         });
       }
-      return (await transactOrRetry(t, [...checks, record])) ? { done: { ok: true } } : { again: true };
+      return (await transactOrRetry(t, [...checks, ...(scanStart ? [scanStart] : []), record])) ? { done: { ok: true } } : { again: true };
     }
     actions.push(record);
     if (pins.length === 0) {

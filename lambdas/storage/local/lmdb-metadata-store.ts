@@ -20,6 +20,7 @@ import type {
   StoredManifest,
   UploadState,
 } from '../../core/model';
+import type { ImageFindingsUpdate, ImageScanRecord, ImageScanResult } from '../../core/scanning/scan-records';
 import type {
   BlobLink,
   DeleteManifestOptions,
@@ -28,7 +29,9 @@ import type {
   DeleteResult,
   ContentClaim,
   ContentRecord,
+  FinishScanResult,
   ImagePage,
+  ImageScanPage,
   LinkedBlob,
   MetadataStore,
   OutboxEntry,
@@ -38,7 +41,9 @@ import type {
   PutManifestOptions,
   PutManifestResult,
   ReferrerPage,
+  StartScanResult,
   StorageClassUpdate,
+  UpdateFindingsResult,
 } from '../ports';
 import { StorageLayoutError } from '../errors';
 import * as repositories from './lmdb/repositories';
@@ -49,6 +54,7 @@ import * as outbox from './lmdb/outbox';
 import * as content from './lmdb/content';
 import * as storageClass from './lmdb/storage-class';
 import * as replicationStatus from './lmdb/replication-status';
+import * as imageScans from './lmdb/image-scans';
 
 /** 2: content records (garbage collection); a version-1 environment is upgraded in place when opened. */
 export const LMDB_LAYOUT_VERSION = 2;
@@ -219,6 +225,32 @@ export class LmdbMetadataStore implements MetadataStore {
 
   async getReplicationStatuses(repository: string, digest: string): Promise<ReplicationStatusRecord[]> {
     return replicationStatus.getReplicationStatuses(this.db, repository, digest);
+  }
+
+  // ---- image scan records (lmdb/image-scans.ts) -----------------------------------------
+
+  async startScan(repository: string, digest: string, at: string, options: { manual?: boolean } = {}): Promise<StartScanResult> {
+    return imageScans.startScan(this.db, repository, digest, at, options);
+  }
+
+  async finishScan(repository: string, digest: string, result: ImageScanResult, options: { expectedStartedAt: string }): Promise<FinishScanResult> {
+    return imageScans.finishScan(this.db, repository, digest, result, options);
+  }
+
+  async getScan(repository: string, digest: string): Promise<ImageScanRecord | null> {
+    return imageScans.getScan(this.db, repository, digest);
+  }
+
+  async getScans(repository: string, digests: readonly string[]): Promise<Map<string, ImageScanRecord>> {
+    return imageScans.getScans(this.db, repository, digests);
+  }
+
+  async listScansSince(since: Date, cursor?: string, limit?: number): Promise<ImageScanPage> {
+    return imageScans.listScansSince(this.db, since, cursor, limit);
+  }
+
+  async updateFindings(repository: string, digest: string, update: ImageFindingsUpdate, options: { expectedGeneration: number }): Promise<UpdateFindingsResult> {
+    return imageScans.updateFindings(this.db, repository, digest, update, options);
   }
 
   // ---- registry settings, registry policy, creation templates (lmdb/registry-meta.ts) ----

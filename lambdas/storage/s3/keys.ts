@@ -3,7 +3,8 @@ import { ContentNotFoundError } from '../errors';
 
 /** Upload and staging ids a key may carry; anything else names nothing stored. */
 export const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
-const SAFE_DIGEST = /^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$/;
+/** A digest safe in a key or a path. */
+export const SAFE_DIGEST = /^(sha256|sha512):([a-f0-9]{64}|[a-f0-9]{128})$/;
 const OFFSET_DIGITS = 16;
 
 /** `blobs/<algorithm>/<hex>`: committed content. */
@@ -31,3 +32,4 @@ export function uploadKey(prefix: string, uploadId: string, rest: string): strin
 export function pad(n: number): string {
   return String(n).padStart(OFFSET_DIGITS, '0');
 }
+

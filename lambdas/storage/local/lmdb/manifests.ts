@@ -7,6 +7,8 @@ import { ensureRepository } from './repositories';
 import { record } from './outbox';
 import { imageDeleteChanges, manifestPutChanges, untagChanges } from '../../image-changes';
 import { archiveKey, archiveStateIn, restoreOnPut, withoutArchiveState } from './storage-class';
+import { scanKey, startScanOnPut } from './image-scans';
+import { scanTime } from '../../image-scans';
 
 /**
  * About how many bytes of referrers one listReferrers call reads before it stops (plus the one that
@@ -16,6 +18,8 @@ import { archiveKey, archiveStateIn, restoreOnPut, withoutArchiveState } from '.
 const REFERRER_READ_BYTES = 1024 * 1024;
 
 export async function putManifest(db: RootDatabase, repository: string, manifest: StoredManifest, tag?: string, options: PutManifestOptions = {}): Promise<PutManifestResult> {
+  // Checked before the transaction: bad input writes nothing.
+  const scanStartedAt = options.scan !== undefined ? scanTime(options.scan.startedAt, 'scan.startedAt') : undefined;
   return db.transaction((): PutManifestResult => {
     if (tag !== undefined && options.immutableTag) {
       const holder: string | undefined = db.get(key('tag', repository, tag));
@@ -29,7 +33,9 @@ export async function putManifest(db: RootDatabase, repository: string, manifest
     const now = new Date();
     // Pulls and the archive state live under keys of their own, which a put keeps (or, archived, restores).
     const { lastPulledAt: _pulled, ...stored } = withoutArchiveState(manifest);
+    const existed = db.doesExist(key('manifest', repository, manifest.digest));
     db.put(key('manifest', repository, manifest.digest), stored);
+    if (scanStartedAt !== undefined) startScanOnPut(db, repository, manifest.digest, scanStartedAt, existed);
     restoreOnPut(db, repository, manifest.digest, now.toISOString());
     for (const blob of manifest.blobs) db.put(key('usage', repository, blob, manifest.digest), 1);
     for (const child of manifest.children) db.put(key('parent', repository, child, manifest.digest), 1);
@@ -150,6 +156,7 @@ export async function deleteManifest(db: RootDatabase, repository: string, diges
     if (manifest.subject) db.remove(key('referrer', repository, manifest.subject, digest));
     db.remove(key('pulled', repository, digest));
     db.remove(archiveKey(repository, digest));
+    db.remove(scanKey(repository, digest));
     db.remove(key('manifest', repository, digest));
     record(db, imageDeleteChanges(repository, digest, tags, new Date(), options));
     return { ok: true };

@@ -73,7 +73,7 @@ export async function deleteRepository(db: RootDatabase, name: string, force: bo
       db.remove(key('blobrepo', digest, name));
       uncountLink(db, digest);
     }
-    for (const kind of ['link', 'manifest', 'tag', 'tagsof', 'usage', 'parent', 'referrer', 'pulled', 'storageclass', 'replication']) {
+    for (const kind of ['link', 'manifest', 'tag', 'tagsof', 'usage', 'parent', 'referrer', 'pulled', 'storageclass', 'replication', 'scan']) {
       const start = prefix(kind, name);
       for (const k of [...db.getKeys({ start, end: start + HIGH })]) db.remove(k);
     }
