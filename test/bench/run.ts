@@ -8,12 +8,18 @@
  *   3. peak RSS (VmHWM) of a fresh Berth process while skopeo pushes a 1 GiB layer
  *   4. garbage collection of BENCH_GC_BLOBS (default 100,000) unreferenced blobs in a stopped
  *      registry's directory: `berth gc` against `docker-registry garbage-collect` (test/bench/gc.ts)
+ *   5. a lifecycle policy on one repository of BENCH_LIFECYCLE_IMAGES images (test/bench/lifecycle.ts)
+ *   6. replication of a 50 MiB image between two emulated AWS deployments: push acknowledged at the
+ *      source → pullable at the destination, against a direct push to it (test/bench/replication.ts)
  *
  * Not a test: nothing here asserts; it prints figures, ratios Berth/reference and PASS/MISS
  * against the targets. Environment: BENCH_REPS (pushes per registry, default 9), BENCH_PULLS
  * (pulls of each pushed image, default 3),
  * BENCH_SECONDS (per load run, default 5), BENCH_JSON (write the figures to this file),
- * BENCH_PARTS (a comma-separated subset of pushpull,rps,rss,gc,lifecycle; default all five).
+ * BENCH_PARTS (a comma-separated subset of pushpull,rps,rss,gc,lifecycle,replication; default all six),
+ * BENCH_REPLICATION_REPS (replicated and direct pushes of 50 MiB, default 5), BENCH_REPLICATION_POLL_MS
+ * (how often the destination is polled for the replica, default 20), BENCH_REPLICATION_LOGS (write both
+ * servers' log lines of that part to this file, to look into its breakdown).
  *
  * skopeo's own files (the image it pushes, the copy it pulls) live on tmpfs when the machine
  * has one: they are the client's work, the same for both registries, and their writeback
@@ -31,6 +37,7 @@ import { runLoad, type LoadResult } from './load';
 import { gcBenchmark, gcRequestsOnAws, type GcBench, type GcRequests } from './gc';
 import { lifecycleBenchmark, lifecycleRequestsOnAws, type LifecycleBench, type LifecycleRequests } from './lifecycle';
 import { REFERENCE_BINARY, startReferenceRegistry, type ReferenceRegistry } from './reference-registry';
+import { replicationBenchmark, type ReplicationBench } from './replication';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -38,7 +45,7 @@ const REPS = Number(process.env.BENCH_REPS ?? 9);
 const PULLS_PER_PUSH = Number(process.env.BENCH_PULLS ?? 3);
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 32;
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'pushpull,rps,rss,gc,lifecycle').split(','));
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'pushpull,rps,rss,gc,lifecycle,replication').split(','));
 const LIFECYCLE_IMAGES = Number(process.env.BENCH_LIFECYCLE_IMAGES ?? 100_000);
 const GC_BLOBS = Number(process.env.BENCH_GC_BLOBS ?? 100_000);
 
@@ -385,12 +392,37 @@ async function main(): Promise<void> {
       log(`    ${Object.entries(lifecycleAws.perImage).map(([key, n]) => `${key} ${n}`).join(', ')}`);
     }
 
+    let replication: ReplicationBench | undefined;
+    if (PARTS.has('replication')) {
+      const reps = Number(process.env.BENCH_REPLICATION_REPS ?? 5);
+      log(`\n6. replication between two emulated AWS deployments: a 50 MiB image, push acknowledged at the source → pullable at the destination, against a direct push to the destination (${reps} repetitions; medians)`);
+      replication = await replicationBenchmark(work, { reps, pollMs: Number(process.env.BENCH_REPLICATION_POLL_MS ?? 20), logsFile: process.env.BENCH_REPLICATION_LOGS, log });
+      const direct = median(replication.direct);
+      const replicated = median(replication.replicated);
+      // As for push and pull: the median of each repetition's ratio (its direct push and its replication ran back to back).
+      const ratio = median(replication.replicated.map((r, i) => r / replication!.direct[i]));
+      const at = (key: Exclude<keyof ReplicationBench['breakdown'][number], 'copyPath'>) => fmt(median(replication!.breakdown.map((b) => b[key])));
+      log(`  direct push to the destination ${fmt(direct)} s; push to the source ${fmt(median(replication.sourcePush))} s; source push acknowledged → pullable at the destination ${fmt(replicated)} s`);
+      log(
+        `  medians, seconds after the acknowledgement: event published ${at('eventPublished')}, job queued ${at('jobQueued')}, job started at the destination ${at('jobStarted')}, ` +
+          `layer copied ${at('layerCopyStarted')}-${at('layerCopied')} (${fmt(median(replication.breakdown.map((b) => b.layerCopied - b.layerCopyStarted)))} s), image stored ${at('imageStored')}, replicator done ${at('replicatorDone')}`,
+      );
+      rows.push({
+        what: 'replica pullable after push ack, 50 MiB',
+        berth: `${fmt(replicated)} s`,
+        reference: `${fmt(direct)} s (direct push)`,
+        ratio,
+        target: 'ratio < 2.0',
+        pass: ratio < 2,
+      });
+    }
+
     log('\n| measurement | Berth | reference | Berth/reference | target | |');
     log('|---|---:|---:|---:|---|---|');
     for (const r of rows) log(`| ${r.what} | ${r.berth} | ${r.reference} | ${fmt(r.ratio)} | ${r.target} | ${r.pass ? 'PASS' : 'MISS'} |`);
 
     if (process.env.BENCH_JSON) {
-      writeFileSync(process.env.BENCH_JSON, JSON.stringify({ date: new Date().toISOString(), versions: info, pushPull: pp, rps, rss, gc, gcAws, lifecycle, lifecycleAws, rows }, null, 2));
+      writeFileSync(process.env.BENCH_JSON, JSON.stringify({ date: new Date().toISOString(), versions: info, pushPull: pp, rps, rss, gc, gcAws, lifecycle, lifecycleAws, replication, rows }, null, 2));
     }
   } finally {
     await berth?.stop();
