@@ -7,8 +7,7 @@
  * the scan FAILED "no vulnerability data imported".
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import { openLocalRegistry, type LocalRegistry } from '../../lambdas/composition/local/local-registry';
@@ -22,28 +21,11 @@ import { NO_VULNERABILITY_DATA } from '../../lambdas/core/scanning/vulndb/lookup
 import { FilesystemScanContent } from '../../lambdas/storage/local/filesystem-scan-content';
 import { FilesystemVulnerabilityData } from '../../lambdas/storage/local/filesystem-vulnerability-data';
 import { scratchDir } from '../support/registry-harness';
+import { fixtureImageFiles, osvFixtureRecords } from '../support/scanning-fixtures';
 
-const FIXTURES = join(__dirname, '../fixtures/scanning');
-const OSV_RECORDS = readdirSync(join(FIXTURES, 'osv'))
-  .filter((n) => n.endsWith('.json'))
-  .sort()
-  .map((n) => JSON.parse(readFileSync(join(FIXTURES, 'osv', n), 'utf8')) as Record<string, unknown>);
+const OSV_RECORDS = osvFixtureRecords();
 const sha = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
-function fixtureFiles(name: string): Map<string, Buffer> {
-  const root = join(FIXTURES, name);
-  const files = new Map<string, Buffer>();
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir)) {
-      const at = join(dir, entry);
-      if (statSync(at).isDirectory()) walk(at);
-      else files.set(relative(root, at), readFileSync(at));
-    }
-  };
-  walk(root);
-  return files;
-}
 
 async function gzipLayer(files: Map<string, Buffer>): Promise<Buffer> {
   const tar = pack();
@@ -66,7 +48,7 @@ async function gzipLayer(files: Map<string, Buffer>): Promise<Buffer> {
 }
 
 async function pushImage(local: LocalRegistry, repository: string, fixture: string, tag: string): Promise<string> {
-  const layer = await gzipLayer(fixtureFiles(fixture));
+  const layer = await gzipLayer(fixtureImageFiles(fixture));
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
   for (const blob of [layer, config]) {
     await local.registry.uploadWhole(repository, sha(blob), { body: (async function* () { yield blob; })(), contentLength: blob.length });
@@ -110,7 +92,7 @@ describe('scan on push in local mode', () => {
       expect((await local.metadata.getScan('team/scanned', digest))?.status).toMatch(/^(IN_PROGRESS|COMPLETE)$/);
       const record = await scanned(local, 'team/scanned', digest);
       expect(record).toMatchObject({ status: 'COMPLETE', findingsRef: expect.any(String), inventoryRef: expect.any(String) });
-      const expected = findingsOf(inventoryOf(fixtureFiles('debian-12')).packages, OSV_RECORDS.map((r) => parseOsvRecord(r)), { onUnevaluated: () => undefined });
+      const expected = findingsOf(inventoryOf(fixtureImageFiles('debian-12')).packages, OSV_RECORDS.map((r) => parseOsvRecord(r)), { onUnevaluated: () => undefined });
       const stored = await new FilesystemScanContent({ root: join(dataDir, 'scans') }).readScanContent(record!.findingsRef!);
       expect(decodeFindings(stored!).findings).toEqual(expected);
       expect(Object.values(record!.severityCounts).reduce((a, b) => a + b, 0)).toBe(expected.length);

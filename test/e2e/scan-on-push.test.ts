@@ -6,8 +6,8 @@
  * DescribeImages' scan summary agreeing.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CreateRepositoryCommand, DescribeImagesCommand, ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { inventoryOf } from '../../lambdas/core/scanning/inventory';
 import { findingsOf, severityCounts } from '../../lambdas/core/scanning/osv/findings';
@@ -17,28 +17,13 @@ import { startDockerd, type DockerDaemon } from '../support/dockerd';
 import { writeAdminConfig } from '../support/identity-config';
 import { blobOf, writeLayout, tarWithFile } from '../support/oci-fixtures';
 import { PROJECT_ROOT, scratchDir, startRegistryProcess, type RegistryProcess } from '../support/registry-harness';
+import { fixtureImageFiles, osvFixtureRecords, OSV_FIXTURES } from '../support/scanning-fixtures';
 import { gzipSync } from 'node:zlib';
 
 const ACCOUNT = '111122223333';
 const REGION = 'us-east-1';
 const ADMIN = { accessKeyId: 'AKIAADMINEXAMPLE0215', secretAccessKey: 'admin-secret-access-key-example-0215' };
-const FIXTURES = join(__dirname, '../fixtures/scanning');
 const AWS_CLI = '/usr/bin/aws';
-
-/** Every file of a fixture image, keyed by its path in the image. */
-function fixtureFiles(name: string): Map<string, Buffer> {
-  const root = join(FIXTURES, name);
-  const files = new Map<string, Buffer>();
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir)) {
-      const at = join(dir, entry);
-      if (statSync(at).isDirectory()) walk(at);
-      else files.set(relative(root, at), readFileSync(at));
-    }
-  };
-  walk(root);
-  return files;
-}
 
 describeWithBinaries(['dockerd', 'docker', 'skopeo', AWS_CLI], 'scan on push: docker pushes, the AWS CLI waits for the scan and reads its findings', () => {
   let work: ReturnType<typeof scratchDir>;
@@ -58,7 +43,7 @@ describeWithBinaries(['dockerd', 'docker', 'skopeo', AWS_CLI], 'scan on push: do
     const serve = () => startRegistryProcess(dataDir, 0, ['--config', config, '--gc-interval', '0', '--lifecycle-interval', '0']);
     // The OSV records imported into the stopped server's data directory, as an operator would.
     await (await serve()).stop();
-    await runAsync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bin', 'berth.ts'), 'vulndb', 'import', join(FIXTURES, 'osv'), '--data-dir', dataDir], { timeoutMs: 60_000 });
+    await runAsync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bin', 'berth.ts'), 'vulndb', 'import', OSV_FIXTURES, '--data-dir', dataDir], { timeoutMs: 60_000 });
     proc = await serve();
     await ecr().send(new CreateRepositoryCommand({ repositoryName: 'team/debian', imageScanningConfiguration: { scanOnPush: true } }));
     daemon = await startDockerd(join(work.path, 'dockerd'));
@@ -74,7 +59,7 @@ describeWithBinaries(['dockerd', 'docker', 'skopeo', AWS_CLI], 'scan on push: do
 
   test('GIVEN a Debian 12 image pushed by docker to a scanOnPush repository WHEN aws ecr wait image-scan-complete THEN it returns and describe-image-scan-findings lists exactly its findings', async () => {
     // One layer holding the fixture's package database and os-release, loaded into docker through skopeo.
-    const files = fixtureFiles('debian-12');
+    const files = fixtureImageFiles('debian-12');
     const layerTar = Buffer.concat([...files].map(([path, content]) => tarWithFile(path, content).subarray(0, -1024)).concat([Buffer.alloc(1024)]));
     const layer = blobOf(gzipSync(layerTar), 'application/vnd.oci.image.layer.v1.tar+gzip');
     const config = blobOf(
@@ -101,9 +86,7 @@ describeWithBinaries(['dockerd', 'docker', 'skopeo', AWS_CLI], 'scan on push: do
       imageScanStatus: { status: string };
       imageScanFindings: { findings: Array<{ name: string; severity: string; attributes: Array<{ key: string; value: string }> }>; findingSeverityCounts: Record<string, number>; vulnerabilitySourceUpdatedAt: unknown };
     };
-    const records = readdirSync(join(FIXTURES, 'osv'))
-      .filter((n) => n.endsWith('.json'))
-      .map((n) => parseOsvRecord(JSON.parse(readFileSync(join(FIXTURES, 'osv', n), 'utf8'))));
+    const records = osvFixtureRecords().map((r) => parseOsvRecord(r));
     const expected = findingsOf(inventoryOf(files).packages, records, { onUnevaluated: () => undefined });
     expect(expected.length).toBeGreaterThan(0);
     expect(described.imageId.imageDigest).toBe(digest);

@@ -1,8 +1,6 @@
 // One scan, start to finish (lambdas/core/scanning/scan-image.ts): layers made from the fixture images
 // made of real package databases (test/fixtures/scanning/), the OSV fixtures imported into local
 // mode's vulnerability data store, recording fakes of the scan record and content ports.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import { createHash } from 'node:crypto';
@@ -17,32 +15,13 @@ import { NO_VULNERABILITY_DATA, VulnerabilityData } from '../../lambdas/core/sca
 import type { StoredManifest } from '../../lambdas/core/model';
 import { FilesystemVulnerabilityData } from '../../lambdas/storage/local/filesystem-vulnerability-data';
 import { scratchDir } from '../support/registry-harness';
+import { fixtureImageFiles, osvFixtureRecords } from '../support/scanning-fixtures';
 
-const FIXTURES = join(__dirname, '../fixtures/scanning');
-const OSV = join(FIXTURES, 'osv');
-const OSV_RECORDS = readdirSync(OSV)
-  .filter((n) => n.endsWith('.json'))
-  .sort()
-  .map((n) => JSON.parse(readFileSync(join(OSV, n), 'utf8')) as Record<string, unknown>);
+const OSV_RECORDS = osvFixtureRecords();
 const sha = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 const scratch: Array<{ remove(): void }> = [];
 afterAll(() => scratch.forEach((d) => d.remove()));
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
-/** The files of a fixture image, keyed as the layer reader keys them. */
-function fixtureFiles(name: string): Map<string, Buffer> {
-  const root = join(FIXTURES, name);
-  const files = new Map<string, Buffer>();
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir)) {
-      const at = join(dir, entry);
-      if (statSync(at).isDirectory()) walk(at);
-      else files.set(relative(root, at), readFileSync(at));
-    }
-  };
-  walk(root);
-  return files;
-}
 
 /** A gzip tar layer of `files` (plus entries such as a symlink). */
 async function layer(files: Map<string, Buffer>, extra: Array<{ name: string; type: 'symlink'; linkname: string }> = []): Promise<Buffer> {
@@ -131,7 +110,7 @@ const STARTED = '2026-12-03T11:00:00.000Z';
 describe('scanImage', () => {
   test('GIVEN a Debian 12 image in two layers (os-release a symlink) WHEN scanned THEN COMPLETE with exactly the findings of its inventory, and the inventory and findings stored', async () => {
     const h = await harness({ vulnerabilityData: true });
-    const files = fixtureFiles('debian-12');
+    const files = fixtureImageFiles('debian-12');
     const osRelease = files.get('etc/os-release')!;
     files.delete('etc/os-release');
     const base = await layer(new Map([['usr/lib/os-release', osRelease]]), [{ name: 'etc/os-release', type: 'symlink', linkname: '../usr/lib/os-release' }]);
@@ -140,7 +119,7 @@ describe('scanImage', () => {
 
     const outcome = await scanImage(h.deps, 'team/debian', digest, STARTED);
 
-    const expectedInventory = inventoryOf(new Map([...fixtureFiles('debian-12')]));
+    const expectedInventory = inventoryOf(new Map([...fixtureImageFiles('debian-12')]));
     const expected = findingsOf(expectedInventory.packages, OSV_RECORDS.map((r) => parseOsvRecord(r)), { onUnevaluated: () => undefined });
     expect(expected.length).toBeGreaterThan(0);
     expect(outcome.result).toMatchObject({ status: 'COMPLETE', completedAt: '2026-12-03T12:00:00.000Z' });
@@ -158,7 +137,7 @@ describe('scanImage', () => {
 
   test('GIVEN no vulnerability data imported WHEN an image is scanned THEN FAILED "no vulnerability data imported", never a scan without findings, and its inventory stored for the first import', async () => {
     const h = await harness({ vulnerabilityData: false });
-    const digest = h.addImage('team/alpine', [await layer(fixtureFiles('alpine-3.20'))]);
+    const digest = h.addImage('team/alpine', [await layer(fixtureImageFiles('alpine-3.20'))]);
     const outcome = await scanImage(h.deps, 'team/alpine', digest, STARTED);
     expect(outcome.result).toEqual({ status: 'FAILED', description: NO_VULNERABILITY_DATA, completedAt: '2026-12-03T12:00:00.000Z', inventoryRef: expect.any(String) });
     expect(decodeInventory(h.content.get(outcome.result.inventoryRef!)!).ecosystem).toBe('Alpine:v3.20');
@@ -176,7 +155,7 @@ describe('scanImage', () => {
 
   test('GIVEN a corrupt layer WHEN scanned THEN FAILED naming the layer, nothing stored', async () => {
     const h = await harness({ vulnerabilityData: true });
-    const good = await layer(fixtureFiles('debian-12'));
+    const good = await layer(fixtureImageFiles('debian-12'));
     const corrupt = Buffer.concat([good.subarray(0, 40), Buffer.from('not gzip any more')]);
     const digest = h.addImage('team/broken', [corrupt]);
     const outcome = await scanImage(h.deps, 'team/broken', digest, STARTED);
