@@ -16,14 +16,16 @@ import type { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { DEFAULT_GC_GRACE_HOURS } from '../../contracts/garbage-collector';
 import type { CollectorBlobs, CollectorMetadata } from '../../core/garbage-collection';
-import type { Logger } from '../../core/log';
 import { Registry } from '../../core/registry';
 import { coreLogger } from '../../aws/observability';
-import { ContentNotFoundError } from '../../storage/errors';
-import type { BlobStore } from '../../storage/ports';
 import { DynamoDbMetadataStore } from '../../storage/dynamodb/dynamodb-metadata-store';
 import { S3BlobStore } from '../../storage/s3/s3-blob-store';
 import { once } from './once';
+
+import { largeManifestBodyReader } from './large-manifest-body-reader';
+
+// The reader is shared with the replicator, which must not bundle the collector for it.
+export { largeManifestBodyReader };
 
 export interface GarbageCollectorSettings {
   tableName: string;
@@ -84,37 +86,6 @@ export async function buildGarbageCollector(options: GarbageCollectorOptions): P
     logger: options.logger,
     metrics: options.metrics,
     now: options.now,
-  };
-}
-
-/**
- * A manifest body kept in the blob store, under its digest or still staged (a push whose move to the
- * digest was interrupted). Unlike Registry.readManifestBody it never finishes that move: the collector
- * only reads (its role may not write objects), and the next pull of the image moves it.
- */
-export function largeManifestBodyReader(
-  blobs: Pick<BlobStore, 'readBlob' | 'readStagedContent'>,
-  metadata: Pick<CollectorMetadata, 'getManifest'>,
-  log: Logger,
-): (repository: string, digest: string) => Promise<Uint8Array | undefined> {
-  const content = async (digest: string): Promise<Uint8Array | undefined> => {
-    try {
-      const parts: Uint8Array[] = [];
-      for await (const chunk of await blobs.readBlob(digest)) parts.push(chunk);
-      return Buffer.concat(parts);
-    } catch (err) {
-      if (err instanceof ContentNotFoundError) return undefined;
-      throw err;
-    }
-  };
-  return async (repository, digest) => {
-    const body = (await content(digest)) ?? (await blobs.readStagedContent(digest))?.bytes ?? (await content(digest));
-    // A move copies before it deletes: a staged copy gone since the first read is under the digest, read again above.
-    // The collector also asks for the body of a manifest deleted since it was listed: nothing is missing then.
-    if (body === undefined && (await metadata.getManifest(repository, digest))) {
-      log.warn('a manifest body kept outside the table is missing; only its record tells what it uses', { repository, digest });
-    }
-    return body;
   };
 }
 

@@ -33,7 +33,7 @@ import { coreLogger } from '../../aws/observability';
 import { SqsReplicationQueue } from '../../aws/sqs-replication-queue';
 import { DynamoDbMetadataStore } from '../../storage/dynamodb/dynamodb-metadata-store';
 import { S3BlobStore } from '../../storage/s3/s3-blob-store';
-import { largeManifestBodyReader } from './garbage-collector';
+import { largeManifestBodyReader } from './large-manifest-body-reader';
 import { once } from './once';
 
 export interface ReplicatorSettings {
